@@ -60,10 +60,11 @@ def _die_with_parent() -> None:
 
 
 class EmbeddedMongo:
-    """One mongod process: start() waits until it is primary of replica set `rs0`; stop() shuts it down."""
+    """One mongod process: start() waits until it is primary of its replica set (or, with replica_set=None,
+    a standalone server that answers); stop() shuts it down."""
 
     def __init__(self, data_dir: str | os.PathLike, port: int | None = None, *, oplog_size_mb: int | None = None,
-                 test_commands: bool = False, replica_set: str = "rs0", log_path: str | os.PathLike | None = None):
+                 test_commands: bool = False, replica_set: str | None = "rs0", log_path: str | os.PathLike | None = None):
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.oplog_size_mb = oplog_size_mb
@@ -74,12 +75,16 @@ class EmbeddedMongo:
 
     @property
     def uri(self) -> str:
+        if self.replica_set is None:
+            return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
         return f"mongodb://127.0.0.1:{self.port}/?replicaSet={self.replica_set}&directConnection=true"
 
     def command(self) -> list[str]:
         args = [str(mongod_binary()), "--dbpath", str(self.data_dir), "--port", str(self.port),
-                "--bind_ip", "127.0.0.1", "--replSet", self.replica_set, "--logpath", str(self.log_path),
+                "--bind_ip", "127.0.0.1", "--logpath", str(self.log_path),
                 "--logappend", "--wiredTigerCacheSizeGB", "0.5", "--setParameter", "diagnosticDataCollectionEnabled=false"]
+        if self.replica_set is not None:
+            args += ["--replSet", self.replica_set]
         if self.oplog_size_mb:
             args += ["--oplogSize", str(self.oplog_size_mb)]
         if self.test_commands:
@@ -89,8 +94,9 @@ class EmbeddedMongo:
     def start(self, timeout: float = 60.0) -> EmbeddedMongo:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log.info("starting mongod on 127.0.0.1:%d with data in %s", self.port, self.data_dir)
-        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                        preexec_fn=_die_with_parent)
+        with open(self.data_dir / "mongod.stderr", "wb") as stderr:
+            self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=stderr,
+                                            preexec_fn=_die_with_parent)
         try:
             self._initiate(time.monotonic() + timeout)
         except BaseException:
@@ -99,14 +105,17 @@ class EmbeddedMongo:
         return self
 
     def _initiate(self, deadline: float) -> None:
-        client = MongoClient(self.uri.replace(f"replicaSet={self.replica_set}&", ""), serverSelectionTimeoutMS=1000)
+        client = MongoClient(f"mongodb://127.0.0.1:{self.port}/?directConnection=true", serverSelectionTimeoutMS=1000)
         try:
             while True:
                 if self.process.poll() is not None:
-                    stderr = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
+                    stderr = (self.data_dir / "mongod.stderr").read_text(errors="replace")
                     raise EmbeddedMongoError(f"mongod exited with code {self.process.returncode}; "
                                              f"see {self.log_path}. {stderr.strip()}")
                 try:
+                    if self.replica_set is None:
+                        client.admin.command("ping")
+                        return
                     status = client.admin.command("replSetGetStatus")
                     if status.get("myState") == 1:
                         return

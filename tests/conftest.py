@@ -8,6 +8,7 @@ want of MongoDB: if none of the three can start, the session fails with the reas
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,13 +24,24 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _docker_answers() -> bool:
-    try:
-        import docker  # type: ignore[import-untyped]
+    """True when a Docker engine answers on its socket (DOCKER_HOST or the default unix socket)."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if host.startswith("unix://"):
+        with socket.socket(socket.AF_UNIX) as probe:
+            probe.settimeout(2)
+            try:
+                probe.connect(host.removeprefix("unix://"))
+            except OSError:
+                return False
+    import docker  # type: ignore[import-untyped]
 
-        docker.from_env(timeout=2).ping()
-        return True
-    except Exception:  # noqa: BLE001 - any failure means "no Docker engine here"
+    client = docker.from_env(timeout=5)
+    try:
+        return bool(client.ping())
+    except Exception:  # noqa: BLE001 - any failure means "no usable Docker engine here"
         return False
+    finally:
+        client.close()
 
 
 def _start_container() -> tuple[str, object]:

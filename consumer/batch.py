@@ -1,0 +1,192 @@
+"""One batch, committed exactly once: claim documents, $inc rollups, queue profiles, checkpoint.
+
+`plan_batch` is pure: from the documents as they are now, it decides what every effect is.
+`commit_batch` re-reads the documents and applies the plan inside one MongoDB transaction
+(majority write concern), so a crash or a retry either applies all of it or none; the `logged`
+marker and the counted snapshot `logged_as` on each document make a replay count nothing twice.
+Nothing here talks HTTP: sinks drain the outbox afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bson import Binary
+from pymongo import InsertOne, MongoClient, UpdateOne
+from pymongo.client_session import ClientSession
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from clara.config import Config
+from clara.db import Collections
+from clara.records import Record, Rejection, parse_document
+from clara.rollups import Counted, RollupDelta
+from consumer.profiles import profiles_by_hour
+
+log = logging.getLogger(__name__)
+UTC = dt.timezone.utc
+CONSUMER_STATE_ID = "consumer"
+
+
+def sink_names(config: Config) -> tuple[str, ...]:
+    """The sinks every new outbox entry waits for, from configuration."""
+    return (("local",) if config.profiles.local_store else ()) + (("whylabs",) if config.whylabs.enabled else ())
+
+
+@dataclasses.dataclass
+class BatchPlan:
+    """Every write one batch makes, decided from the documents alone."""
+
+    batch_id: str
+    claims: list[tuple[Any, Counted]] = dataclasses.field(default_factory=list)   # newly logged or corrected
+    unclaims: list[Any] = dataclasses.field(default_factory=list)                 # logged, now pending or bad
+    rejects: list[tuple[Rejection, Mapping]] = dataclasses.field(default_factory=list)
+    cleared_rejects: list[Any] = dataclasses.field(default_factory=list)
+    delta: RollupDelta = dataclasses.field(default_factory=RollupDelta)
+    new_records: list[Record] = dataclasses.field(default_factory=list)
+    counts: Counter = dataclasses.field(default_factory=Counter)
+
+
+def plan_batch(docs: Sequence[Mapping], n_classes: int, batch_id: str) -> BatchPlan:
+    """Decide claims, corrections, rejections and rollup increments for the documents as read."""
+    plan = BatchPlan(batch_id)
+    for doc in docs:
+        parsed = parse_document(doc, n_classes)
+        previous = _previous(doc)
+        if isinstance(parsed, Rejection):
+            plan.rejects.append((parsed, doc))
+            plan.counts["rejected"] += 1
+            if previous is not None:
+                plan.delta.add(previous, -1)
+                plan.unclaims.append(doc["_id"])
+            continue
+        if doc.get("_id") is not None:
+            plan.cleared_rejects.append(doc["_id"])
+        if not parsed.reviewed:
+            plan.counts["pending"] += 1
+            if previous is not None:
+                plan.delta.add(previous, -1)
+                plan.unclaims.append(parsed.id)
+                plan.counts["unreviewed"] += 1
+            continue
+        if parsed.logged and previous is None:
+            plan.counts["logged_elsewhere"] += 1  # marked by an older logger: replay --rebuild counts it
+            continue
+        counted = Counted.of(parsed)
+        if previous is None:
+            plan.delta.add(counted)
+            plan.claims.append((parsed.id, counted))
+            plan.new_records.append(parsed)
+            plan.counts["claimed"] += 1
+        elif previous != counted:
+            plan.delta.add(previous, -1)
+            plan.delta.add(counted)
+            plan.claims.append((parsed.id, counted))
+            plan.counts["corrected"] += 1
+        else:
+            plan.counts["already_logged"] += 1
+    return plan
+
+
+def _previous(doc: Mapping) -> Counted | None:
+    logged_as = doc.get("logged_as")
+    if doc.get("logged") is True and isinstance(logged_as, Mapping):
+        try:
+            return Counted.from_doc(logged_as)
+        except (KeyError, TypeError, AttributeError, ValueError):
+            return None
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchResult:
+    batch_id: str
+    documents: int
+    counts: Counter
+    hours: int
+    profiles: int
+    duration_seconds: float
+
+
+def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Sequence[Any], *,
+                 sinks: Sequence[str], checkpoint: Mapping | None = None, state_id: str = CONSUMER_STATE_ID,
+                 lag_seconds: float | None = None) -> BatchResult:
+    """Apply one batch of source documents (by _id) in a single transaction, exactly once."""
+    started = time.perf_counter()
+    unique_ids = list(dict.fromkeys(ids))
+    holder: dict[str, Any] = {}
+
+    def transaction(session: ClientSession) -> None:
+        plan = plan_batch(list(cols.source.find({"_id": {"$in": unique_ids}}, session=session)),
+                          config.n_classes, uuid.uuid4().hex[:16])
+        holder["plan"] = plan
+        holder["profiles"] = _apply(session, cols, config, plan, sinks)
+        if checkpoint is not None or lag_seconds is not None:
+            _record_state(session, cols, state_id, plan, checkpoint, lag_seconds, len(unique_ids))
+
+    with client.start_session() as session:
+        session.with_transaction(transaction, read_concern=ReadConcern("snapshot"),
+                                 write_concern=WriteConcern("majority"))
+    plan: BatchPlan = holder["plan"]
+    return BatchResult(plan.batch_id, len(unique_ids), Counter(plan.counts), len(plan.delta.by_hour),
+                       holder["profiles"], time.perf_counter() - started)
+
+
+def _apply(session: ClientSession, cols: Collections, config: Config, plan: BatchPlan, sinks: Sequence[str]) -> int:
+    now = dt.datetime.now(UTC)
+    source_writes = [UpdateOne({"_id": doc_id}, {"$set": {"logged": True, "logged_as": counted.to_doc(),
+                                                         "logged_at": now}})
+                     for doc_id, counted in plan.claims]
+    source_writes += [UpdateOne({"_id": doc_id}, {"$set": {"logged": False}, "$unset": {"logged_as": ""}})
+                      for doc_id in plan.unclaims]
+    if source_writes:
+        cols.source.bulk_write(source_writes, ordered=False, session=session)
+    rollup_writes = [UpdateOne({"_id": hour}, {"$inc": inc, "$set": {"updated_at": now}}, upsert=True)
+                     for hour, inc in plan.delta.updates()]
+    if rollup_writes:
+        cols.rollups.bulk_write(rollup_writes, ordered=False, session=session)
+    reject_writes = [UpdateOne({"_id": rejection.id}, {"$set": {
+        "field": rejection.field, "reason": str(rejection), "at": now, "document": _bounded(doc)}}, upsert=True)
+        for rejection, doc in plan.rejects if rejection.id is not None]
+    if reject_writes:
+        cols.rejects.bulk_write(reject_writes, ordered=False, session=session)
+    if plan.cleared_rejects:
+        cols.rejects.delete_many({"_id": {"$in": plan.cleared_rejects}}, session=session)
+    profiles = profiles_by_hour(plan.new_records, config.model.classes) if sinks else {}
+    outbox_writes = [InsertOne({
+        "_id": f"{plan.batch_id}:{hour:%Y%m%dT%H}", "batch_id": plan.batch_id, "hour": hour,
+        "profile": Binary(data), "rows": rows,
+        "created_at": now, "pending": list(sinks), "delivered": {}, "attempts": {}, "next_attempt_at": {},
+        "dead": {}}) for hour, (data, rows) in profiles.items()]
+    if outbox_writes:
+        cols.outbox.bulk_write(outbox_writes, ordered=False, session=session)
+    return len(outbox_writes)
+
+
+def _record_state(session: ClientSession, cols: Collections, state_id: str, plan: BatchPlan,
+                  checkpoint: Mapping | None, lag_seconds: float | None, size: int) -> None:
+    now = dt.datetime.now(UTC)
+    update: dict[str, Any] = {"last_batch_at": now, "last_batch": {
+        "id": plan.batch_id, "size": size, "claimed": plan.counts["claimed"],
+        "corrected": plan.counts["corrected"], "rejected": plan.counts["rejected"]}}
+    if lag_seconds is not None:
+        update["lag_seconds"] = lag_seconds
+    if checkpoint is not None:
+        update |= {"resume_token": checkpoint, "checkpoint_at": now}
+    cols.state.update_one({"_id": state_id}, {"$set": update}, upsert=True, session=session)
+
+
+def _bounded(doc: Mapping, limit: int = 40) -> dict:
+    """A copy of a bad document small enough to keep beside its reason."""
+    kept = {}
+    for key in list(doc)[:limit]:
+        value = doc[key]
+        kept[str(key).replace(".", "_").lstrip("$") or "_"] = value if len(repr(value)) <= 2000 else repr(value)[:2000]
+    return kept

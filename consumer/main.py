@@ -1,0 +1,87 @@
+"""`python -m consumer`: follow the reviews, keep rollups and profiles exact, deliver profiles to sinks."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from collections.abc import Callable
+
+from clara.config import Config, load_config
+from clara.db import Collections, connect
+from clara.errors import ConfigError
+from clara.logs import setup_logging
+from consumer.batch import BatchResult, sink_names
+from consumer.stream import Follower
+
+log = logging.getLogger("consumer")
+
+
+class DeliveryWorker(threading.Thread):
+    """Drains the outbox beside the follower, so a slow sink never holds up a batch."""
+
+    def __init__(self, deliver: Callable[[], object], interval: float, stop: threading.Event):
+        super().__init__(name="outbox-delivery", daemon=True)
+        self.deliver, self.interval, self.stop = deliver, interval, stop
+        self.wake = threading.Event()
+
+    def run(self) -> None:
+        while True:
+            try:
+                self.deliver()
+            except Exception:  # noqa: BLE001 - a failing sink must not end delivery; it is retried next round
+                log.exception("outbox delivery failed; retrying in %.1f s", self.interval)
+            if self.stop.is_set():
+                return
+            self.wake.wait(self.interval)
+            self.wake.clear()
+
+
+def outbox_delivery(cols: Collections, config: Config) -> Callable[[], object]:
+    from consumer.sinks import build_sinks, deliver_pending
+
+    sinks = build_sinks(config)
+    return lambda: deliver_pending(cols, config, sinks)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m consumer", description=__doc__)
+    parser.add_argument("--config", help="path to config.toml (default: the repository's config.toml)")
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        log.error("configuration error: %s", exc)
+        return 2
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        log.info("%s received: finishing the current batch", signal.Signals(signum).name)
+        stop.set()
+        worker.wake.set()
+
+    client = connect(config)
+    cols = Collections.of(client, config)
+    sinks = sink_names(config)
+    worker = DeliveryWorker(outbox_delivery(cols, config), config.consumer.outbox_drain_interval_seconds, stop)
+
+    def after_batch(result: BatchResult) -> None:
+        if result.profiles:
+            worker.wake.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    log.info("consumer starting: %s.%s, sinks %s", config.mongodb.database, config.mongodb.source_collection,
+             ", ".join(sinks) or "none")
+    worker.start()
+    try:
+        Follower(client, cols, config, sinks, stop, after_batch).run()
+    finally:
+        stop.set()
+        worker.wake.set()
+        worker.join(timeout=config.whylabs.max_seconds + 5)
+        client.close()
+    log.info("consumer stopped")
+    return 0

@@ -1,0 +1,63 @@
+"""whylogs classification profiles, one per dataset hour, from reviewed records.
+
+Only reviewed rows with a known true class are logged (null labels break whylogs' confusion
+matrix, whylogs issue 1373); reviews rejected without a class still appear in the class and
+confidence columns. The bytes use the format whylogs uploads (v0 delimited), which keeps the
+model performance metrics; the local store converts them to v1 for `whylogs.read`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+import pandas as pd
+import whylogs as why
+from whylogs.core import DatasetProfile
+
+from clara.records import Record
+from clara.rollups import hour_of
+
+# whylogs logs at INFO on every profile; keep the consumer's log about batches.
+logging.getLogger("whylogs").setLevel(logging.WARNING)
+
+
+def profiles_by_hour(records: Iterable[Record], classes: Sequence[str]) -> dict[dt.datetime, tuple[bytes, int]]:
+    """(serialized profile, rows) per prediction hour, with the hour as the dataset timestamp."""
+    by_hour: dict[dt.datetime, list[Record]] = defaultdict(list)
+    for record in records:
+        if record.reviewed:
+            by_hour[hour_of(record.timestamp)].append(record)
+    return {hour: (profile_bytes(rows, hour, classes), len(rows)) for hour, rows in sorted(by_hour.items())}
+
+
+def profile_bytes(records: Sequence[Record], hour: dt.datetime, classes: Sequence[str]) -> bytes:
+    frame = pd.DataFrame({
+        "predicted_class": [classes[r.predicted] for r in records],
+        "true_class": [None if r.truth is None else classes[r.truth] for r in records],
+        "confidence": [r.confidence for r in records],
+        "review_latency_seconds": [r.latency_seconds for r in records],
+    })
+    labelled = [r for r in records if r.truth is not None]
+    if labelled:
+        metrics_frame = pd.DataFrame({
+            "target": [classes[r.truth] for r in labelled],
+            "prediction": [classes[r.predicted] for r in labelled],
+            "score": [1.0 if r.confidence is None else r.confidence for r in labelled],
+        })
+        results = why.log_classification_metrics(metrics_frame, target_column="target",
+                                                 prediction_column="prediction", score_column="score",
+                                                 log_full_data=True)
+        profile = results.profile()
+    else:
+        profile = DatasetProfile()
+    profile.track(pandas=frame)
+    profile.set_dataset_timestamp(hour)
+    view = profile.view()
+    buffer = io.BytesIO()
+    buffer.name = "profile.bin"  # whylogs' writer reports the target's name
+    view._write(file=buffer, use_v0=view.model_performance_metrics is not None)
+    return buffer.getvalue()

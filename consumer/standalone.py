@@ -1,0 +1,92 @@
+"""Exactly-once batches on a standalone server, which has no transactions.
+
+The batch's plan is first written whole as a journal entry; then each effect is applied so that
+applying it twice changes nothing (a rollup hour remembers the last batches it took, outbox
+entries have fixed ids, document marks are plain sets); then the journal entry goes. After a
+crash, `recover_journals` re-applies whatever entries are left. One processor at a time: a
+standalone server cannot isolate two of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from bson import Binary
+from pymongo import MongoClient, UpdateOne
+from pymongo.errors import DuplicateKeyError
+
+from clara.config import Config
+from clara.db import Collections
+from consumer.batch import BatchResult, plan_batch
+from consumer.profiles import profiles_by_hour
+
+UTC = dt.timezone.utc
+JOURNAL_PREFIX = "journal:"
+REMEMBERED_BATCHES = 64
+
+
+def commit_batch_journaled(client: MongoClient, cols: Collections, config: Config, ids: Sequence[Any], *,
+                           sinks: Sequence[str], **_: Any) -> BatchResult:
+    """commit_batch for servers without transactions: journal the plan, apply idempotently, drop the journal."""
+    started = time.perf_counter()
+    plan = plan_batch(list(cols.source.find({"_id": {"$in": list(ids)}})), config.n_classes, uuid.uuid4().hex[:16])
+    now = dt.datetime.now(UTC)
+    profiles = profiles_by_hour(plan.new_records, config.model.classes) if sinks else {}
+    journal = {
+        "_id": JOURNAL_PREFIX + plan.batch_id, "batch_id": plan.batch_id, "at": now,
+        "claims": [{"id": doc_id, "counted": counted.to_doc()} for doc_id, counted in plan.claims],
+        "unclaims": plan.unclaims,
+        "rollups": [{"hour": hour, "inc": inc} for hour, inc in plan.delta.updates()],
+        "rejects": [{"id": r.id, "field": r.field, "reason": str(r)} for r, _ in plan.rejects],
+        "cleared_rejects": plan.cleared_rejects,
+        "outbox": [{"_id": f"{plan.batch_id}:{hour:%Y%m%dT%H}", "batch_id": plan.batch_id, "hour": hour,
+                    "profile": Binary(data), "rows": rows, "created_at": now, "pending": list(sinks),
+                    "delivered": {}, "attempts": {}, "next_attempt_at": {}, "dead": {}}
+                   for hour, (data, rows) in profiles.items()],
+    }
+    cols.state.insert_one(journal)
+    _apply_journal(cols, journal)
+    return BatchResult(plan.batch_id, len(ids), Counter(plan.counts), len(journal["rollups"]), len(journal["outbox"]),
+                       time.perf_counter() - started)
+
+
+def recover_journals(cols: Collections) -> int:
+    """Finish batches a crash interrupted; returns how many."""
+    entries = list(cols.state.find({"_id": {"$regex": f"^{JOURNAL_PREFIX}"}}))
+    for journal in entries:
+        _apply_journal(cols, journal)
+    return len(entries)
+
+
+def _apply_journal(cols: Collections, journal: dict) -> None:
+    batch_id, now = journal["batch_id"], journal["at"]
+    for entry in journal["rollups"]:
+        try:
+            cols.rollups.update_one(
+                {"_id": entry["hour"], "batches": {"$ne": batch_id}},
+                {"$inc": entry["inc"], "$set": {"updated_at": now},
+                 "$push": {"batches": {"$each": [batch_id], "$slice": -REMEMBERED_BATCHES}}}, upsert=True)
+        except DuplicateKeyError:
+            pass  # the hour exists and already took this batch
+    writes = [UpdateOne({"_id": c["id"]}, {"$set": {"logged": True, "logged_as": c["counted"], "logged_at": now}})
+              for c in journal["claims"]]
+    writes += [UpdateOne({"_id": doc_id}, {"$set": {"logged": False}, "$unset": {"logged_as": ""}})
+               for doc_id in journal["unclaims"]]
+    if writes:
+        cols.source.bulk_write(writes, ordered=False)
+    for reject in journal["rejects"]:
+        cols.rejects.update_one({"_id": reject["id"]}, {"$set": {"field": reject["field"], "reason": reject["reason"],
+                                                                 "at": now}}, upsert=True)
+    if journal["cleared_rejects"]:
+        cols.rejects.delete_many({"_id": {"$in": journal["cleared_rejects"]}})
+    for entry in journal["outbox"]:
+        try:
+            cols.outbox.insert_one(entry)
+        except DuplicateKeyError:
+            pass
+    cols.state.delete_one({"_id": journal["_id"]})

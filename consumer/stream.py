@@ -1,0 +1,187 @@
+"""The stream follower: catch up, then follow the source's change stream in batches, forever.
+
+Order matters for "nothing missed": the stream is opened (or resumed from the checkpoint) before
+the catch-up scan, so whatever is written during the scan arrives through the stream too, and the
+`logged` marker makes the second sight a no-op. Our own writes never match the stream's filter:
+they touch `logged`/`logged_as`, never `output_validated`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pymongo import MongoClient
+from pymongo.change_stream import CollectionChangeStream
+from pymongo.errors import OperationFailure, PyMongoError
+
+from clara.config import Config
+from clara.db import Collections, ensure_indexes
+from consumer.batch import CONSUMER_STATE_ID, BatchResult, commit_batch
+from consumer.catchup import catch_up
+
+log = logging.getLogger(__name__)
+UTC = dt.timezone.utc
+# Server codes for a resume point that is gone from the oplog.
+HISTORY_LOST = {286, 280, 136}
+REVIEW_EVENTS = [{"$match": {"$or": [
+    {"operationType": {"$in": ["insert", "replace"]}, "fullDocument.output_validated": {"$ne": None}},
+    {"operationType": "update", "updateDescription.updatedFields.output_validated": {"$exists": True}},
+    {"operationType": "update", "updateDescription.removedFields": "output_validated"},
+]}}]
+
+
+def is_history_lost(exc: BaseException) -> bool:
+    return isinstance(exc, OperationFailure) and (
+        exc.code in HISTORY_LOST or "resume point may no longer be in the oplog" in str(exc))
+
+
+class Backoff:
+    """Capped exponential delay for reconnecting; reset after a success."""
+
+    def __init__(self, cap: float, first: float = 0.5):
+        self.cap, self.first, self.current = cap, first, first
+
+    def next(self) -> float:
+        delay, self.current = self.current, min(self.current * 2, self.cap)
+        return delay
+
+    def reset(self) -> None:
+        self.current = self.first
+
+
+class Follower:
+    """Runs until `stop` is set: finishes the current batch, checkpoints, returns."""
+
+    def __init__(self, client: MongoClient, cols: Collections, config: Config, sinks: Sequence[str],
+                 stop: threading.Event, after_batch: Callable[[BatchResult], None] | None = None):
+        self.client, self.cols, self.config, self.sinks, self.stop = client, cols, config, sinks, stop
+        self.after_batch = after_batch or (lambda result: None)
+        self.settings = config.consumer
+
+    def run(self) -> None:
+        backoff = Backoff(self.settings.reconnect_max_seconds)
+        while not self.stop.is_set():
+            try:
+                ensure_indexes(self.cols)
+                if self._is_replica_set():
+                    self._follow()
+                else:
+                    log.warning("MongoDB at %s is not a replica set: no change streams; polling every %.1f s",
+                                self.config.mongodb.uri.split("@")[-1], self.settings.poll_interval_seconds)
+                    self._poll()
+                backoff.reset()
+            except PyMongoError as exc:
+                delay = backoff.next()
+                log.warning("MongoDB unavailable (%s: %s); reconnecting in %.1f s", type(exc).__name__, exc, delay)
+                self.stop.wait(delay)
+
+    def _is_replica_set(self) -> bool:
+        hello = self.client.admin.command("hello")
+        return bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
+
+    # -- change stream --------------------------------------------------------------------------
+
+    def _open(self, token: Any) -> CollectionChangeStream:
+        max_await = int(min(max(self.settings.batch_max_seconds * 1000, 50), 1000))
+        return self.cols.source.watch(REVIEW_EVENTS, full_document="updateLookup", resume_after=token,
+                                      max_await_time_ms=max_await, batch_size=self.settings.batch_size)
+
+    def _follow(self) -> None:
+        state = self.cols.state.find_one({"_id": CONSUMER_STATE_ID}) or {}
+        token = state.get("resume_token")
+        full_scan = False
+        while not self.stop.is_set():
+            try:
+                stream = self._open(token)
+            except OperationFailure as exc:
+                if not is_history_lost(exc) or token is None:
+                    raise
+                self._history_lost(exc)
+                token, full_scan = None, True
+                continue
+            with stream:
+                try:
+                    self._catch_up(full_scan)
+                    self._save_token(stream.resume_token)
+                    self._consume(stream)
+                    return
+                except OperationFailure as exc:
+                    if not is_history_lost(exc):
+                        raise
+                    self._history_lost(exc)
+                    token, full_scan = None, True
+
+    def _history_lost(self, exc: OperationFailure) -> None:
+        log.warning("the checkpoint's resume token is no longer in the oplog (history lost: %s); opening a "
+                    "fresh stream, then re-scanning every review so nothing written meanwhile is missed", exc)
+
+    def _catch_up(self, full_scan: bool) -> None:
+        started = time.perf_counter()
+        result = catch_up(self.client, self.cols, self.config, sinks=self.sinks, include_logged=full_scan,
+                          on_batch=self._log_batch)
+        if result.documents:
+            log.info("caught up: %d documents in %d batches (%s) in %.1f s", result.documents, result.batches,
+                     dict(result.counts), time.perf_counter() - started)
+
+    def _consume(self, stream: CollectionChangeStream) -> None:
+        last_checkpoint = time.monotonic()
+        while not self.stop.is_set():
+            events = self._collect(stream)
+            if events:
+                ids = [event["documentKey"]["_id"] for event in events]
+                wall = [event["wallTime"] for event in events if event.get("wallTime")]
+                lag = (dt.datetime.now(UTC) - min(wall).replace(tzinfo=UTC)).total_seconds() if wall else None
+                result = commit_batch(self.client, self.cols, self.config, ids, sinks=self.sinks,
+                                      checkpoint=stream.resume_token, lag_seconds=lag)
+                self._log_batch(result, lag)
+                last_checkpoint = time.monotonic()
+            elif time.monotonic() - last_checkpoint >= self.settings.checkpoint_idle_seconds:
+                self._save_token(stream.resume_token)
+                last_checkpoint = time.monotonic()
+
+    def _collect(self, stream: CollectionChangeStream) -> list[dict]:
+        """Events until the batch is full or `batch_max_seconds` old; [] after an idle wait."""
+        events: list[dict] = []
+        opened = None
+        while len(events) < self.settings.batch_size:
+            event = stream.try_next()
+            if event is not None:
+                events.append(event)
+                opened = opened or time.monotonic()
+            elif not events or self.stop.is_set():
+                break
+            if opened is not None and time.monotonic() - opened >= self.settings.batch_max_seconds:
+                break
+        return events
+
+    def _save_token(self, token: Any) -> None:
+        """Advance the checkpoint on a quiet stream, so oplog rotation cannot strand it."""
+        if token is None:
+            return
+        self.cols.state.update_one({"_id": CONSUMER_STATE_ID},
+                                   {"$set": {"resume_token": token, "checkpoint_at": dt.datetime.now(UTC)}},
+                                   upsert=True)
+
+    # -- polling (standalone servers) -----------------------------------------------------------
+
+    def _poll(self) -> None:
+        from consumer.standalone import commit_batch_journaled, recover_journals
+
+        recover_journals(self.cols)
+        while not self.stop.is_set():
+            catch_up(self.client, self.cols, self.config, sinks=self.sinks, on_batch=self._log_batch,
+                     commit=commit_batch_journaled)
+            self.stop.wait(self.settings.poll_interval_seconds)
+
+    def _log_batch(self, result: BatchResult, lag: float | None = None) -> None:
+        log.info("batch %s: %d documents %s, %d profiles, %.0f ms%s", result.batch_id, result.documents,
+                 result.counts, result.profiles, result.duration_seconds * 1000,
+                 "" if lag is None else f", lag {lag:.2f} s",
+                 extra={"batch_id": result.batch_id, "batch_size": result.documents, "counts": result.counts,
+                        "duration_ms": round(result.duration_seconds * 1000, 1), "lag_seconds": lag})
+        self.after_batch(result)

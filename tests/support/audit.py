@@ -1,0 +1,58 @@
+"""Independent checks of the rollups against the raw source documents (the "nothing lost, nothing doubled" audit)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+from clara.db import Collections
+
+UTC = dt.timezone.utc
+
+
+def expected_cells(cols: Collections, n_classes: int) -> tuple[Counter, Counter, int]:
+    """(cells, rejected, reviews) counted straight from the raw documents, valid reviews only."""
+    cells: Counter = Counter()
+    rejected: Counter = Counter()
+    for doc in cols.source.find({"output_validated": {"$ne": None}}):
+        pred, truth = doc.get("output_prediction"), doc.get("output_validated")
+        if (not isinstance(pred, int) or isinstance(pred, bool) or not 0 <= pred < n_classes
+                or not isinstance(doc.get("timestamp"), dt.datetime) or not doc.get("filename")):
+            continue
+        conf = doc.get("output_confidence")
+        if conf is not None and (isinstance(conf, bool) or not isinstance(conf, (int, float)) or not 0 <= conf <= 1):
+            continue
+        if truth is True:
+            cells[(pred, pred)] += 1
+        elif truth is False:
+            rejected[pred] += 1
+        elif isinstance(truth, int) and 0 <= truth < n_classes:
+            cells[(truth, pred)] += 1
+    return cells, rejected, sum(cells.values()) + sum(rejected.values())
+
+
+def rollup_cells(cols: Collections) -> tuple[Counter, Counter, int]:
+    cells: Counter = Counter()
+    rejected: Counter = Counter()
+    reviews = 0
+    for doc in cols.rollups.find():
+        reviews += doc.get("reviews", 0)
+        for key, n in (doc.get("cells") or {}).items():
+            t, p = key.split("_")
+            cells[(int(t), int(p))] += n
+        for key, n in (doc.get("rejected") or {}).items():
+            rejected[int(key)] += n
+    return +cells, +rejected, reviews
+
+
+def assert_exactly_once(cols: Collections, n_classes: int) -> int:
+    """Every valid review counted once in the rollups, and marked logged; returns the review count."""
+    expected = expected_cells(cols, n_classes)
+    actual = rollup_cells(cols)
+    assert actual[0] == +expected[0], f"confusion cells differ: {actual[0] - expected[0]} / {expected[0] - actual[0]}"
+    assert actual[1] == +expected[1], "rejected-without-class counts differ"
+    assert actual[2] == expected[2], f"review totals differ: rollups {actual[2]}, documents {expected[2]}"
+    unlogged = cols.source.count_documents({"output_validated": {"$ne": None}, "logged": {"$ne": True},
+                                            "_id": {"$nin": cols.rejects.distinct("_id")}})
+    assert unlogged == 0, f"{unlogged} valid reviews are not marked logged"
+    return expected[2]
