@@ -96,6 +96,54 @@ class WebSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class DriftSettings:
+    enabled: bool = True
+    evaluate_interval_seconds: float = 30.0
+    window_reviews: int = 2000
+    day_window: bool = True
+    min_reviews: int = 200
+    class_reference: str = "auto"
+    baseline_days: int = 14
+    reference_start: str = ""
+    reference_end: str = ""
+    min_reference_reviews: int = 500
+    alpha: float = 0.001
+    prediction_drift: bool = True
+    label_drift: bool = True
+    confidence_drift: bool = True
+    performance: bool = True
+    class_mix_min_distance: float = 0.1
+    confidence_min_distance: float = 0.1
+    accuracy_min_drop: float = 0.05
+    accuracy_floor: float = 0.0
+    recall_min_drop: float = 0.15
+    recall_min_reviews: int = 100
+    backlog_max_pending: int = 0
+    lag_max_seconds: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class WebhookSettings:
+    name: str = ""
+    format: str = "json"
+    url_env: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class AlertSettings:
+    cooldown_seconds: float = 3600.0
+    deliveries_drain_interval_seconds: float = 10.0
+    attempts: int = 3
+    attempt_timeout_seconds: float = 10.0
+    backoff_initial_seconds: float = 0.5
+    backoff_max_seconds: float = 10.0
+    redeliver_initial_seconds: float = 30.0
+    redeliver_max_seconds: float = 1800.0
+    give_up_hours: float = 72.0
+    webhooks: tuple[WebhookSettings, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     mongodb: MongoSettings = MongoSettings()
     model: ModelSettings = ModelSettings()
@@ -103,6 +151,8 @@ class Config:
     profiles: ProfileSettings = ProfileSettings()
     whylabs: WhyLabsSettings = WhyLabsSettings()
     web: WebSettings = WebSettings()
+    drift: DriftSettings = DriftSettings()
+    alerts: AlertSettings = AlertSettings()
     source: str = "<defaults>"
 
     @property
@@ -182,7 +232,8 @@ def _build_section(name: str, cls: type, table: dict[str, Any], source: str) -> 
     known = {f.name for f in dataclasses.fields(cls)}
     for key in table:
         if key not in known:
-            raise ConfigError(f"{source}: unknown key {name}.{key}; expected one of {', '.join(sorted(known))}")
+            public = sorted(k for k in known if (name, k) not in SECRET_KEYS)
+            raise ConfigError(f"{source}: unknown key {name}.{key}; expected one of {', '.join(public)}")
     values = {key: _coerce(f"{name}.{key}", value, hints[key], source) for key, value in table.items()}
     return cls(**values)
 
@@ -194,6 +245,10 @@ def _coerce(key: str, value: Any, expected: Any, source: str) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"{source}: {key} = {value!r}: expected a list of {_type_name(item_type)}")
         return tuple(_coerce(f"{key}[{i}]", item, item_type, source) for i, item in enumerate(value))
+    if dataclasses.is_dataclass(expected):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{source}: {key} = {value!r}: expected a table")
+        return _build_section(key, expected, dict(value), source)
     if expected is bool:
         ok = isinstance(value, bool)
     elif expected is int:
@@ -274,6 +329,65 @@ def _check(config: Config, source: str) -> None:
             _fail(source, f"web.{key}", getattr(web, key), "a positive number")
     if web.basic_auth and ":" not in web.basic_auth:
         raise ConfigError("environment variable CLARA_BASIC_AUTH: expected user:password")
+    _check_drift(config, source)
+    _check_alerts(config.alerts, source)
+
+
+def _check_drift(config: Config, source: str) -> None:
+    drift = config.drift
+    for key in ("window_reviews", "min_reviews", "baseline_days", "min_reference_reviews", "recall_min_reviews"):
+        if getattr(drift, key) < 1:
+            _fail(source, f"drift.{key}", getattr(drift, key), "an integer of at least 1")
+    if drift.min_reviews > drift.window_reviews:
+        _fail(source, "drift.min_reviews", drift.min_reviews, f"at most drift.window_reviews ({drift.window_reviews})")
+    if drift.evaluate_interval_seconds < 0:
+        _fail(source, "drift.evaluate_interval_seconds", drift.evaluate_interval_seconds, "zero or more seconds")
+    if drift.class_reference not in ("auto", "training", "baseline"):
+        _fail(source, "drift.class_reference", drift.class_reference, "'auto', 'training' or 'baseline'")
+    if drift.class_reference == "training" and not sum(config.model.training_counts):
+        _fail(source, "drift.class_reference", drift.class_reference,
+              "'auto' or 'baseline' while model.training_counts are all zero")
+    dates = []
+    for key in ("reference_start", "reference_end"):
+        value = getattr(drift, key)
+        try:
+            dates.append(dt.date.fromisoformat(value) if value else None)
+        except ValueError:
+            _fail(source, f"drift.{key}", value, "a date such as 2025-01-31, or \"\" for a rolling baseline")
+    if (dates[0] is None) != (dates[1] is None) or (dates[0] and dates[0] > dates[1]):
+        _fail(source, "drift.reference_end", drift.reference_end,
+              "set together with drift.reference_start, on or after it (or both empty)")
+    if not 0 < drift.alpha < 1:
+        _fail(source, "drift.alpha", drift.alpha, "a significance level strictly between 0 and 1")
+    for key in ("class_mix_min_distance", "confidence_min_distance", "accuracy_min_drop", "accuracy_floor",
+                "recall_min_drop"):
+        if not 0 <= getattr(drift, key) <= 1:
+            _fail(source, f"drift.{key}", getattr(drift, key), "a number from 0 to 1")
+    if drift.backlog_max_pending < 0:
+        _fail(source, "drift.backlog_max_pending", drift.backlog_max_pending, "zero (off) or a positive count")
+    if drift.lag_max_seconds < 0:
+        _fail(source, "drift.lag_max_seconds", drift.lag_max_seconds, "zero (off) or a positive number of seconds")
+
+
+def _check_alerts(alerts: AlertSettings, source: str) -> None:
+    if alerts.cooldown_seconds < 0:
+        _fail(source, "alerts.cooldown_seconds", alerts.cooldown_seconds, "zero or more seconds")
+    if alerts.attempts < 1:
+        _fail(source, "alerts.attempts", alerts.attempts, "an integer of at least 1")
+    for key in ("deliveries_drain_interval_seconds", "attempt_timeout_seconds", "backoff_initial_seconds",
+                "backoff_max_seconds", "redeliver_initial_seconds", "redeliver_max_seconds", "give_up_hours"):
+        if getattr(alerts, key) <= 0:
+            _fail(source, f"alerts.{key}", getattr(alerts, key), "a positive number")
+    names = [hook.name for hook in alerts.webhooks]
+    for i, hook in enumerate(alerts.webhooks):
+        if not hook.name or names.count(hook.name) > 1:
+            _fail(source, f"alerts.webhooks[{i}].name", hook.name, "a name no other webhook has")
+        if hook.format not in ("json", "slack"):
+            _fail(source, f"alerts.webhooks[{i}].format", hook.format, "'json' or 'slack'")
+        if not hook.url_env or not hook.url_env.replace("_", "A").isalnum() or not hook.url_env.isupper() \
+                or hook.url_env[0].isdigit():
+            _fail(source, f"alerts.webhooks[{i}].url_env", hook.url_env,
+                  "the NAME of an environment variable holding the URL, such as CLARA_SLACK_WEBHOOK_URL")
 
 
 def _check_timezone(source: str, name: str) -> None:

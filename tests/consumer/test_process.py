@@ -1,0 +1,87 @@
+"""`python -m consumer` as a real process: it follows reviews, stops cleanly on SIGTERM, survives SIGKILL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import signal
+import threading
+import time
+
+from tests.support.audit import assert_exactly_once, rollup_cells
+from tests.support.documents import predictions
+from tests.support.processes import start, write_config
+from tests.support.running import wait_for
+
+UTC = dt.timezone.utc
+START = dt.datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+
+
+def consumer_config(tmp_path, config):
+    return write_config(tmp_path / "config.toml", {
+        "mongodb": {"database": config.mongodb.database},
+        "consumer": {"batch_size": 50, "batch_max_seconds": 0.05, "catchup_batch_size": 40},
+        "profiles": {"local_store_dir": str(tmp_path / "profiles")},
+    })
+
+
+def test_follows_reviews_and_exits_zero_on_sigterm(tmp_path, mongo_uri, collections, config):
+    collections.source.insert_many(predictions(30, start=START))
+    process = start("consumer", consumer_config(tmp_path, config), mongo_uri, log_path=tmp_path / "consumer.log")
+    try:
+        wait_for(lambda: rollup_cells(collections)[2] == 30, what="the backlog")
+        collections.source.insert_many(predictions(20, start=START, seed=5))
+        wait_for(lambda: rollup_cells(collections)[2] == 50, what="live reviews")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=60)
+    log = (tmp_path / "consumer.log").read_text()
+    assert code == 0, log
+    assert "SIGTERM received" in log and "consumer stopped" in log
+    assert_exactly_once(collections, config.n_classes)
+
+
+def test_bad_config_stops_start_up_with_the_key(tmp_path, mongo_uri):
+    path = write_config(tmp_path / "bad.toml", {"consumer": {"batch_size": "many"}})
+    process = start("consumer", path, mongo_uri, log_path=tmp_path / "out.log")
+    assert process.wait(timeout=60) == 2
+    assert "consumer.batch_size = 'many': expected an integer" in (tmp_path / "out.log").read_text()
+
+
+def test_sigkill_at_random_moments_never_loses_or_doubles_a_review(tmp_path, mongo_uri, collections, config):
+    rng = random.Random(7)
+    path = consumer_config(tmp_path, config)
+    writing = threading.Event()
+    written = []
+
+    def write_reviews() -> None:
+        i = 0
+        while not writing.is_set():
+            docs = predictions(15, start=START + dt.timedelta(hours=i), seed=100 + i, legacy_fraction=0.2)
+            collections.source.insert_many(docs)
+            written.extend(docs)
+            i += 1
+            time.sleep(0.02)
+
+    writer = threading.Thread(target=write_reviews, daemon=True)
+    writer.start()
+    kills = 0
+    try:
+        for _ in range(8):
+            process = start("consumer", path, mongo_uri, log_path=tmp_path / "consumer.log")
+            time.sleep(rng.uniform(0.8, 2.5))
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            kills += 1
+    finally:
+        writing.set()
+        writer.join()
+    process = start("consumer", path, mongo_uri, log_path=tmp_path / "consumer.log")
+    try:
+        expected = sum(1 for doc in written if doc.get("output_validated") is not None)
+        wait_for(lambda: rollup_cells(collections)[2] == expected, timeout=90, what="every review")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    assert kills == 8
+    assert_exactly_once(collections, config.n_classes)
