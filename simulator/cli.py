@@ -180,8 +180,7 @@ def run_live(args: argparse.Namespace, config: Config) -> int:
     settings = settings_from(args, config, start, 5.0, "live")
     seed = _seed(args)
     stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
     client = connect(config)
     try:
         if not wait_for_mongo(client, args.wait, stop):
@@ -200,6 +199,8 @@ def run_live(args: argparse.Namespace, config: Config) -> int:
         stats = traffic.run(stop, args.duration)
     finally:
         client.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     log.info("stopped: %d predictions, %d reviews written; %d reviews were still to come",
              stats.predictions, stats.reviews, stats.pending_reviews)
     return 0
