@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pymongo
 from pymongo import MongoClient
-from pymongo.errors import BulkWriteError, ConnectionFailure, ExecutionTimeout
+from pymongo.errors import BulkWriteError, ConnectionFailure, ExecutionTimeout, OperationFailure, WriteConcernError
 
 from simulator.errors import SimulatorError
 
@@ -46,7 +46,8 @@ def wait_for_mongo(client: MongoClient, timeout: float, stop: threading.Event) -
 def persist(write: Callable[[], object], stop: threading.Event, what: str, max_wait: float = 5.0) -> bool:
     """Run `write` until it succeeds (True), or until stopped (False).
 
-    Duplicate keys on a retried insert mean an earlier attempt landed before its answer was lost.
+    Connection errors, write-concern errors (a server shutting down) and retryable failures are retried;
+    duplicate keys on a retried insert mean an earlier attempt landed before its answer was lost.
     """
     wait = 0.2
     while True:
@@ -54,12 +55,19 @@ def persist(write: Callable[[], object], stop: threading.Event, what: str, max_w
             write()
             return True
         except BulkWriteError as exc:
-            if all(error.get("code") == DUPLICATE_KEY for error in exc.details.get("writeErrors", [])) \
-                    and not exc.details.get("writeConcernErrors"):
+            details = exc.details
+            if any(error.get("code") != DUPLICATE_KEY for error in details.get("writeErrors", [])):
+                raise
+            if not details.get("writeConcernErrors"):
                 return True
-            raise
-        except ConnectionFailure as exc:
-            log.warning("%s failed (%s); retrying in %.1f s", what, exc.__class__.__name__, wait)
+            reason = details["writeConcernErrors"][0].get("codeName", "write concern error")
+        except (ConnectionFailure, WriteConcernError) as exc:
+            reason = exc.__class__.__name__
+        except OperationFailure as exc:
+            if not exc.has_error_label("RetryableWriteError"):
+                raise
+            reason = exc.__class__.__name__
+        log.warning("%s failed (%s); retrying in %.1f s", what, reason, wait)
         if stop.wait(wait):
             return False
         wait = min(wait * 2, max_wait)
