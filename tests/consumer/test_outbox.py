@@ -146,3 +146,11 @@ def test_no_sinks_is_a_no_op(collections, config, outbox_entry):
 def test_whylabs_sink_needs_credentials(config):
     with pytest.raises(Exception, match="WHYLABS_API_KEY"):
         WhyLabsSink(config.whylabs)
+
+
+def test_a_retry_after_beyond_the_budget_sets_the_next_attempt(collections, whylabs_config, fake_whylabs, outbox_entry):
+    collections.outbox.insert_one(outbox_entry("b0", T0, pending=("whylabs",)))
+    fake_whylabs.fail(429, times=1, retry_after="600")  # longer than whylabs.max_seconds: not slept through
+    result = deliver_pending(collections, whylabs_config, build_sinks(whylabs_config), now=T0)
+    assert result.failed == {"whylabs": 1} and len(fake_whylabs.requests) == 1
+    assert collections.outbox.find_one()["next_attempt_at"]["whylabs"] == T0 + dt.timedelta(seconds=600)
