@@ -1,0 +1,1 @@
+"""Drift detection and alerts: statistics from the hourly rollups, alert lifecycle in MongoDB, webhooks."""

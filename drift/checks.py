@@ -1,0 +1,194 @@
+"""The checks: a window against its reference becomes findings, each firing, clear, or without a verdict.
+
+A finding fires only when the test is significant (p < drift.alpha) AND the effect is large enough
+(a Jensen-Shannon distance or an accuracy drop at least the configured minimum), so that a tiny shift on
+a huge window pages nobody and a large shift on a handful of reviews neither. A window or reference
+with too few reviews gives no verdict (`firing` None): an open alert then stays as it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from clara.config import Config
+from drift import detectors
+from drift.windows import Window
+
+DRIFT, PERFORMANCE, OPERATIONAL = "drift", "performance", "operational"
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """One detector's verdict on one subject (a window kind, maybe a class) at one evaluation."""
+
+    detector: str
+    subject: str
+    type: str
+    firing: bool | None
+    severity: str
+    window: dict[str, Any]
+    statistic: dict[str, Any]
+    threshold: dict[str, Any]
+    message: str
+
+    @property
+    def key(self) -> str:
+        """What makes an ongoing condition the same condition: one open alert per key at most."""
+        return f"{self.detector}:{self.subject}"
+
+    def to_doc(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) | {"key": self.key}
+
+
+def p_text(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def class_reference(config: Config) -> str:
+    """'training' or 'baseline': what the class-mix checks compare against."""
+    choice = config.drift.class_reference
+    if choice == "auto":
+        return "training" if sum(config.model.training_counts) else "baseline"
+    return choice
+
+
+def window_checks(window: Window, reference: Window, config: Config) -> list[Finding]:
+    """Every enabled statistical check of one window against its reference period."""
+    drift = config.drift
+    findings: list[Finding] = []
+    n = config.n_classes
+    training = class_reference(config) == "training"
+    if drift.prediction_drift:
+        ref = list(config.model.training_counts) if training else detectors.predicted_counts(reference.totals, n)
+        findings.append(_class_mix("prediction_drift", "predicted-class mix", window,
+                                   detectors.predicted_counts(window.totals, n), ref,
+                                   "the training set" if training else reference.label, config))
+    if drift.label_drift:
+        ref = list(config.model.training_counts) if training else detectors.true_counts(reference.totals, n)
+        findings.append(_class_mix("label_drift", "true-class mix", window,
+                                   detectors.true_counts(window.totals, n), ref,
+                                   "the training set" if training else reference.label, config))
+    if drift.confidence_drift:
+        findings.append(_confidence(window, reference, config))
+    if drift.performance:
+        findings.append(_accuracy(window, reference, config))
+        findings += [_recall(window, reference, config, cls) for cls in range(n)]
+    return findings
+
+
+def _enough(window_n: int, reference_n: int, config: Config) -> bool:
+    return window_n >= config.drift.min_reviews and reference_n >= config.drift.min_reference_reviews
+
+
+def _class_mix(detector: str, what: str, window: Window, observed: Sequence[int], reference: Sequence[int],
+               reference_label: str, config: Config) -> Finding:
+    test = detectors.compare_distributions(observed, reference)
+    drift, classes = config.drift, config.model.classes
+    firing = None
+    if _enough(test.window_n, test.reference_n, config):
+        firing = test.p_value < drift.alpha and test.js_distance >= drift.class_mix_min_distance
+    shares_w = [c / test.window_n if test.window_n else 0.0 for c in observed]
+    shares_r = [c / test.reference_n if test.reference_n else 0.0 for c in reference]
+    moved = max(range(len(classes)), key=lambda c: abs(shares_w[c] - shares_r[c]))
+    message = (f"{what} over {window.label} {'differs from' if firing else 'against'} {reference_label}: "
+               f"JS distance {test.js_distance:.3f} (alert at {drift.class_mix_min_distance:g}), "
+               f"{p_text(test.p_value)}; largest change: {classes[moved]} {shares_w[moved]:.1%} vs "
+               f"{shares_r[moved]:.1%}")
+    statistic = {"name": "js_distance", "value": test.js_distance, "p_value": test.p_value, "chi2": test.chi2,
+                 "dof": test.dof, "psi": test.psi, "window_shares": shares_w, "reference_shares": shares_r,
+                 "reference": reference_label, "reference_reviews": test.reference_n}
+    threshold = {"alpha": drift.alpha, "min_distance": drift.class_mix_min_distance}
+    return Finding(detector, window.kind, DRIFT, firing, "warning", window.describe(), statistic, threshold, message)
+
+
+def _confidence(window: Window, reference: Window, config: Config) -> Finding:
+    drift = config.drift
+    w, r = detectors.confidence_counts(window.totals), detectors.confidence_counts(reference.totals)
+    test = detectors.compare_distributions(w, r)
+    mean_w, mean_r = detectors.mean_confidence(window.totals), detectors.mean_confidence(reference.totals)
+    firing = None
+    if _enough(test.window_n, test.reference_n, config):
+        firing = test.p_value < drift.alpha and test.js_distance >= drift.confidence_min_distance
+    means = f"mean {mean_w:.2f} vs {mean_r:.2f}, " if mean_w is not None and mean_r is not None else ""
+    message = (f"confidence over {window.label} {'differs from' if firing else 'against'} {reference.label}: "
+               f"{means}JS distance {test.js_distance:.3f} (alert at {drift.confidence_min_distance:g}), "
+               f"{p_text(test.p_value)}")
+    statistic = {"name": "js_distance", "value": test.js_distance, "p_value": test.p_value, "chi2": test.chi2,
+                 "dof": test.dof, "psi": test.psi, "ks_binned": detectors.binned_ks(w, r), "mean": mean_w,
+                 "reference_mean": mean_r, "reference": reference.label, "reference_reviews": test.reference_n}
+    threshold = {"alpha": drift.alpha, "min_distance": drift.confidence_min_distance}
+    return Finding("confidence_drift", window.kind, DRIFT, firing, "warning", window.describe(), statistic,
+                   threshold, message)
+
+
+def _accuracy(window: Window, reference: Window, config: Config) -> Finding:
+    """Fires on a significant drop of at least accuracy_min_drop, or below accuracy_floor (no reference needed)."""
+    drift = config.drift
+    right_w, n_w = detectors.accuracy_counts(window.totals)
+    right_r, n_r = detectors.accuracy_counts(reference.totals)
+    threshold = {"alpha": drift.alpha, "min_drop": drift.accuracy_min_drop, "floor": drift.accuracy_floor}
+    accuracy = right_w / n_w if n_w else None
+    below = accuracy is not None and accuracy < drift.accuracy_floor
+    statistic: dict[str, Any] = {"name": "accuracy", "value": accuracy, "reference": reference.label,
+                                 "reference_reviews": n_r}
+    if n_w < drift.min_reviews:
+        firing = None
+        message = f"accuracy over {window.label}: too few reviews for a verdict"
+    elif n_r < drift.min_reference_reviews:
+        firing = True if below else None
+        message = f"accuracy {accuracy:.2f} over {window.label}; too few reviews in {reference.label} to compare"
+    else:
+        test = detectors.proportion_drop(right_w, n_w, right_r, n_r)
+        firing = below or (test.p_value < drift.alpha and test.drop >= drift.accuracy_min_drop)
+        direction = "down from" if test.drop > 0 else "reference"
+        message = (f"accuracy {accuracy:.2f} over {window.label}, {direction} {test.reference:.2f}; "
+                   f"{p_text(test.p_value)}")
+        statistic |= {"reference_value": test.reference, "drop": test.drop, "z": test.z, "p_value": test.p_value}
+    if below:
+        message += f"; below the floor {drift.accuracy_floor:g}"
+    return Finding("accuracy", window.kind, PERFORMANCE, firing, "critical" if below else "warning",
+                   window.describe(), statistic, threshold, message)
+
+
+def _recall(window: Window, reference: Window, config: Config, cls: int) -> Finding:
+    drift, name = config.drift, config.model.classes[cls]
+    found_w, n_w = detectors.recall_counts(window.totals, cls)
+    found_r, n_r = detectors.recall_counts(reference.totals, cls)
+    subject = f"{window.kind}:{name}"
+    threshold = {"alpha": drift.alpha, "min_drop": drift.recall_min_drop, "min_reviews": drift.recall_min_reviews}
+    if n_w < drift.recall_min_reviews or n_r < drift.recall_min_reviews:
+        return Finding("recall", subject, PERFORMANCE, None, "warning", window.describe(),
+                       {"name": "recall", "value": found_w / n_w if n_w else None, "class": name}, threshold,
+                       f"recall of {name} over {window.label}: too few reviews of the class ({n_w}, {n_r})")
+    test = detectors.proportion_drop(found_w, n_w, found_r, n_r)
+    firing = test.p_value < drift.alpha and test.drop >= drift.recall_min_drop
+    direction = "down from" if test.drop > 0 else "reference"
+    message = (f"recall of {name} {test.window:.2f} over {window.label} ({n_w:,} reviews of the class), "
+               f"{direction} {test.reference:.2f}; {p_text(test.p_value)}")
+    statistic = {"name": "recall", "class": name, "value": test.window, "reference_value": test.reference,
+                 "drop": test.drop, "z": test.z, "p_value": test.p_value, "support": n_w,
+                 "reference": reference.label, "reference_reviews": n_r}
+    return Finding("recall", subject, PERFORMANCE, firing, "warning", window.describe(), statistic, threshold,
+                   message)
+
+
+def backlog_finding(pending: int, capped: bool, config: Config) -> Finding:
+    limit = config.drift.backlog_max_pending
+    shown = f"more than {pending - 1:,}" if capped else f"{pending:,}"
+    return Finding("backlog", "pending", OPERATIONAL, pending > limit, "warning", {"kind": "now"},
+                   {"name": "pending_reviews", "value": pending, "capped": capped}, {"max": limit},
+                   f"{shown} predictions waiting for review (alert above {limit:,})")
+
+
+def lag_finding(state: dict[str, Any] | None, config: Config) -> Finding:
+    limit = config.drift.lag_max_seconds
+    lag = (state or {}).get("lag_seconds")
+    last = (state or {}).get("last_batch_at")
+    firing = None if lag is None else lag > limit
+    message = "consumer lag unknown (no batch yet)" if lag is None else \
+        f"consumer lag {lag:,.1f} s at its last batch (alert above {limit:g} s)"
+    return Finding("lag", "consumer", OPERATIONAL, firing, "warning",
+                   {"kind": "now", "last_batch_at": last.isoformat() if last else None},
+                   {"name": "lag_seconds", "value": lag}, {"max": limit}, message)

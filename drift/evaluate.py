@@ -1,0 +1,101 @@
+"""Evaluate every enabled check from the rollups and move the alerts; called by the consumer after batches.
+
+`evaluate_after_batch` is cheap enough for every batch: one read of the throttle state answers "not yet"
+until `drift.evaluate_interval_seconds` have passed, and only one evaluator wins each turn (an atomic
+claim on the state document {_id: "drift"}, so several consumer processes do not evaluate twice). An
+evaluation reads a few hundred rollup documents (the windows and their reference periods) and, when
+enabled, counts pending reviews (capped) and reads the consumer's state document.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from typing import Any
+
+from pymongo import MongoClient
+from pymongo.errors import DuplicateKeyError
+
+from clara.config import Config
+from clara.db import Collections
+from drift import checks, windows
+from drift.alerts import Transition, apply_findings, ensure_alert_indexes
+from drift.checks import Finding
+
+log = logging.getLogger(__name__)
+UTC = dt.timezone.utc
+DRIFT_STATE_ID = "drift"
+CONSUMER_STATE_ID = "consumer"
+# The backlog count stops at this many times the threshold: past it the exact number changes nothing.
+BACKLOG_COUNT_CAP = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    at: dt.datetime
+    findings: list[Finding]
+    transitions: list[Transition]
+
+
+def evaluate_after_batch(client: MongoClient, cols: Collections, config: Config,
+                         now: dt.datetime | None = None) -> Evaluation | None:
+    """Evaluate when this turn is due (throttled); never raises: a failed evaluation is logged and skipped."""
+    if not config.drift.enabled:
+        return None
+    now = now or dt.datetime.now(UTC)
+    try:
+        if not _claim_turn(cols, config, now):
+            return None
+        return evaluate(cols, config, now)
+    except Exception:  # noqa: BLE001 - a failing check must never stop ingestion; the next turn tries again
+        log.exception("drift evaluation failed; the next turn tries again")
+        return None
+
+
+def evaluate(cols: Collections, config: Config, now: dt.datetime) -> Evaluation:
+    """Every enabled check now, alerts opened/updated/resolved, the findings kept as the latest snapshot."""
+    ensure_alert_indexes(cols)
+    findings = findings_at(cols, config, now)
+    transitions = apply_findings(cols, config, findings, now)
+    cols.state.update_one({"_id": DRIFT_STATE_ID}, {"$set": {
+        "evaluated_at": now, "findings": [finding.to_doc() for finding in findings]}}, upsert=True)
+    return Evaluation(now, findings, transitions)
+
+
+def findings_at(cols: Collections, config: Config, now: dt.datetime) -> list[Finding]:
+    drift = config.drift
+    found: list[Finding] = []
+    chosen = [windows.last_n_window(cols.rollups, drift.window_reviews, now)]
+    if drift.day_window:
+        chosen.append(windows.day_window(cols.rollups, config, now))
+    for window in chosen:
+        found += checks.window_checks(window, windows.reference_window(cols.rollups, config, window), config)
+    if drift.backlog_max_pending:
+        cap = drift.backlog_max_pending * BACKLOG_COUNT_CAP + 1
+        pending = cols.source.count_documents({"output_validated": None}, limit=cap,
+                                              hint="clara_review_timestamp")
+        found.append(checks.backlog_finding(pending, pending == cap, config))
+    if drift.lag_max_seconds:
+        found.append(checks.lag_finding(cols.state.find_one({"_id": CONSUMER_STATE_ID}), config))
+    return found
+
+
+def _claim_turn(cols: Collections, config: Config, now: dt.datetime) -> bool:
+    """True for the one caller whose turn it is: nobody evaluated within the interval."""
+    interval = dt.timedelta(seconds=config.drift.evaluate_interval_seconds)
+    state: dict[str, Any] = cols.state.find_one({"_id": DRIFT_STATE_ID}, {"claimed_at": 1}) or {}
+    last = state.get("claimed_at")
+    if last is not None and _utc(last) + interval > now and _utc(last) <= now:
+        return False
+    due = {"$or": [{"claimed_at": {"$exists": False}}, {"claimed_at": {"$lte": now - interval}},
+                   {"claimed_at": {"$gt": now}}]}
+    try:
+        cols.state.update_one({"_id": DRIFT_STATE_ID, **due}, {"$set": {"claimed_at": now}}, upsert=True)
+    except DuplicateKeyError:  # someone else claimed this turn
+        return False
+    return True
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

@@ -1,0 +1,115 @@
+"""JSON-ready reads for the web layer: open and past alerts, the latest findings, drift statistics per day.
+
+Every function returns plain dicts and lists (datetimes as ISO 8601 strings) and reads only the alerts
+collection, the state document {_id: "drift"} and the hourly rollups.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from pymongo import DESCENDING
+
+from clara.config import Config
+from clara.db import Collections
+from clara.rollups import Totals, day_bounds, totals_by_day
+from drift import checks
+from drift.evaluate import DRIFT_STATE_ID
+from drift.windows import FIELDS, Window
+
+UTC = dt.timezone.utc
+SUMMARY = {"transitions": 0, "deliveries": 0, "delivery_lease": 0}
+
+
+def open_alerts(cols: Collections) -> list[dict[str, Any]]:
+    """Open alerts, newest first, without their transition and delivery logs."""
+    return [_json(doc) for doc in cols.alerts.find({"status": "open"}, SUMMARY).sort("opened_at", DESCENDING)]
+
+
+def past_alerts(cols: Collections, start: dt.datetime | None = None, end: dt.datetime | None = None,
+                limit: int = 100) -> list[dict[str, Any]]:
+    """Resolved alerts opened in [start, end), newest first, at most `limit`."""
+    selector: dict[str, Any] = {"status": "resolved"}
+    opened = {key: value for key, value in (("$gte", start), ("$lt", end)) if value is not None}
+    if opened:
+        selector["opened_at"] = opened
+    cursor = cols.alerts.find(selector, SUMMARY).sort("opened_at", DESCENDING).limit(limit)
+    return [_json(doc) for doc in cursor]
+
+
+def alert_detail(cols: Collections, alert_id: str) -> dict[str, Any] | None:
+    """One alert with its transitions and the state of every webhook delivery."""
+    doc = cols.alerts.find_one({"_id": alert_id}, {"delivery_lease": 0})
+    return None if doc is None else _json(doc)
+
+
+def latest_findings(cols: Collections) -> dict[str, Any]:
+    """The last evaluation: when it ran and every detector's statistic, threshold, verdict and sentence."""
+    state = cols.state.find_one({"_id": DRIFT_STATE_ID}) or {}
+    return {"evaluated_at": _json(state.get("evaluated_at")), "findings": _json(state.get("findings", []))}
+
+
+def daily_statistics(cols: Collections, config: Config, first: dt.date, last: dt.date) -> dict[str, Any]:
+    """Each local day's checks (day window against its reference period), for charts over time.
+
+    {"days": [...], "series": {key: [{"day", "value", "p_value", "firing"}, ...]}}: one point per day
+    with reviews; a day without reviews has no point. Detector keys are those of the findings.
+    """
+    zone = config.model.zone
+    reference_days = 0 if config.drift.reference_start else config.drift.baseline_days
+    start, end = day_bounds(first - dt.timedelta(days=reference_days), last, zone)
+    by_day = totals_by_day(cols.rollups.find({"_id": {"$gte": start, "$lt": end}}, FIELDS), zone)
+    fixed = _fixed_reference(cols, config)
+    days, series = [], {}
+    day = first
+    while day <= last:
+        totals = by_day.get(day)
+        if totals is not None and totals.reviews:
+            day_start, day_end = day_bounds(day, day, zone)
+            window = Window("day", day.isoformat(), day_start, day_end, totals)
+            reference = fixed or _rolling(by_day, day, config, day_start)
+            days.append(day.isoformat())
+            for finding in checks.window_checks(window, reference, config):
+                series.setdefault(finding.key, []).append({
+                    "day": day.isoformat(), "value": finding.statistic.get("value"),
+                    "p_value": finding.statistic.get("p_value"), "firing": finding.firing})
+        day += dt.timedelta(days=1)
+    return {"days": days, "series": series}
+
+
+def _fixed_reference(cols: Collections, config: Config) -> Window | None:
+    drift = config.drift
+    if not drift.reference_start:
+        return None
+    first, last = dt.date.fromisoformat(drift.reference_start), dt.date.fromisoformat(drift.reference_end)
+    start, end = day_bounds(first, last, config.model.zone)
+    totals = Totals.of(cols.rollups.find({"_id": {"$gte": start, "$lt": end}}, FIELDS))
+    return Window("reference", f"{first.isoformat()}..{last.isoformat()}", start, end, totals)
+
+
+def _rolling(by_day: Mapping[dt.date, Totals], day: dt.date, config: Config, day_start: dt.datetime) -> Window:
+    """The baseline_days local days before `day`, summed (the day window's rolling reference)."""
+    days = config.drift.baseline_days
+    totals = Totals()
+    for back in range(1, days + 1):
+        other = by_day.get(day - dt.timedelta(days=back))
+        if other is not None:
+            for name in ("cells", "rejected", "confidence_hist"):
+                getattr(totals, name).update(getattr(other, name))
+            totals.reviews += other.reviews
+            totals.confidence_count += other.confidence_count
+            totals.confidence_micros += other.confidence_micros
+    start = day_bounds(day - dt.timedelta(days=days), day, config.model.zone)[0]
+    return Window("reference", f"the {days} days before", start, day_start, totals)
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return (value.replace(tzinfo=UTC) if value.tzinfo is None else value).isoformat()
+    if isinstance(value, Mapping):
+        return {("id" if key == "_id" else key): _json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json(item) for item in value]
+    return value

@@ -1,0 +1,94 @@
+"""Windows of reviews built from the hourly rollups: the last N reviews, a local day, a reference period.
+
+Rollups are keyed by the UTC hour of *prediction*, so a window is a set of whole prediction hours:
+
+- last N reviews: hours walked backwards from the hour of `now` until at least N reviews are covered.
+  It holds N reviews or more (at most N plus the earliest hour's reviews, minus one), and its order is
+  prediction time: a late review of an old prediction lands in that old hour, not "now". The statistics
+  report the exact number of reviews the window holds.
+- a day: the local calendar day (configured time zone) containing `now`, up to now.
+- the reference period: the `baseline_days` days just before the window starts (rolling), or fixed
+  local dates from configuration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from pymongo.collection import Collection
+
+from clara.config import Config
+from clara.rollups import Totals, day_bounds, hour_of, local_day
+
+UTC = dt.timezone.utc
+HOUR = dt.timedelta(hours=1)
+# Only what the checks read: the latency counters stay on the server.
+FIELDS = {"reviews": 1, "cells": 1, "rejected": 1, "confidence_hist": 1, "confidence_count": 1,
+          "confidence_micros": 1}
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """Reviews of the prediction hours [start, end), summed."""
+
+    kind: str          # "last_n", "day" or "reference"
+    label: str         # for sentences: "the last 2,013 reviews", "2025-03-02", "2025-02-16..2025-03-01"
+    start: dt.datetime
+    end: dt.datetime
+    totals: Totals
+
+    @property
+    def reviews(self) -> int:
+        return self.totals.reviews
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "label": self.label, "start": self.start.isoformat(),
+                "end": self.end.isoformat(), "reviews": self.reviews}
+
+
+def totals_between(rollups: Collection, start: dt.datetime, end: dt.datetime) -> Totals:
+    return Totals.of(rollups.find({"_id": {"$gte": start, "$lt": end}}, FIELDS))
+
+
+def last_n_window(rollups: Collection, n: int, now: dt.datetime) -> Window:
+    """The fewest whole prediction hours, back from now's hour, holding at least n reviews (or all there are)."""
+    end = hour_of(now) + HOUR
+    totals, start = Totals(), end
+    with rollups.find({"_id": {"$lt": end}, "reviews": {"$gt": 0}}, FIELDS).sort("_id", -1).batch_size(100) as cursor:
+        for doc in cursor:
+            totals.add_doc(doc)
+            start = _utc(doc["_id"])
+            if totals.reviews >= n:
+                break
+    return Window("last_n", f"the last {totals.reviews:,} reviews", start, end, totals)
+
+
+def day_window(rollups: Collection, config: Config, now: dt.datetime) -> Window:
+    """Today, in the configured time zone, up to now's hour."""
+    day = local_day(hour_of(now), config.model.zone)
+    start, end = day_bounds(day, day, config.model.zone)
+    end = min(end, hour_of(now) + HOUR)
+    return Window("day", day.isoformat(), start, end, totals_between(rollups, start, end))
+
+
+def reference_bounds(config: Config, window_start: dt.datetime) -> tuple[dt.datetime, dt.datetime, str]:
+    """[start, end) and a label of the reference period for a window starting at window_start."""
+    drift, zone = config.drift, config.model.zone
+    if drift.reference_start:
+        first, last = dt.date.fromisoformat(drift.reference_start), dt.date.fromisoformat(drift.reference_end)
+        start, end = day_bounds(first, last, zone)
+        return start, end, f"{first.isoformat()}..{last.isoformat()}"
+    # Calendar arithmetic in the local zone: a day window's reference is whole local days, across DST changes.
+    start = (window_start.astimezone(zone) - dt.timedelta(days=drift.baseline_days)).astimezone(UTC)
+    return start, window_start, f"the {drift.baseline_days} days before"
+
+
+def reference_window(rollups: Collection, config: Config, window: Window) -> Window:
+    start, end, label = reference_bounds(config, window.start)
+    return Window("reference", label, start, end, totals_between(rollups, start, end))
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
