@@ -59,7 +59,7 @@ def plan_batch(docs: Sequence[Mapping], n_classes: int, batch_id: str) -> BatchP
     plan = BatchPlan(batch_id)
     for doc in docs:
         parsed = parse_document(doc, n_classes)
-        previous = _previous(doc)
+        previous = counted_before(doc)
         if isinstance(parsed, Rejection):
             plan.rejects.append((parsed, doc))
             plan.counts["rejected"] += 1
@@ -95,7 +95,8 @@ def plan_batch(docs: Sequence[Mapping], n_classes: int, batch_id: str) -> BatchP
     return plan
 
 
-def _previous(doc: Mapping) -> Counted | None:
+def counted_before(doc: Mapping) -> Counted | None:
+    """What a logged document added to the rollups (its `logged_as`), or None when it is not counted."""
     logged_as = doc.get("logged_as")
     if doc.get("logged") is True and isinstance(logged_as, Mapping):
         try:
@@ -127,7 +128,7 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
         plan = plan_batch(list(cols.source.find({"_id": {"$in": unique_ids}}, session=session)),
                           config.n_classes, uuid.uuid4().hex[:16])
         holder["plan"] = plan
-        holder["profiles"] = _apply(session, cols, config, plan, sinks)
+        holder["profiles"] = apply_plan(session, cols, config, plan, sinks)
         if checkpoint is not None or lag_seconds is not None:
             _record_state(session, cols, state_id, plan, checkpoint, lag_seconds, len(unique_ids))
 
@@ -139,7 +140,9 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
                        holder["profiles"], time.perf_counter() - started)
 
 
-def _apply(session: ClientSession, cols: Collections, config: Config, plan: BatchPlan, sinks: Sequence[str]) -> int:
+def apply_plan(session: ClientSession, cols: Collections, config: Config, plan: BatchPlan,
+               sinks: Sequence[str]) -> int:
+    """Make every write of a plan in the caller's transaction; returns the outbox entries queued."""
     now = dt.datetime.now(UTC)
     source_writes = [UpdateOne({"_id": doc_id}, {"$set": {"logged": True, "logged_as": counted.to_doc(),
                                                          "logged_at": now}})
@@ -159,9 +162,15 @@ def _apply(session: ClientSession, cols: Collections, config: Config, plan: Batc
         cols.rejects.bulk_write(reject_writes, ordered=False, session=session)
     if plan.cleared_rejects:
         cols.rejects.delete_many({"_id": {"$in": plan.cleared_rejects}}, session=session)
-    profiles = profiles_by_hour(plan.new_records, config.model.classes) if sinks else {}
+    return queue_profiles(session, cols, config, plan.batch_id, plan.new_records, sinks, now)
+
+
+def queue_profiles(session: ClientSession, cols: Collections, config: Config, batch_id: str,
+                   records: Sequence[Record], sinks: Sequence[str], now: dt.datetime) -> int:
+    """One outbox entry per prediction hour of `records`, waiting for `sinks`; returns how many."""
+    profiles = profiles_by_hour(records, config.model.classes) if sinks else {}
     outbox_writes = [InsertOne({
-        "_id": f"{plan.batch_id}:{hour:%Y%m%dT%H}", "batch_id": plan.batch_id, "hour": hour,
+        "_id": f"{batch_id}:{hour:%Y%m%dT%H}", "batch_id": batch_id, "hour": hour,
         "profile": Binary(data), "rows": rows,
         "created_at": now, "pending": list(sinks), "delivered": {}, "attempts": {}, "next_attempt_at": {},
         "dead": {}}) for hour, (data, rows) in profiles.items()]

@@ -1,0 +1,135 @@
+"""`python -m replay`: backfill a date range through the consumer's batches, or rebuild it (see --help).
+
+Every argument is checked before anything is read or written: a bad one exits with code 2.
+Exit codes: 0 done (or dry run), 1 MongoDB failed, 2 bad arguments or configuration,
+130 interrupted (run the same command again to finish).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import signal
+import sys
+import threading
+
+from pymongo.errors import PyMongoError
+
+from clara.config import Config, load_config
+from clara.db import Collections, connect, ensure_indexes
+from clara.errors import ConfigError
+from clara.logs import setup_logging
+from consumer.batch import sink_names
+from replay.errors import UsageError
+from replay.options import Options, TimeRange, parse_moment
+from replay.plan import describe, select
+from replay.progress import Progress
+from replay.run import Replay
+
+log = logging.getLogger("replay")
+KNOWN_SINKS = ("local", "whylabs")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m replay", description="Backfill reviews missed by the consumer, or rebuild a range's rollups.",
+        epilog="Dates and datetimes without an offset are in model.timezone. Exit codes: 0 done, 1 MongoDB "
+               "failed, 2 bad arguments or configuration, 130 interrupted (run again to finish).")
+    parser.add_argument("--config", help="path to config.toml (default: the repository's config.toml)")
+    parser.add_argument("--from", dest="start", metavar="WHEN",
+                        help="first prediction time: a date (the start of that day) or a datetime; default: the first")
+    parser.add_argument("--to", dest="end", metavar="WHEN",
+                        help="last prediction time: a date (inclusive: the whole day) or a datetime (exclusive); "
+                             "default: no end")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="recount the rollups of every whole hour in the range from the documents, replacing them")
+    parser.add_argument("--profiles", metavar="SINKS", default="",
+                        help="re-send one profile per hour of the range to these sinks (comma-separated: "
+                             "local, whylabs)")
+    parser.add_argument("--dry-run", action="store_true", help="print what would be done, change nothing")
+    parser.add_argument("--batch-size", type=int, metavar="N",
+                        help="documents per backfill batch (default: consumer.catchup_batch_size)")
+    parser.add_argument("--log-interval", type=float, default=10.0, metavar="SECONDS",
+                        help="seconds between progress log lines when not on a terminal (default: 10)")
+    return parser
+
+
+def parse_options(args: argparse.Namespace, config: Config) -> Options:
+    """Validate the arguments against the configuration; raises UsageError naming the option."""
+    zone = config.model.zone
+    start = None if args.start is None else parse_moment("--from", args.start, zone, end=False)
+    end = None if args.end is None else parse_moment("--to", args.end, zone, end=True)
+    if start is not None and end is not None and start >= end:
+        raise UsageError(f"--from {args.start!r} is not before --to {args.end!r}")
+    profiles = tuple(dict.fromkeys(name.strip() for name in args.profiles.split(","))) if args.profiles else ()
+    for name in profiles:
+        if name not in KNOWN_SINKS:
+            raise UsageError(f"--profiles: unknown sink {name!r}; expected one or more of {', '.join(KNOWN_SINKS)}")
+        if name not in sink_names(config):
+            setting = "profiles.local_store = true" if name == "local" else \
+                "WHYLABS_API_KEY, whylabs.org_id and whylabs.dataset_id"
+            raise UsageError(f"--profiles: sink {name!r} is not enabled by the configuration (it needs {setting})")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UsageError(f"--batch-size {args.batch_size}: expected at least 1")
+    if args.log_interval <= 0:
+        raise UsageError(f"--log-interval {args.log_interval}: expected a positive number of seconds")
+    return Options(TimeRange(start, end), args.rebuild, profiles, args.dry_run, args.log_interval)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed the usage and the reason
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    setup_logging()
+    try:
+        config = load_config(args.config)
+        options = parse_options(args, config)
+    except (ConfigError, UsageError) as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.batch_size is not None:
+        config = dataclasses.replace(config, consumer=dataclasses.replace(config.consumer,
+                                                                          catchup_batch_size=args.batch_size))
+    client = connect(config)
+    try:
+        return _run(client, config, options)
+    except PyMongoError as exc:
+        log.error("MongoDB failed: %s: %s", type(exc).__name__, exc)
+        return EXIT_FAILED
+    finally:
+        client.close()
+
+
+def _run(client, config: Config, options: Options) -> int:
+    cols = Collections.of(client, config)
+    selection = select(cols, config, options)
+    report = describe(selection, config)
+    if options.dry_run:
+        print("dry run: nothing is changed", *report, sep="\n")
+        return EXIT_OK
+    for line in report:
+        log.info("%s", line)
+    ensure_indexes(cols)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        summary = Replay(client, cols, config, options, selection, stop,
+                         Progress(selection.total, log_interval=options.log_interval)).run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print(*summary.lines(), sep="\n")
+    return EXIT_INTERRUPTED if summary.interrupted else EXIT_OK
+
+
+def _stopper(stop: threading.Event):
+    def request_stop(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt  # a second signal: abort now; the open transaction is rolled back
+        log.warning("%s received: finishing the current batch (again to abort it)", signal.Signals(signum).name)
+        stop.set()
+    return request_stop

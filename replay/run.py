@@ -1,0 +1,234 @@
+"""Executing a replay: the consumer's own batches for backfill, one transaction per hour for the rest.
+
+Rebuild safety beside a running consumer: an hour is rebuilt in ONE transaction that reads every
+document predicted in that hour, deletes the hour's rollup, recounts the hour from those documents
+(setting `logged`/`logged_as`/`logged_at` on each) and $incs the fresh counts. A consumer batch that
+counts a review of that hour writes the same rollup document and the review itself, so the two
+transactions conflict and MongoDB lets only one commit; `with_transaction` retries the other on the
+new state (the consumer's retry then sees the review logged and counts nothing). Hours are thus
+serialized one by one: no lock, no consumer change, and a rebuild killed at any moment leaves every
+hour either rebuilt or as it was. The job document in the state collection records the last hour
+done (in the same transaction), so a re-run with the same arguments resumes after it and each
+re-sent profile is queued exactly once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from pymongo import MongoClient
+from pymongo.client_session import ClientSession
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from clara.config import Config
+from clara.db import Collections
+from clara.records import Record, parse_document
+from consumer.batch import BatchResult, apply_plan, counted_before, plan_batch, queue_profiles
+from consumer.catchup import ALL_REVIEWS, catch_up
+from replay.errors import Interrupted
+from replay.options import HOUR, Options, TimeRange
+from replay.plan import Selection, backfill_filter, hour_phase, moved_filter
+from replay.progress import Progress
+
+log = logging.getLogger("replay")
+UTC = dt.timezone.utc
+MARKERS = ("logged", "logged_as", "logged_at")
+
+
+@dataclasses.dataclass
+class Summary:
+    documents: int = 0
+    batches: int = 0
+    profiles: int = 0
+    hours_rebuilt: int = 0
+    hours_resent: int = 0
+    counts: Counter = dataclasses.field(default_factory=Counter)
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    def lines(self) -> list[str]:
+        rate = self.documents / self.seconds if self.seconds else 0.0
+        status = "interrupted: run the same command again to finish" if self.interrupted else "done"
+        return [f"replay {status}",
+                f"  documents: {self.documents} ({rate:,.0f}/s), batches: {self.batches}",
+                f"  counted: {self.counts['claimed']} new, {self.counts['corrected']} corrected, "
+                f"{self.counts['recounted']} recounted in {self.hours_rebuilt} rebuilt hours",
+                f"  profiles queued in the outbox: {self.profiles} ({self.hours_resent} hours re-sent)",
+                f"  set aside (bad documents): {self.counts['rejected']}",
+                f"  duration: {self.seconds:.1f} s"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    id: str
+    run_id: str
+    done_through: dt.datetime | None
+
+
+class Replay:
+    """One replay run; `stop` (set by a signal) ends it after the current batch or hour."""
+
+    def __init__(self, client: MongoClient, cols: Collections, config: Config, options: Options,
+                 selection: Selection, stop: threading.Event, progress: Progress):
+        self.client, self.cols, self.config, self.options = client, cols, config, options
+        self.selection, self.stop, self.progress = selection, stop, progress
+        self.summary = Summary()
+
+    def run(self) -> Summary:
+        started = time.perf_counter()
+        try:
+            self._phases()
+        except Interrupted:
+            self.summary.interrupted = True
+        finally:
+            self.summary.seconds = time.perf_counter() - started
+            self.progress.close()
+        return self.summary
+
+    def _phases(self) -> None:
+        sinks = self.selection.backfill_sinks
+        moved = moved_filter(self.options)
+        if moved is not None and self.selection.moved:
+            catch_up(self.client, self.cols, self.config, sinks=sinks, query=moved, include_logged=True,
+                     on_batch=self._batch_done)
+        backfill = backfill_filter(self.options)
+        if backfill is not None:
+            catch_up(self.client, self.cols, self.config, sinks=sinks, query=backfill, on_batch=self._batch_done)
+        phase = hour_phase(self.options)
+        if phase is not None and self.selection.hours:
+            self._hours(phase)
+
+    def _batch_done(self, result: BatchResult) -> None:
+        self.summary.documents += result.documents
+        self.summary.batches += 1
+        self.summary.profiles += result.profiles
+        self.summary.counts.update(result.counts)
+        self.progress.advance(result.documents)
+        if self.stop.is_set():
+            raise Interrupted("stopped after a committed batch")
+
+    def _hours(self, phase: TimeRange) -> None:
+        job = open_job(self.cols, self.options)
+        if job.done_through is not None:
+            log.info("resuming %s after %s", job.id, job.done_through.isoformat())
+        for hour, expected in self.selection.hours.items():
+            if self.stop.is_set():
+                raise Interrupted("stopped between hours")
+            if job.done_through is not None and hour <= job.done_through:
+                self.progress.advance(expected)
+                continue
+            done = hour_transaction(self.client, self.cols, self.config, self.options, job, hour, phase,
+                                    self.selection.backfill_sinks)
+            self.summary.documents += done.documents
+            self.summary.batches += 1
+            self.summary.profiles += done.profiles
+            self.summary.counts.update(done.counts)
+            self.summary.hours_rebuilt += self.options.rebuild and not done.skipped
+            self.summary.hours_resent += bool(self.options.profiles) and not done.skipped
+            self.progress.advance(done.documents)
+        self.cols.state.update_one({"_id": job.id}, {"$set": {"finished_at": dt.datetime.now(UTC)}})
+
+
+def open_job(cols: Collections, options: Options) -> Job:
+    """Resume the unfinished job with these arguments, or start a new one."""
+    job_id = options.job_id()
+    doc = cols.state.find_one({"_id": job_id})
+    if doc is not None and doc.get("finished_at") is None:
+        return Job(job_id, doc["run_id"], doc.get("done_through"))
+    run_id = uuid.uuid4().hex[:12]
+    cols.state.replace_one({"_id": job_id}, {
+        "_id": job_id, "kind": "replay", "run_id": run_id, "rebuild": options.rebuild,
+        "from": options.range.start, "to": options.range.end, "profiles": list(options.profiles),
+        "started_at": dt.datetime.now(UTC), "done_through": None, "finished_at": None}, upsert=True)
+    return Job(job_id, run_id, None)
+
+
+@dataclasses.dataclass
+class HourDone:
+    documents: int = 0
+    profiles: int = 0
+    counts: Counter = dataclasses.field(default_factory=Counter)
+    skipped: bool = False
+
+
+def hour_transaction(client: MongoClient, cols: Collections, config: Config, options: Options, job: Job,
+                     hour: dt.datetime, phase: TimeRange, new_sinks: tuple[str, ...]) -> HourDone:
+    """Rebuild and/or re-send one hour, and record it done, in one transaction."""
+    holder: dict[str, HourDone] = {}
+
+    def transaction(session: ClientSession) -> None:
+        state = cols.state.find_one({"_id": job.id}, session=session) or {}
+        if state.get("run_id") == job.run_id and state.get("done_through") is not None \
+                and state["done_through"] >= hour:
+            holder["done"] = HourDone(skipped=True)  # another run with these arguments did it
+            return
+        now = dt.datetime.now(UTC)
+        batch_id = f"replay-{job.run_id}-{hour:%Y%m%dT%H}"
+        if options.rebuild:
+            done = rebuild_hour(session, cols, config, hour, phase, batch_id, options.profiles, new_sinks, now)
+        else:
+            done = resend_hour(session, cols, config, phase.clip(hour), batch_id, options.profiles, now)
+        cols.state.update_one({"_id": job.id}, {"$set": {"done_through": hour, "updated_at": now}},
+                              session=session)
+        holder["done"] = done
+
+    with client.start_session() as session:
+        session.with_transaction(transaction, read_concern=ReadConcern("snapshot"),
+                                 write_concern=WriteConcern("majority"))
+    return holder["done"]
+
+
+def rebuild_hour(session: ClientSession, cols: Collections, config: Config, hour: dt.datetime, rebuilt: TimeRange,
+                 batch_id: str, resend_sinks: tuple[str, ...], new_sinks: tuple[str, ...],
+                 now: dt.datetime) -> HourDone:
+    """Replace the hour's rollup by a recount of every document predicted in it (inside the caller's transaction).
+
+    Each document is planned as if never logged, so every valid review is counted afresh; a count it
+    left in an hour outside the rebuilt range is taken back there; one no longer valid is unmarked.
+    """
+    docs = list(cols.source.find(TimeRange(hour, hour + HOUR).query(), session=session))
+    plan = plan_batch([_unmarked(doc) for doc in docs], config.n_classes, batch_id)
+    counted = {doc_id for doc_id, _ in plan.claims}
+    never_counted = set()
+    for doc in docs:
+        before = counted_before(doc)
+        if before is None:
+            never_counted.add(doc["_id"])
+            continue
+        if not rebuilt.contains(before.hour):
+            plan.delta.add(before, -1)
+        if doc["_id"] not in counted:
+            plan.unclaims.append(doc["_id"])
+    cols.rollups.delete_one({"_id": hour}, session=session)
+    profiles = apply_plan(session, cols, config, plan, resend_sinks)
+    fresh = [record for record in plan.new_records if record.id in never_counted]
+    profiles += queue_profiles(session, cols, config, f"{batch_id}-new", fresh, new_sinks, now)
+    counts = Counter({"recounted": plan.counts["claimed"], "rejected": plan.counts["rejected"],
+                      "claimed": len(fresh)})
+    return HourDone(len(docs), profiles, counts)
+
+
+def resend_hour(session: ClientSession, cols: Collections, config: Config, part: TimeRange, batch_id: str,
+                sinks: tuple[str, ...], now: dt.datetime) -> HourDone:
+    """Queue one profile of the valid reviews predicted in `part` (one hour or less) for `sinks`."""
+    records = []
+    documents = 0
+    for doc in cols.source.find(ALL_REVIEWS | part.query(), session=session):
+        documents += 1
+        parsed = parse_document(doc, config.n_classes)
+        if isinstance(parsed, Record) and parsed.reviewed:
+            records.append(parsed)
+    return HourDone(documents, queue_profiles(session, cols, config, batch_id, records, sinks, now))
+
+
+def _unmarked(doc: Mapping[str, Any]) -> dict:
+    return {key: value for key, value in doc.items() if key not in MARKERS}
