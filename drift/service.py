@@ -1,0 +1,29 @@
+"""The consumer's alerts worker body: evaluate the checks (throttled), then send due webhook deliveries.
+
+Run beside the follower (consumer.main's DeliveryWorker) and woken after each batch, so evaluation and
+a slow or dead webhook never hold up a batch, and checks still run while no reviews arrive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from pymongo import MongoClient
+
+from clara.config import Config
+from clara.db import Collections
+from drift.evaluate import evaluate_after_batch
+from drift.webhooks import drain, targets
+
+
+def alerts_task(client: MongoClient, cols: Collections, config: Config,
+                environ: Mapping[str, str]) -> Callable[[], None]:
+    """A no-argument round of alert work; raises ConfigError now if a webhook's URL variable is unset."""
+    hooks = targets(config, environ)
+
+    def run_once() -> None:
+        evaluate_after_batch(client, cols, config)
+        if hooks:
+            drain(cols, config, hooks)
+
+    return run_once
