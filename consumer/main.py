@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -14,6 +16,7 @@ from clara.errors import ConfigError
 from clara.logs import setup_logging
 from consumer.batch import BatchResult, sink_names
 from consumer.stream import Follower
+from drift.service import alerts_task
 
 log = logging.getLogger("consumer")
 
@@ -66,22 +69,34 @@ def main(argv: list[str] | None = None) -> int:
     cols = Collections.of(client, config)
     sinks = sink_names(config)
     worker = DeliveryWorker(outbox_delivery(cols, config), config.consumer.outbox_drain_interval_seconds, stop)
+    try:
+        alerts = DeliveryWorker(alerts_task(client, cols, config, os.environ),
+                                config.alerts.deliveries_drain_interval_seconds, stop)
+    except ConfigError as exc:
+        log.error("configuration error: %s", exc)
+        client.close()
+        return 2
 
     def after_batch(result: BatchResult) -> None:
         if result.profiles:
             worker.wake.set()
+        alerts.wake.set()
 
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     log.info("consumer starting: %s.%s, sinks %s", config.mongodb.database, config.mongodb.source_collection,
              ", ".join(sinks) or "none")
     worker.start()
+    alerts.start()
     try:
         Follower(client, cols, config, sinks, stop, after_batch).run()
     finally:
         stop.set()
         worker.wake.set()
+        alerts.wake.set()
         worker.join(timeout=config.whylabs.max_seconds + 5)
+        alerts.join(timeout=config.alerts.attempts * (config.alerts.attempt_timeout_seconds + 1) + 5)
         client.close()
     log.info("consumer stopped")
     return 0
