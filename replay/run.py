@@ -26,6 +26,7 @@ from typing import Any
 
 from pymongo import MongoClient
 from pymongo.client_session import ClientSession
+from pymongo.errors import OperationFailure
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -117,16 +118,22 @@ class Replay:
             raise Interrupted("stopped after a committed batch")
 
     def _hours(self, phase: TimeRange) -> None:
-        job = open_job(self.cols, self.options)
+        job = open_job(self.client, self.cols, self.options)
         if job.done_through is not None:
             log.info("resuming %s after %s", job.id, job.done_through.isoformat())
+        with self.client.start_session() as session:
+            self.cols.state.update_one({"_id": job.id}, {"$addToSet": {"sessions": session.session_id}})
+            self._each_hour(session, job, phase)
+        self.cols.state.update_one({"_id": job.id}, {"$set": {"finished_at": dt.datetime.now(UTC), "sessions": []}})
+
+    def _each_hour(self, session: ClientSession, job: Job, phase: TimeRange) -> None:
         for hour, expected in self.selection.hours.items():
             if self.stop.is_set():
                 raise Interrupted("stopped between hours")
             if job.done_through is not None and hour <= job.done_through:
                 self.progress.advance(expected)
                 continue
-            done = hour_transaction(self.client, self.cols, self.config, self.options, job, hour, phase,
+            done = hour_transaction(session, self.cols, self.config, self.options, job, hour, phase,
                                     self.selection.backfill_sinks)
             self.summary.documents += done.documents
             self.summary.batches += 1
@@ -135,14 +142,14 @@ class Replay:
             self.summary.hours_rebuilt += self.options.rebuild and not done.skipped
             self.summary.hours_resent += bool(self.options.profiles) and not done.skipped
             self.progress.advance(done.documents)
-        self.cols.state.update_one({"_id": job.id}, {"$set": {"finished_at": dt.datetime.now(UTC)}})
 
 
-def open_job(cols: Collections, options: Options) -> Job:
+def open_job(client: MongoClient, cols: Collections, options: Options) -> Job:
     """Resume the unfinished job with these arguments, or start a new one."""
     job_id = options.job_id()
     doc = cols.state.find_one({"_id": job_id})
     if doc is not None and doc.get("finished_at") is None:
+        end_sessions(client, doc.get("sessions") or [])
         return Job(job_id, doc["run_id"], doc.get("done_through"))
     run_id = uuid.uuid4().hex[:12]
     cols.state.replace_one({"_id": job_id}, {
@@ -150,6 +157,20 @@ def open_job(cols: Collections, options: Options) -> Job:
         "from": options.range.start, "to": options.range.end, "profiles": list(options.profiles),
         "started_at": dt.datetime.now(UTC), "done_through": None, "finished_at": None}, upsert=True)
     return Job(job_id, run_id, None)
+
+
+def end_sessions(client: MongoClient, sessions: list) -> None:
+    """Abort the transaction a killed run left open, now rather than when MongoDB times it out (60 s).
+
+    Its locks on an hour's documents would otherwise hold every write to them, the consumer's too.
+    """
+    if not sessions:
+        return
+    try:
+        client.admin.command("killSessions", sessions)
+    except OperationFailure as exc:
+        log.warning("cannot end the interrupted run's sessions (%s); MongoDB aborts its open transaction "
+                    "within transactionLifetimeLimitSeconds", exc)
 
 
 @dataclasses.dataclass
@@ -160,7 +181,7 @@ class HourDone:
     skipped: bool = False
 
 
-def hour_transaction(client: MongoClient, cols: Collections, config: Config, options: Options, job: Job,
+def hour_transaction(session: ClientSession, cols: Collections, config: Config, options: Options, job: Job,
                      hour: dt.datetime, phase: TimeRange, new_sinks: tuple[str, ...]) -> HourDone:
     """Rebuild and/or re-send one hour, and record it done, in one transaction."""
     holder: dict[str, HourDone] = {}
@@ -181,9 +202,7 @@ def hour_transaction(client: MongoClient, cols: Collections, config: Config, opt
                               session=session)
         holder["done"] = done
 
-    with client.start_session() as session:
-        session.with_transaction(transaction, read_concern=ReadConcern("snapshot"),
-                                 write_concern=WriteConcern("majority"))
+    session.with_transaction(transaction, read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority"))
     return holder["done"]
 
 

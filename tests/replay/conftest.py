@@ -46,11 +46,11 @@ def snapshot(cols: Collections) -> dict[str, list]:
 @pytest.fixture
 def config_file(tmp_path, config):
     """A config file for `python -m replay` on this test's database (MONGODB_URI comes from the environment)."""
-    def build(**consumer) -> str:
+    def build(local_store: bool = True, **consumer) -> str:
         return str(write_config(tmp_path / "replay.toml", {
             "mongodb": {"database": config.mongodb.database},
             "consumer": {"catchup_batch_size": 1000} | consumer,
-            "profiles": {"local_store_dir": str(tmp_path / "profiles")},
+            "profiles": {"local_store": local_store, "local_store_dir": str(tmp_path / "profiles")},
         }))
     return build
 
