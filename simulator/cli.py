@@ -26,6 +26,7 @@ from simulator.traffic import LiveTraffic, utcnow
 
 log = logging.getLogger("simulator")
 MODES = ("live", "history")
+LIVE_REVIEW_DELAY = 5.0            # seconds: scaled down so a demo dashboard fills quickly
 HISTORY_REVIEW_DELAY = 2 * 3600.0
 T = TypeVar("T")
 
@@ -78,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="predictions per second (default: 5)")
     live.add_argument("--duration", type=options.positive, metavar="SECONDS",
                       help="stop after this long (default: run until Ctrl-C or SIGTERM)")
-    live.add_argument("--history-days", type=int, default=0, metavar="DAYS",
+    live.add_argument("--history-days", type=options.whole, default=0, metavar="DAYS",
                       help="if the collection is empty, first write this many days of history (default: 0)")
     live.add_argument("--history-per-day", type=options.count, default=2000, metavar="N",
                       help="documents per day of that history (default: 2000)")
@@ -121,6 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SimulatorError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # history mode stops where it is; what was inserted stays
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return 130
 
 
 def settings_from(args: argparse.Namespace, config: Config, start: dt.datetime, review_delay: float,
@@ -174,10 +178,8 @@ def run_history(args: argparse.Namespace, config: Config) -> int:
 
 
 def run_live(args: argparse.Namespace, config: Config) -> int:
-    if args.history_days < 0:
-        raise ValueError("argument --history-days: expected zero or more days")
     start = utcnow()
-    settings = settings_from(args, config, start, 5.0, "live")
+    settings = settings_from(args, config, start, LIVE_REVIEW_DELAY, "live")
     seed = _seed(args)
     stop = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}

@@ -44,12 +44,19 @@ def non_negative(text: str) -> float:
 
 
 def count(text: str) -> int:
+    value = whole(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def whole(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of zero or more, got {text!r}")
     return value
 
 

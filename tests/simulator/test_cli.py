@@ -27,7 +27,7 @@ UTC = dt.timezone.utc
     (["--drift", "accuracy", "--drift-at", "60", "--drift-until", "30"], "argument --drift-until: expected the drift"),
     (["--drift-strength", "1"], "argument --drift-strength: expected a number strictly between 0 and 1"),
     (["--confidence-right", "0"], "argument --confidence-right: expected a number strictly between 0 and 1"),
-    (["--history-days", "-1"], "argument --history-days: expected zero or more days"),
+    (["--history-days", "-1"], "argument --history-days: expected a whole number of zero or more"),
     (["--seed", "x"], "argument --seed: invalid int value"),
     (["--frobnicate"], "unrecognized arguments: --frobnicate"),
     (["history", "--per-day", "10"], "the following arguments are required: --days"),
