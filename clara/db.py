@@ -56,4 +56,4 @@ def ensure_indexes(collections: Collections) -> None:
     collections.source.create_index([("output_validated", ASCENDING), ("timestamp", ASCENDING)],
                                     name="clara_review_timestamp")
     collections.rejects.create_index([("reason", ASCENDING)], name="clara_reason")
-    collections.outbox.create_index([("created_at", ASCENDING)], name="clara_created")
+    collections.outbox.create_index([("pending", ASCENDING), ("created_at", ASCENDING)], name="clara_pending")

@@ -77,7 +77,7 @@ class EmbeddedMongo:
     def uri(self) -> str:
         if self.replica_set is None:
             return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
-        return f"mongodb://127.0.0.1:{self.port}/?replicaSet={self.replica_set}&directConnection=true"
+        return f"mongodb://127.0.0.1:{self.port}/?replicaSet={self.replica_set}"
 
     def command(self) -> list[str]:
         args = [str(mongod_binary()), "--dbpath", str(self.data_dir), "--port", str(self.port),

@@ -40,10 +40,16 @@ def catch_up(client: MongoClient, cols: Collections, config: Config, *, sinks: S
     """Scan the source in _id order, `catchup_batch_size` at a time, committing each slice exactly once.
 
     include_logged also re-checks logged documents, to find corrections made while change events were lost.
+    The scan stops at the largest _id that matched when it began: whatever is written later reaches the
+    consumer through its change stream (opened before the scan), so the scan never chases the writers.
     """
     sinks = sink_names(config) if sinks is None else sinks
     base = dict(ALL_REVIEWS if include_logged else UNLOGGED_REVIEWS) | (query or {})
     result = CatchUpResult()
+    newest = cols.source.find_one(base, {"_id": 1}, sort=[("_id", -1)])
+    if newest is None:
+        return result
+    base = {"$and": [base, {"_id": {"$lte": newest["_id"]}}]}
     last_id: Any = None
     while True:
         selector = base if last_id is None else {"$and": [base, {"_id": {"$gt": last_id}}]}

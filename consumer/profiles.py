@@ -1,8 +1,8 @@
 """whylogs classification profiles, one per dataset hour, from reviewed records.
 
-Only reviewed rows with a known true class are logged (null labels break whylogs' confusion
-matrix, whylogs issue 1373); reviews rejected without a class still appear in the class and
-confidence columns. The bytes use the format whylogs uploads (v0 delimited), which keeps the
+Only reviewed rows with a known true class go into the classification metrics (null labels break
+whylogs' confusion matrix, whylogs issue 1373); reviews rejected without a class still appear in
+the target (null), prediction and score columns. The bytes use the format whylogs uploads (v0 delimited), which keeps the
 model performance metrics; the local store converts them to v1 for `whylogs.read`.
 """
 
@@ -35,12 +35,8 @@ def profiles_by_hour(records: Iterable[Record], classes: Sequence[str]) -> dict[
 
 
 def profile_bytes(records: Sequence[Record], hour: dt.datetime, classes: Sequence[str]) -> bytes:
-    frame = pd.DataFrame({
-        "predicted_class": [classes[r.predicted] for r in records],
-        "true_class": [None if r.truth is None else classes[r.truth] for r in records],
-        "confidence": [r.confidence for r in records],
-        "review_latency_seconds": [r.latency_seconds for r in records],
-    })
+    # One pass for the model performance metrics (labelled rows only), one for the columns of every
+    # reviewed row; whylogs' log_full_data would profile the same columns a second time at 3x the cost.
     labelled = [r for r in records if r.truth is not None]
     if labelled:
         metrics_frame = pd.DataFrame({
@@ -48,13 +44,16 @@ def profile_bytes(records: Sequence[Record], hour: dt.datetime, classes: Sequenc
             "prediction": [classes[r.predicted] for r in labelled],
             "score": [1.0 if r.confidence is None else r.confidence for r in labelled],
         })
-        results = why.log_classification_metrics(metrics_frame, target_column="target",
-                                                 prediction_column="prediction", score_column="score",
-                                                 log_full_data=True)
-        profile = results.profile()
+        profile = why.log_classification_metrics(metrics_frame, target_column="target",
+                                                  prediction_column="prediction", score_column="score").profile()
     else:
         profile = DatasetProfile()
-    profile.track(pandas=frame)
+    profile.track(pandas=pd.DataFrame({
+        "target": [None if r.truth is None else classes[r.truth] for r in records],
+        "prediction": [classes[r.predicted] for r in records],
+        "score": [r.confidence for r in records],
+        "review_latency_seconds": [r.latency_seconds for r in records],
+    }))
     profile.set_dataset_timestamp(hour)
     view = profile.view()
     buffer = io.BytesIO()

@@ -91,4 +91,4 @@ def test_profiles_go_to_the_outbox_per_hour_with_the_hour_as_dataset_time(collec
         handle.flush()
         view = read_v0_to_view(handle.name)
     assert view.dataset_timestamp == START
-    assert view.get_column("predicted_class").to_summary_dict()["counts/n"] == 20
+    assert view.get_column("prediction").to_summary_dict()["counts/n"] == 20
