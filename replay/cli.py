@@ -100,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     except PyMongoError as exc:
         log.error("MongoDB failed: %s: %s", type(exc).__name__, exc)
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        log.warning("aborted: the open batch was rolled back; run the same command again to finish")
+        return EXIT_INTERRUPTED
     finally:
         client.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -56,6 +57,29 @@ def test_progress_shows_done_total_rate_and_eta():
     progress.advance(250)
     text, fraction = progress.line()
     assert text == "250/1,000 (25.0%), 25 docs/s, ETA 0:00:30" and fraction == 0.25
+
+
+def test_progress_is_a_bar_on_a_terminal_and_log_lines_elsewhere(caplog):
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    clock = [0.0]
+    terminal = Terminal()
+    bar = Progress(40, stream=terminal, now=lambda: clock[0])
+    clock[0] = 1.0
+    bar.advance(10)
+    bar.close()
+    assert terminal.getvalue().startswith("\rreplay [#######.....................] 10/40 (25.0%), 10 docs/s, ETA 0:00:03")
+    assert terminal.getvalue().endswith("\n")
+    clock[0] = 0.0
+    with caplog.at_level("INFO", logger="replay"):
+        lines = Progress(40, stream=io.StringIO(), log_interval=2, now=lambda: clock[0])
+        for _ in range(4):
+            clock[0] += 1
+            lines.advance(10)
+    assert [r.getMessage() for r in caplog.records] == ["progress: 20/40 (50.0%), 10 docs/s, ETA 0:00:02",
+                                                        "progress: 40/40 (100.0%), 10 docs/s, ETA 0:00:00"]
 
 
 BAD_ARGUMENTS = [

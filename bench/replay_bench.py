@@ -1,0 +1,170 @@
+"""Replay throughput and memory over N stored reviews, against the raw cursor read of the same documents.
+
+Starts its own mongod (clara.embedded_mongo), inserts N reviewed, not yet logged predictions spread
+over --days days, then in one run measures: the raw cursor read rate of those documents (the ceiling),
+`python -m replay` backfilling them (the consumer's batches; without profile sinks, then again from
+scratch with whylogs profiles for the local store), and
+`python -m replay --rebuild` recounting them (one transaction per hour). Peak RSS is sampled through
+each phase. Prints a table and writes bench/results/replay.json.
+
+    python bench/replay_bench.py [--reviews 200000] [--days 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import json
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from clara.config import config_from_mapping  # noqa: E402
+from clara.db import Collections, connect, ensure_indexes  # noqa: E402
+from clara.embedded_mongo import EmbeddedMongo  # noqa: E402
+from replay.cli import main as replay_main  # noqa: E402
+from tests.support.processes import write_config  # noqa: E402
+
+UTC = dt.timezone.utc
+START = dt.datetime(2025, 1, 1, tzinfo=UTC)
+
+
+class RssSampler(threading.Thread):
+    """Peak and sampled resident memory of this process while a phase runs."""
+
+    def __init__(self, interval: float = 0.1):
+        super().__init__(daemon=True)
+        self.process, self.interval, self.samples = psutil.Process(), interval, []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.samples.append(self.process.memory_info().rss)
+            self.done.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.join()
+
+    def summary(self) -> dict:
+        mib = [s / 2**20 for s in self.samples] or [0.0]
+        quarter = max(len(mib) // 4, 1)
+        return {"peak_rss_mib": round(max(mib), 1), "first_quarter_peak_mib": round(max(mib[:quarter]), 1),
+                "last_quarter_peak_mib": round(max(mib[-quarter:]), 1)}
+
+
+def documents(n: int, days: int, seed: int = 1):
+    rng = random.Random(seed)
+    span = days * 86400
+    for i in range(n):
+        at = START + dt.timedelta(seconds=span * i / n)
+        pred = rng.randrange(7)
+        truth = pred if rng.random() < 0.8 else rng.randrange(7)
+        yield {"filename": f"img_{i:08d}.jpg", "output_prediction": pred,
+               "output_confidence": round(rng.uniform(0.3, 1.0), 4), "timestamp": at.replace(tzinfo=None),
+               "output_validated": truth,
+               "timestamp_validated": (at + dt.timedelta(minutes=rng.randint(1, 600))).replace(tzinfo=None)}
+
+
+def insert(cols: Collections, n: int, days: int, chunk: int = 20_000) -> float:
+    started, buffer = time.perf_counter(), []
+    for doc in documents(n, days):
+        buffer.append(doc)
+        if len(buffer) == chunk:
+            cols.source.insert_many(buffer, ordered=False)
+            buffer = []
+    if buffer:
+        cols.source.insert_many(buffer, ordered=False)
+    return time.perf_counter() - started
+
+
+def phase(name: str, work) -> dict:
+    with RssSampler() as rss:
+        started = time.perf_counter()
+        count = work()
+        seconds = time.perf_counter() - started
+    return {"phase": name, "documents": count, "seconds": round(seconds, 2),
+            "docs_per_second": round(count / seconds), **rss.summary()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reviews", type=int, default=200_000, help="stored reviews (default 200000)")
+    parser.add_argument("--days", type=int, default=60, help="days of prediction time they span (default 60)")
+    parser.add_argument("--output", default=str(REPO / "bench" / "results" / "replay.json"))
+    args = parser.parse_args(argv)
+    os.environ["LOG_LEVEL"] = "WARNING"   # replay's own logging set-up reads it
+    with tempfile.TemporaryDirectory(prefix="replay-bench-") as tmp:
+        mongo = EmbeddedMongo(Path(tmp) / "db").start()
+        try:
+            raw = {"mongodb": {"database": "replay_bench"},
+                   "profiles": {"local_store": True, "local_store_dir": str(Path(tmp) / "profiles")}}
+            config = config_from_mapping(raw, {"MONGODB_URI": mongo.uri}, source="bench")
+            config_path = write_config(Path(tmp) / "config.toml", raw)
+            no_sinks_path = write_config(Path(tmp) / "no-sinks.toml", raw | {"profiles": {"local_store": False}})
+            client = connect(config)
+            cols = Collections.of(client, config)
+            ensure_indexes(cols)
+            inserted = insert(cols, args.reviews, args.days)
+            os.environ["MONGODB_URI"] = mongo.uri
+
+            def read_all() -> int:
+                return sum(1 for _ in cols.source.find({"timestamp": {"$gte": START}}, batch_size=1000))
+
+            def forget() -> None:
+                cols.source.update_many({}, {"$unset": {"logged": "", "logged_as": "", "logged_at": ""}})
+                cols.rollups.delete_many({})
+                cols.outbox.delete_many({})
+
+            def replay(*extra: str, path: Path = config_path):
+                def work() -> int:
+                    out = io.StringIO()
+                    with redirect_stdout(out):
+                        code = replay_main(["--config", str(path), "--from", START.isoformat(), *extra])
+                    assert code == 0, out.getvalue()
+                    return args.reviews
+                return work
+
+            rows = [phase("raw cursor read (ceiling)", read_all),
+                    phase("replay backfill, no sinks", replay(path=no_sinks_path))]
+            forget()
+            rows += [phase("replay backfill, local store", replay()), phase("replay --rebuild", replay("--rebuild"))]
+            assert cols.source.count_documents({"logged": True}) == args.reviews
+            client.close()
+        finally:
+            mongo.stop()
+    ceiling = rows[0]["docs_per_second"]
+    for row in rows:
+        row["ratio_to_ceiling"] = round(row["docs_per_second"] / ceiling, 3)
+    result = {"reviews": args.reviews, "days": args.days, "hours": args.days * 24,
+              "insert_seconds": round(inserted, 1), "catchup_batch_size": config.consumer.catchup_batch_size,
+              "python": sys.version.split()[0], "cpus": psutil.cpu_count(),
+              "measured_at": dt.datetime.now(UTC).isoformat(timespec="seconds"), "phases": rows}
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{args.reviews:,} reviews over {args.days} days (inserted in {inserted:.1f} s)")
+    print(f"{'phase':<28}{'docs/s':>10}{'seconds':>9}{'ratio':>8}{'peak RSS MiB':>14}{'1st/last quarter':>18}")
+    for row in rows:
+        print(f"{row['phase']:<28}{row['docs_per_second']:>10,}{row['seconds']:>9}{row['ratio_to_ceiling']:>8}"
+              f"{row['peak_rss_mib']:>14}{row['first_quarter_peak_mib']:>9}/{row['last_quarter_peak_mib']}")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
