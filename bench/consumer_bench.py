@@ -1,0 +1,328 @@
+"""Consumer throughput, lag and memory, against the rate MongoDB itself accepts review updates.
+
+Starts its own mongod (clara.embedded_mongo, a single-node replica set), inserts N unreviewed predictions
+(the contract's shape, prediction times spread over the last two hours), then in one run measures:
+
+1. the ceiling: reviews written as a reviewers' service would (one `update_one` per review setting
+   `output_validated` and `timestamp_validated`), single-threaded and from --threads writer threads,
+   over the first half of the documents, with no consumer running;
+2. end to end: the real consumer (`python -m consumer`, a subprocess, profiles to the local store) first
+   catches up on that half; then the same writer threads review the second half as fast as they can,
+   and the consumer's rate is the second half divided by the time from the first write until the hourly
+   rollups count every review. Review-to-rollup lag per review is `logged_at` (stamped by the consumer
+   inside its transaction) minus `timestamp_validated` (stamped by the writer); the consumer's RSS is
+   sampled every 0.2 s. Its JSON log gives the batch sizes and transaction times.
+
+Prints a table and writes bench/results/consumer.json.
+
+    .venv/bin/python -m bench.consumer_bench [--reviews 100000] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+from pymongo import MongoClient
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.replay_bench import RssSampler  # noqa: E402
+from clara.config import config_from_mapping  # noqa: E402
+from clara.db import Collections, connect, ensure_indexes  # noqa: E402
+from clara.embedded_mongo import EmbeddedMongo  # noqa: E402
+from tests.support.processes import start, write_config  # noqa: E402
+
+UTC = dt.timezone.utc
+N_CLASSES = 7
+
+
+class ProcessRss(RssSampler):
+    """replay_bench's sampler pointed at another process; stops quietly when that process is gone."""
+
+    def __init__(self, pid: int, interval: float = 0.2):
+        super().__init__(interval)
+        self.process = psutil.Process(pid)
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except psutil.Error:
+            pass
+
+    def now_mib(self) -> float:
+        return round(self.process.memory_info().rss / 2**20, 1)
+
+
+def predictions(n: int, seed: int = 7):
+    """Unreviewed prediction documents, as the model's service writes them, over the last ~2 hours."""
+    rng = random.Random(seed)
+    now = dt.datetime.now(UTC)
+    for i in range(n):
+        at = now - dt.timedelta(seconds=7200 * (n - i) / n)
+        yield {"filename": f"img_{i:08d}.jpg", "output_prediction": rng.randrange(N_CLASSES),
+               "output_confidence": round(rng.uniform(0.3, 1.0), 4), "timestamp": at}
+
+
+def insert(collection, n: int, chunk: int = 20_000) -> float:
+    started, buffer = time.perf_counter(), []
+    for doc in predictions(n):
+        buffer.append(doc)
+        if len(buffer) == chunk:
+            collection.insert_many(buffer, ordered=False)
+            buffer = []
+    if buffer:
+        collection.insert_many(buffer, ordered=False)
+    return time.perf_counter() - started
+
+
+def review_plan(collection, seed: int = 11) -> list[tuple]:
+    """(_id, true class) per document in insertion order: the reviewer agrees with the model 80% of the time."""
+    rng = random.Random(seed)
+    plan = []
+    for doc in collection.find({}, {"output_prediction": 1}).sort("_id", 1):
+        pred = doc["output_prediction"]
+        plan.append((doc["_id"], pred if rng.random() < 0.8 else rng.randrange(N_CLASSES)))
+    return plan
+
+
+def write_reviews(collection, reviews: list[tuple], threads: int) -> dict:
+    """Review every (_id, truth) with one update_one each, from `threads` threads; returns timing."""
+    errors: list[BaseException] = []
+    started = [0.0]
+    barrier = threading.Barrier(threads + 1)
+
+    def writer(part: list[tuple]) -> None:
+        try:
+            barrier.wait()
+            for doc_id, truth in part:
+                collection.update_one({"_id": doc_id}, {"$set": {
+                    "output_validated": truth, "timestamp_validated": dt.datetime.now(UTC)}})
+        except BaseException as exc:  # noqa: BLE001 - surfaced below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=writer, args=(reviews[i::threads],), daemon=True) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    barrier.wait()
+    started[0] = time.perf_counter()
+    wall_start = dt.datetime.now(UTC)
+    for worker in workers:
+        worker.join()
+    seconds = time.perf_counter() - started[0]
+    if errors:
+        raise errors[0]
+    return {"reviews": len(reviews), "threads": threads, "seconds": round(seconds, 2),
+            "reviews_per_second": round(len(reviews) / seconds), "started_at": wall_start,
+            "started_perf": started[0], "ended_perf": started[0] + seconds}
+
+
+def rollup_reviews(rollups) -> int:
+    result = list(rollups.aggregate([{"$group": {"_id": None, "n": {"$sum": "$reviews"}}}]))
+    return result[0]["n"] if result else 0
+
+
+def wait_for_rollups(rollups, total: int, consumer: subprocess.Popen, timeout: float) -> float:
+    """perf_counter time at which the rollups first counted `total` reviews (polled every 20 ms)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if rollup_reviews(rollups) >= total:
+            return time.perf_counter()
+        if consumer.poll() is not None:
+            raise RuntimeError(f"the consumer exited with {consumer.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the rollups did not reach {total} reviews in {timeout:.0f} s "
+                               f"(at {rollup_reviews(rollups)})")
+        time.sleep(0.02)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def lags(collection, ids: list) -> dict:
+    """Review-to-rollup lag of every document in `ids`: logged_at - timestamp_validated, in ms."""
+    values = []
+    for start_at in range(0, len(ids), 10_000):
+        for doc in collection.find({"_id": {"$in": ids[start_at:start_at + 10_000]}},
+                                   {"logged_at": 1, "timestamp_validated": 1}):
+            values.append((doc["logged_at"] - doc["timestamp_validated"]).total_seconds() * 1000)
+    return {"samples": len(values), "p50_ms": round(percentile(values, 50)), "p95_ms": round(percentile(values, 95)),
+            "p99_ms": round(percentile(values, 99)), "max_ms": round(max(values)),
+            "mean_ms": round(statistics.fmean(values))}
+
+
+def batch_log(path: Path, since: dt.datetime) -> dict:
+    """Change-stream batches (those with a lag) logged by the consumer after `since`: sizes and transaction times."""
+    sizes, durations = [], []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("lag_seconds") is None or "batch_size" not in entry:
+            continue
+        if dt.datetime.fromisoformat(entry["time"]) < since:
+            continue
+        sizes.append(entry["batch_size"])
+        durations.append(entry["duration_ms"])
+    if not sizes:
+        return {"batches": 0}
+    return {"batches": len(sizes), "mean_batch_size": round(statistics.fmean(sizes), 1), "max_batch_size": max(sizes),
+            "mean_batch_ms": round(statistics.fmean(durations), 1), "p95_batch_ms": round(percentile(durations, 95)),
+            "transaction_seconds": round(sum(durations) / 1000, 2)}
+
+
+def stop_consumer(consumer: subprocess.Popen | None) -> int | None:
+    if consumer is None or consumer.poll() is not None:
+        return None if consumer is None else consumer.returncode
+    consumer.send_signal(signal.SIGTERM)
+    try:
+        return consumer.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        consumer.kill()
+        return consumer.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reviews", type=int, default=100_000, help="predictions, all reviewed (default 100000)")
+    parser.add_argument("--threads", type=int, default=2, help="review writer threads (default 2)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the consumer (default 600)")
+    parser.add_argument("--output", default=str(REPO / "bench" / "results" / "consumer.json"))
+    args = parser.parse_args(argv)
+    if args.reviews < 1000:
+        parser.error("--reviews must be at least 1000")
+    consumer: subprocess.Popen | None = None
+    with tempfile.TemporaryDirectory(prefix="consumer-bench-") as tmp:
+        mongo = EmbeddedMongo(Path(tmp) / "db").start()
+        try:
+            raw = {"mongodb": {"database": "consumer_bench"},
+                   "profiles": {"local_store": True, "local_store_dir": str(Path(tmp) / "profiles")}}
+            config = config_from_mapping(raw, {"MONGODB_URI": mongo.uri}, source="bench")
+            config_path = write_config(Path(tmp) / "config.toml", raw)
+            admin = connect(config)
+            cols = Collections.of(admin, config)
+            ensure_indexes(cols)
+            inserted = insert(cols.source, args.reviews)
+            plan = review_plan(cols.source)
+            half = len(plan) // 2
+            first, second = plan[:half], plan[half:]
+            single_n = max(len(first) // 5, 1)
+
+            # A reviewers' service: its own client, server-default write concern, one update per review.
+            reviewers = MongoClient(mongo.uri, tz_aware=True, maxPoolSize=args.threads + 2)
+            source = reviewers[config.mongodb.database][config.mongodb.source_collection]
+            print(f"inserted {args.reviews:,} predictions in {inserted:.1f} s; measuring the ceiling ...", flush=True)
+            single = write_reviews(source, first[:single_n], 1)
+            ceiling = write_reviews(source, first[single_n:], args.threads)
+
+            print(f"ceiling {ceiling['reviews_per_second']:,} reviews/s; starting the consumer ...", flush=True)
+            log_path = Path(tmp) / "consumer.log"
+            launched = time.perf_counter()
+            consumer = start("consumer", config_path, mongo.uri, env={"LOG_FORMAT": "json", "LOG_LEVEL": "INFO"},
+                             log_path=log_path)
+            with ProcessRss(consumer.pid) as rss:
+                caught_up = wait_for_rollups(cols.rollups, half, consumer, args.timeout)
+                catchup_seconds = caught_up - launched
+                time.sleep(0.5)  # let the stream settle; its RSS here is the "start" figure
+                rss_start = rss.now_mib()
+                e2e_since = dt.datetime.now(UTC)
+                procs = {"consumer": rss.process, "mongod": psutil.Process(mongo.process.pid),
+                         "bench (writers)": psutil.Process()}
+                cpu_before = {name: sum(p.cpu_times()[:2]) for name, p in procs.items()}
+                print(f"consumer caught up on {half:,} reviews in {catchup_seconds:.1f} s; writing the second half ...",
+                      flush=True)
+                writes: dict = {}
+                writer = threading.Thread(target=lambda: writes.update(write_reviews(source, second, args.threads)),
+                                          daemon=True)
+                writer.start()
+                done = wait_for_rollups(cols.rollups, len(plan), consumer, args.timeout)
+                writer.join()
+                cpu = {name: round(sum(p.cpu_times()[:2]) - cpu_before[name], 1) for name, p in procs.items()}
+                time.sleep(0.5)
+                rss_end = rss.now_mib()
+                peak = max(rss.samples) / 2**20
+            code = stop_consumer(consumer)
+            consumer_seconds = done - writes["started_perf"]
+            lag = lags(cols.source, [doc_id for doc_id, _ in second])
+            batches = batch_log(log_path, e2e_since)
+            assert rollup_reviews(cols.rollups) == len(plan), "rollups miscounted"
+            assert cols.source.count_documents({"logged": True}) == len(plan), "documents not all logged"
+            reviewers.close()
+            admin.close()
+        except BaseException:
+            stop_consumer(consumer)
+            if consumer is not None and (Path(tmp) / "consumer.log").exists():
+                print("consumer log tail:\n" + "\n".join(
+                    (Path(tmp) / "consumer.log").read_text(errors="replace").splitlines()[-20:]), file=sys.stderr)
+            raise
+        finally:
+            mongo.stop()
+
+    consumer_rate = round(len(second) / consumer_seconds)
+    result = {
+        "reviews": args.reviews, "threads": args.threads, "insert_seconds": round(inserted, 1),
+        "ceiling": {"single_thread": {k: single[k] for k in ("reviews", "seconds", "reviews_per_second")},
+                    "threads": {k: ceiling[k] for k in ("reviews", "threads", "seconds", "reviews_per_second")}},
+        "catch_up": {"reviews": half, "seconds": round(catchup_seconds, 2),
+                     "reviews_per_second": round(half / catchup_seconds), "note": "includes process start-up"},
+        "end_to_end": {"reviews": len(second), "seconds": round(consumer_seconds, 2),
+                       "write_seconds": writes["seconds"], "write_reviews_per_second": writes["reviews_per_second"],
+                       "consumer_reviews_per_second": consumer_rate,
+                       "ratio_to_ceiling": round(consumer_rate / ceiling["reviews_per_second"], 3),
+                       "ratio_to_concurrent_writes": round(consumer_rate / writes["reviews_per_second"], 3),
+                       "drain_after_last_write_seconds": round(done - writes["ended_perf"], 2),
+                       "lag": lag, "batches": batches, "cpu_seconds": cpu},
+        "consumer_rss_mib": {"peak": round(peak, 1), "start": rss_start, "end": rss_end, **rss.summary()},
+        "consumer_exit_code": code, "batch_size": config.consumer.batch_size,
+        "batch_max_seconds": config.consumer.batch_max_seconds, "python": sys.version.split()[0],
+        "cpus": psutil.cpu_count(), "measured_at": dt.datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
+
+    e2e = result["end_to_end"]
+    print(f"\n{args.reviews:,} predictions, reviews written by update_one ({psutil.cpu_count()} CPUs)")
+    print(f"{'measure':<44}{'reviews':>10}{'seconds':>9}{'reviews/s':>11}")
+    rows = [("ceiling, 1 writer thread, no consumer", single),
+            (f"ceiling, {args.threads} writer threads, no consumer", ceiling),
+            (f"writes with the consumer running ({args.threads} threads)", writes)]
+    for name, row in rows:
+        print(f"{name:<44}{row['reviews']:>10,}{row['seconds']:>9}{row['reviews_per_second']:>11,}")
+    print(f"{'consumer catch-up (incl. start-up)':<44}{half:>10,}{result['catch_up']['seconds']:>9}"
+          f"{result['catch_up']['reviews_per_second']:>11,}")
+    print(f"{'consumer end to end (first write -> rollups)':<44}{len(second):>10,}{e2e['seconds']:>9}"
+          f"{consumer_rate:>11,}")
+    print(f"ratio consumer / ceiling: {e2e['ratio_to_ceiling']}, / concurrent writes: "
+          f"{e2e['ratio_to_concurrent_writes']}   "
+          f"(rollups complete {e2e['drain_after_last_write_seconds']} s after the last write)")
+    print(f"review -> rollup lag ms: p50 {lag['p50_ms']}  p95 {lag['p95_ms']}  p99 {lag['p99_ms']}  "
+          f"max {lag['max_ms']}  ({lag['samples']:,} reviews)")
+    if batches.get("batches"):
+        print(f"stream batches: {batches['batches']}, mean {batches['mean_batch_size']} docs, mean "
+              f"{batches['mean_batch_ms']} ms (p95 {batches['p95_batch_ms']}), "
+              f"{batches['transaction_seconds']} s in transactions")
+    print(f"CPU seconds in the live phase ({e2e['seconds']} s wall, {psutil.cpu_count()} CPUs): "
+          + ", ".join(f"{name} {value}" for name, value in cpu.items()))
+    r = result["consumer_rss_mib"]
+    print(f"consumer RSS MiB: peak {r['peak']}, at start of the live phase {r['start']}, at its end {r['end']}")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
