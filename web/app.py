@@ -1,0 +1,41 @@
+"""The application factory: routes, middlewares and the cleanup contexts that own every resource."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from pymongo import AsyncMongoClient
+
+from clara.config import Config
+from clara.db import Collections, client_options
+from web import keys, sse
+from web.auth import auth_middleware
+from web.errors import error_middleware
+from web.ops import count_requests
+from web.routes import setup_routes
+
+
+async def mongo_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One asynchronous MongoDB client for the app's lifetime, closed on the way out."""
+    config = app[keys.CONFIG]
+    client: AsyncMongoClient = AsyncMongoClient(config.mongodb.uri, **client_options(config))
+    app[keys.MONGO] = client
+    app[keys.COLLECTIONS] = Collections.of(client, config)  # type: ignore[arg-type]  # same roles, async
+    yield
+    await client.close()
+
+
+def create_app(config: Config) -> web.Application:
+    middlewares = [count_requests, error_middleware]
+    auth = auth_middleware(config.web)
+    if auth is not None:
+        middlewares.append(auth)
+    app = web.Application(middlewares=middlewares)
+    app[keys.CONFIG] = config
+    app[keys.REQUESTS] = Counter()
+    app.cleanup_ctx.extend([mongo_ctx, sse.hub_ctx])
+    app.on_shutdown.append(sse.close_streams)
+    setup_routes(app)
+    return app

@@ -1,0 +1,20 @@
+"""Typed application state: every web.AppKey the app uses, in one place."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from aiohttp import web
+from pymongo import AsyncMongoClient
+
+from clara.config import Config
+from clara.db import Collections
+from web.hub import Hub
+
+CONFIG = web.AppKey("config", Config)
+MONGO = web.AppKey("mongo", AsyncMongoClient)
+# clara.db.Collections built over the async client: the same roles, asynchronous collections.
+COLLECTIONS = web.AppKey("collections", Collections)
+HUB = web.AppKey("hub", Hub)
+# (route, method, status) -> requests answered, for /metrics.
+REQUESTS = web.AppKey("requests", Counter)

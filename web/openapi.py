@@ -1,0 +1,113 @@
+"""The OpenAPI 3.0 description of every endpoint, served at /api/openapi.json."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from web import keys
+from web.params import query
+
+NUMBER = {"type": "number", "nullable": True}
+COUNT = {"type": "integer", "minimum": 0}
+COUNTS = {"type": "array", "items": COUNT}
+NUMBERS = {"type": "array", "items": NUMBER}
+STRINGS = {"type": "array", "items": {"type": "string"}}
+RANGE = {"$ref": "#/components/schemas/Range"}
+SCORES = {"type": "object", "required": ["precision", "recall", "f1"],
+          "properties": {score: NUMBER for score in ("precision", "recall", "f1")}}
+BY_AVERAGE = {"type": "object", "required": ["macro", "weighted"],
+              "properties": {"macro": NUMBERS, "weighted": NUMBERS}}
+DATE_PARAMETERS = [
+    {"name": name, "in": "query", "required": False, "description": text,
+     "schema": {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}}
+    for name, text in (("from", "First local day (YYYY-MM-DD) in the configured zone; default: "
+                                "web.default_range_days - 1 days before `to`"),
+                       ("to", "Last local day, inclusive; default: today. At most web.max_range_days days "
+                              "from `from`"))]
+
+
+def _object(**properties) -> dict:
+    return {"type": "object", "required": list(properties), "properties": properties}
+
+
+LATENCY = _object(count=COUNT, mean_seconds=NUMBER, histogram={"type": "array", "items": _object(
+    upper_seconds={"type": "integer", "nullable": True}, count=COUNT)})
+SCHEMAS = {
+    "Error": _object(error=_object(status={"type": "integer"}, parameter={"type": "string", "nullable": True},
+                                   message={"type": "string"})),
+    "Range": _object(**{"from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"},
+                        "timezone": {"type": "string"}, "start": {"type": "string", "format": "date-time"},
+                        "end": {"type": "string", "format": "date-time"}}),
+    "Meta": _object(classes=STRINGS, colors=STRINGS, timezone={"type": "string"}, default_range=RANGE,
+                    max_range_days=COUNT, averages=STRINGS),
+    "Summary": _object(range=RANGE, reviews=COUNT, pending=COUNT, rejected_without_class=COUNT, accuracy=NUMBER,
+                       averages=_object(macro=SCORES, weighted=SCORES), classes=STRINGS, colors=STRINGS,
+                       samples_by_class=COUNTS, predicted_by_class=COUNTS, mean_confidence=NUMBER,
+                       mean_latency_seconds=NUMBER),
+    "Daily": _object(range=RANGE, days={"type": "array", "items": {"type": "string", "format": "date"}},
+                     reviews=COUNTS, accuracy=NUMBERS, precision=BY_AVERAGE, recall=BY_AVERAGE, f1=BY_AVERAGE),
+    "Classes": _object(range=RANGE, classes=STRINGS, colors=STRINGS, precision=NUMBERS, recall=NUMBERS,
+                       f1=NUMBERS, support=COUNTS, predicted=COUNTS),
+    "Confusion": _object(range=RANGE, classes=STRINGS, matrix={"type": "array", "items": COUNTS},
+                         rates={"type": "array", "items": NUMBERS}, rejected=COUNTS),
+    "Training": _object(range=RANGE, classes=STRINGS, colors=STRINGS, training_counts=COUNTS, predicted=COUNTS),
+    "Health": _object(range=RANGE, pending=COUNT, latency=LATENCY, outbox_backlog=COUNT, live={"type": "boolean"},
+                      rejects=_object(total=COUNT, by_reason={"type": "array", "items": _object(
+                          reason={"type": "string"}, field={"type": "string", "nullable": True}, count=COUNT,
+                          last_at={"type": "string", "format": "date-time", "nullable": True})}),
+                      consumer=_object(known={"type": "boolean"},
+                                       last_batch_at={"type": "string", "format": "date-time", "nullable": True},
+                                       lag_seconds=NUMBER, seconds_since_last_batch=NUMBER)),
+}
+# path -> (summary, response schema or media type, takes the date range)
+ENDPOINTS = {
+    "/api/meta": ("Classes, colours, time zone and the default date range", "Meta", False),
+    "/api/summary": ("Totals, accuracy and macro/weighted precision, recall and F1 over the range", "Summary", True),
+    "/api/daily": ("The same metrics per local day; days without reviews are null", "Daily", True),
+    "/api/classes": ("Precision, recall, F1, support and predictions per class", "Classes", True),
+    "/api/confusion": ("Confusion matrix: counts and row-normalised rates", "Confusion", True),
+    "/api/training": ("Training-set class counts beside the predictions of the range", "Training", True),
+    "/api/health": ("Pending reviews, review latency, set-aside documents, outbox and consumer", "Health", True),
+    "/api/stream": ("Server-Sent Events: `status` and `update` events, heartbeats; honours Last-Event-ID",
+                    "text/event-stream", False),
+    "/api/openapi.json": ("This description", "application/json", False),
+    "/healthz": ("200 when MongoDB answers a ping, 503 otherwise; never needs credentials", "application/json",
+                 False),
+    "/metrics": ("Prometheus text exposition: metrics over the default range, consumer lag, request counts",
+                 "text/plain", False),
+}
+
+WITHOUT_DATABASE = frozenset({"/api/meta", "/api/stream", "/api/openapi.json"})
+
+
+def _operation(path: str, summary: str, body: str, dated: bool) -> dict:
+    content = ({body: {"schema": {"type": "string"}}} if "/" in body
+               else {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}})
+    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    responses = {"200": {"description": "OK", "content": content},
+                 "400": {"description": "A bad query parameter, named in the body", **error},
+                 "401": {"description": "Credentials required", **error}}
+    if path not in WITHOUT_DATABASE:
+        responses["503"] = {"description": "MongoDB is unavailable", **error}
+    return {"get": {"summary": summary, "operationId": path.strip("/").replace("/", "_").replace(".", "_"),
+                    "parameters": DATE_PARAMETERS if dated else [], "responses": responses}}
+
+
+def document() -> dict:
+    return {"openapi": "3.0.3",
+            "info": {"title": "CLARA Monitor", "version": "1.0",
+                     "description": "Exact classification metrics from hourly rollups. Dates are local days in the "
+                                    "configured time zone; unknown query parameters are refused with 400."},
+            "paths": {path: _operation(path, *spec) for path, spec in ENDPOINTS.items()},
+            "components": {"schemas": SCHEMAS,
+                           "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
+                                               "basic": {"type": "http", "scheme": "basic"}}}}
+
+
+async def openapi(request: web.Request) -> web.Response:
+    query(request, allowed=())
+    body = document()
+    settings = request.app[keys.CONFIG].web
+    if settings.api_token or settings.basic_auth:
+        body["security"] = [{"bearer": []}, {"basic": []}]
+    return web.json_response(body)

@@ -1,0 +1,66 @@
+"""MongoDB reads for the API, all asynchronous: rollups by hour, plus small counts for data health.
+
+Dashboard numbers come from the hourly rollups only. The one count on the source collection (pending
+reviews) is an index-backed count on (output_validated, timestamp): index `clara_review_timestamp`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from clara.db import Collections
+from web.params import DateRange
+
+REJECT_REASONS_SHOWN = 50
+CONSUMER_STATE_ID = "consumer"
+
+
+async def rollups(collections: Collections, days: DateRange) -> list[dict[str, Any]]:
+    """The hourly rollup documents of the range, in hour order."""
+    start, end = days.bounds
+    cursor = collections.rollups.find({"_id": {"$gte": start, "$lt": end}}).sort("_id", 1)
+    return await cursor.to_list(None)
+
+
+async def pending_reviews(collections: Collections, days: DateRange) -> int:
+    """Predictions made in the range that nobody has reviewed yet."""
+    start, end = days.bounds
+    return await collections.source.count_documents(
+        {"output_validated": None, "timestamp": {"$gte": start, "$lt": end}})
+
+
+async def rejects(collections: Collections) -> dict[str, Any]:
+    """Documents the consumer set aside: the total, and counts by reason (most frequent first)."""
+    total = await collections.rejects.count_documents({})
+    pipeline = [{"$group": {"_id": "$reason", "count": {"$sum": 1}, "field": {"$first": "$field"},
+                            "last_at": {"$max": "$at"}}},
+                {"$sort": {"count": -1, "_id": 1}}, {"$limit": REJECT_REASONS_SHOWN}]
+    cursor = await collections.rejects.aggregate(pipeline)
+    reasons = [{"reason": str(row["_id"]), "field": row.get("field"), "count": row["count"],
+                "last_at": _iso(row.get("last_at"))} async for row in cursor]
+    return {"total": total, "by_reason": reasons}
+
+
+async def outbox_backlog(collections: Collections) -> int:
+    """Profiles waiting in the outbox for their sinks."""
+    return await collections.outbox.count_documents({})
+
+
+async def consumer_state(collections: Collections, now: dt.datetime) -> dict[str, Any]:
+    """The consumer's last batch time and lag, from its state document when it has written one."""
+    doc = await collections.state.find_one({"_id": CONSUMER_STATE_ID}) or {}
+    last_batch_at = doc.get("last_batch_at")
+    lag = doc.get("lag_seconds")
+    since = (now - last_batch_at).total_seconds() if isinstance(last_batch_at, dt.datetime) else None
+    return {"known": bool(doc), "last_batch_at": _iso(last_batch_at),
+            "lag_seconds": float(lag) if isinstance(lag, (int, float)) and not isinstance(lag, bool) else None,
+            "seconds_since_last_batch": since}
+
+
+async def ping(collections: Collections) -> None:
+    await collections.db.client.admin.command("ping")
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, dt.datetime) else None

@@ -1,0 +1,39 @@
+"""Every route of the app: the page, its static files, the API, the live stream and operations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from web import api, ops, sse
+from web.errors import MissingAssets
+from web.openapi import openapi
+
+HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
+NODE_MODULES = HERE / "node_modules"
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "index.html")
+
+
+def setup_routes(app: web.Application) -> None:
+    if not (NODE_MODULES / "chart.js").is_dir():
+        raise MissingAssets(f"{NODE_MODULES} lacks the dashboard's npm packages; run scripts/setup "
+                            "(or `npm ci` in web/)")
+    app.router.add_get("/", index)
+    app.router.add_static("/static/", STATIC)
+    app.router.add_static("/vendor/", NODE_MODULES)
+    app.router.add_get("/api/meta", api.meta)
+    app.router.add_get("/api/summary", api.summary)
+    app.router.add_get("/api/daily", api.daily)
+    app.router.add_get("/api/classes", api.classes)
+    app.router.add_get("/api/confusion", api.confusion)
+    app.router.add_get("/api/training", api.training)
+    app.router.add_get("/api/health", api.health)
+    app.router.add_get("/api/stream", sse.stream)
+    app.router.add_get("/api/openapi.json", openapi)
+    app.router.add_get("/healthz", ops.healthz)
+    app.router.add_get("/metrics", ops.metrics)
