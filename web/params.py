@@ -69,11 +69,9 @@ def date_range(request: web.Request, config: Config) -> DateRange:
     """The from/to parameters (YYYY-MM-DD, inclusive), defaulting to the configured recent days."""
     values = query(request, RANGE_PARAMETERS)
     default = default_range(config)
+    given_first = _date("from", values["from"]) if "from" in values else None
     last = _date("to", values["to"]) if "to" in values else default.last
-    if "from" in values:
-        first = _date("from", values["from"])
-    else:
-        first = max(last - dt.timedelta(days=config.web.default_range_days - 1), EARLIEST)
+    first = given_first or max(last - dt.timedelta(days=config.web.default_range_days - 1), EARLIEST)
     if last < first:
         raise BadParameter("to", f"{last.isoformat()} is before from ({first.isoformat()})")
     span = (last - first).days + 1

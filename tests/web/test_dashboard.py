@@ -1,0 +1,119 @@
+"""The dashboard in headless Chromium (Debian's package): no console errors, every tab draws the API's
+numbers, and a review processed during the test changes the page without a reload."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import shutil
+
+import pytest
+from playwright.async_api import async_playwright
+
+from tests.web.conftest import UTC, make_documents
+from web.app import create_app
+
+CHROMIUM = "/usr/bin/chromium"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--no-first-run", "--disable-sync"]
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="scripts/setup --browser installs chromium")]
+
+
+@pytest.fixture
+async def browser_page():
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        try:
+            page = await browser.new_page()
+            problems: list[str] = []
+            page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            yield page, problems
+        finally:
+            await browser.close()
+
+
+async def chart_data(page, canvas_id: str) -> list:
+    return await page.evaluate(
+        "id => Chart.getChart(document.getElementById(id)).data.datasets.map(d => d.data)", canvas_id)
+
+
+async def metric(page, key: str):
+    return await page.evaluate("key => JSON.parse(document.querySelector(`[data-metric='${key}']`).dataset.value)",
+                               key)
+
+
+async def open_tab(page, tab: str) -> None:
+    before = await page.evaluate("document.body.dataset.refreshes")
+    await page.click(f"#tab-{tab}")
+    await page.wait_for_function("before => document.body.dataset.refreshes !== before", arg=before)
+
+
+async def test_every_tab_draws_the_api_numbers_and_updates_live(aiohttp_server, web_config, web_collections,
+                                                                process, browser_page):
+    now = dt.datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    docs = make_documents(random.Random(4), now - dt.timedelta(hours=60), 60, 3, web_config.n_classes)
+    web_collections.source.insert_many(docs)
+    process()
+    web_collections.rejects.insert_one({"_id": "bad", "reason": "filename: missing", "field": "filename", "at": now})
+    server = await aiohttp_server(create_app(web_config), host="127.0.0.1")
+    page, problems = browser_page
+    await page.goto(str(server.make_url("/")))
+    await page.wait_for_function("document.body.dataset.ready === 'true'")
+    await page.wait_for_function("document.querySelector('#live').dataset.state === 'up'")
+
+    async def api(path: str) -> dict:  # the API's own answers are the reference for the page
+        return await page.evaluate("path => fetch(path).then(r => r.json())", path)
+
+    meta = await api("/api/meta")
+    query = f"?from={meta['default_range']['from']}&to={meta['default_range']['to']}"
+    summary, daily = await api("/api/summary" + query), await api("/api/daily" + query)
+    assert summary["reviews"] > 0
+    assert await metric(page, "reviews") == summary["reviews"]
+    assert await metric(page, "pending") == summary["pending"]
+    assert await metric(page, "accuracy") == summary["accuracy"]
+    assert await metric(page, "f1-macro") == summary["averages"]["macro"]["f1"]
+    assert await metric(page, "precision-weighted") == summary["averages"]["weighted"]["precision"]
+    assert await chart_data(page, "overview-classes") == [summary["samples_by_class"]]
+    overview_daily = await chart_data(page, "overview-daily")
+    assert overview_daily[0] == daily["accuracy"] and overview_daily[-1] == daily["reviews"]
+    assert None in daily["accuracy"]  # the range's first days have no reviews: gaps, drawn as null
+
+    await open_tab(page, "metrics")
+    assert await chart_data(page, "metrics-recall") == [daily["recall"]["macro"], daily["recall"]["weighted"]]
+    assert await chart_data(page, "metrics-accuracy") == [daily["accuracy"]]
+    await open_tab(page, "samples")
+    assert await chart_data(page, "samples-pie") == [summary["samples_by_class"]]
+    assert await chart_data(page, "samples-bar") == [summary["samples_by_class"]]
+    classes = await api("/api/classes" + query)
+    await open_tab(page, "per-class")
+    for score in ("precision", "recall", "f1"):
+        assert await chart_data(page, f"per-class-{score}") == [classes[score]]
+    confusion = await api("/api/confusion" + query)
+    await open_tab(page, "confusion")
+    cells = await chart_data(page, "confusion-counts")
+    assert {(c["y"], c["x"]): c["v"] for c in cells[0]} == {
+        (meta["classes"][t], meta["classes"][p]): confusion["matrix"][t][p]
+        for t in range(len(meta["classes"])) for p in range(len(meta["classes"]))}
+    training = await api("/api/training" + query)
+    await open_tab(page, "training")
+    assert await chart_data(page, "training-counts") == [training["training_counts"]]
+    assert await chart_data(page, "training-predicted") == [training["predicted"]]
+    await open_tab(page, "health")
+    assert await metric(page, "rejects-total") == 1
+    assert await metric(page, "health-pending") == summary["pending"]
+
+    # A review processed now reaches the open tab without a reload.
+    await open_tab(page, "overview")
+    await page.evaluate("window.__sameDocument = true")
+    fresh = {"_id": 10_000_000, "filename": "live.jpg", "output_prediction": 1, "output_confidence": 0.9,
+             "timestamp": now, "output_validated": 1, "timestamp_validated": now}
+    await asyncio.to_thread(web_collections.source.insert_one, fresh)
+    await asyncio.to_thread(process)
+    await page.wait_for_function(
+        "expected => JSON.parse(document.querySelector(\"[data-metric='reviews']\").dataset.value) === expected",
+        arg=summary["reviews"] + 1, timeout=10_000)
+    assert await page.evaluate("window.__sameDocument") is True
+    assert problems == []
