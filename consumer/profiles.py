@@ -15,14 +15,16 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 import pandas as pd
-import whylogs as why
-from whylogs.core import DatasetProfile
+from whylogs.core import DatasetProfile, DatasetSchema
+from whylogs.core.model_performance_metrics.model_performance_metrics import ModelPerformanceMetrics
 
 from clara.records import Record
 from clara.rollups import hour_of
 
 # whylogs logs at INFO on every profile; keep the consumer's log about batches.
 logging.getLogger("whylogs").setLevel(logging.WARNING)
+# Resolving metrics per column is most of a small profile's cost; one schema object caches it.
+_SCHEMA = DatasetSchema()
 
 
 def profiles_by_hour(records: Iterable[Record], classes: Sequence[str]) -> dict[dt.datetime, tuple[bytes, int]]:
@@ -35,25 +37,21 @@ def profiles_by_hour(records: Iterable[Record], classes: Sequence[str]) -> dict[
 
 
 def profile_bytes(records: Sequence[Record], hour: dt.datetime, classes: Sequence[str]) -> bytes:
-    # One pass for the model performance metrics (labelled rows only), one for the columns of every
-    # reviewed row; whylogs' log_full_data would profile the same columns a second time at 3x the cost.
-    labelled = [r for r in records if r.truth is not None]
-    if labelled:
-        metrics_frame = pd.DataFrame({
-            "target": [classes[r.truth] for r in labelled],
-            "prediction": [classes[r.predicted] for r in labelled],
-            "score": [1.0 if r.confidence is None else r.confidence for r in labelled],
-        })
-        profile = why.log_classification_metrics(metrics_frame, target_column="target",
-                                                  prediction_column="prediction", score_column="score").profile()
-    else:
-        profile = DatasetProfile()
+    profile = DatasetProfile(schema=_SCHEMA)
     profile.track(pandas=pd.DataFrame({
         "target": [None if r.truth is None else classes[r.truth] for r in records],
         "prediction": [classes[r.predicted] for r in records],
         "score": [r.confidence for r in records],
         "review_latency_seconds": [r.latency_seconds for r in records],
     }))
+    labelled = [r for r in records if r.truth is not None]
+    if labelled:
+        # What why.log_classification_metrics computes, without its second pass over the columns.
+        performance = ModelPerformanceMetrics()
+        performance.compute_confusion_matrix(
+            predictions=[classes[r.predicted] for r in labelled], targets=[classes[r.truth] for r in labelled],
+            scores=[1.0 if r.confidence is None else r.confidence for r in labelled])
+        profile.add_model_performance_metrics(performance)
     profile.set_dataset_timestamp(hour)
     view = profile.view()
     buffer = io.BytesIO()

@@ -92,3 +92,7 @@ def test_profiles_go_to_the_outbox_per_hour_with_the_hour_as_dataset_time(collec
         view = read_v0_to_view(handle.name)
     assert view.dataset_timestamp == START
     assert view.get_column("prediction").to_summary_dict()["counts/n"] == 20
+    matrix = view.model_performance_metrics.confusion_matrix
+    labelled = [d for d in collections.source.find() if d["timestamp"].hour == START.hour
+                and d["output_validated"] is not False]
+    assert sum(matrix.confusion_matrix[key].n for key in matrix.confusion_matrix) == len(labelled)
