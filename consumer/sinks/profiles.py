@@ -1,4 +1,9 @@
-"""Reading the outbox's profile bytes (whylogs v0 delimited format) back into a whylogs view."""
+"""Reading the outbox's profile bytes back into a whylogs view.
+
+The consumer writes v0 (delimited) bytes when a profile carries model performance metrics and whylogs'
+v1 format (magic header `WHY1`) when it does not (an hour whose reviews were all rejected without a
+class); both are read here.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import os
 import tempfile
 
 from whylogs.core import DatasetProfileView
+from whylogs.core.view.dataset_profile_view import WHYLOGS_MAGIC_HEADER_BYTES
 from whylogs.migration.converters import read_v0_to_view
 
 from consumer.sinks.base import PermanentSinkError
@@ -14,6 +20,13 @@ from consumer.sinks.base import PermanentSinkError
 
 def view_of(profile: bytes, hour: dt.datetime) -> DatasetProfileView:
     """The profile as a view whose dataset timestamp is `hour`; unreadable bytes are a permanent error."""
+    if profile.startswith(WHYLOGS_MAGIC_HEADER_BYTES):
+        try:
+            view = DatasetProfileView.deserialize(profile)
+        except Exception as exc:  # noqa: BLE001 - whylogs raises assorted errors on corrupt bytes
+            raise PermanentSinkError(f"unreadable whylogs v1 profile ({len(profile)} bytes): {exc}") from exc
+        view.set_dataset_timestamp(hour)
+        return view
     # read_v0_to_view only reads from a path.
     handle, path = tempfile.mkstemp(prefix="clara-profile-", suffix=".bin")
     try:
