@@ -38,6 +38,7 @@ SCHEMAS = {
     "Range": _object(**{"from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"},
                         "timezone": {"type": "string"}, "start": {"type": "string", "format": "date-time"},
                         "end": {"type": "string", "format": "date-time"}}),
+    "Healthz": _object(status={"type": "string", "enum": ["ok"]}, mongodb={"type": "string", "enum": ["reachable"]}),
     "Meta": _object(classes=STRINGS, colors=STRINGS, timezone={"type": "string"}, default_range=RANGE,
                     max_range_days=COUNT, averages=STRINGS),
     "Summary": _object(range=RANGE, reviews=COUNT, pending=COUNT, rejected_without_class=COUNT, accuracy=NUMBER,
@@ -71,8 +72,7 @@ ENDPOINTS = {
     "/api/stream": ("Server-Sent Events: `status` and `update` events, heartbeats; honours Last-Event-ID",
                     "text/event-stream", False),
     "/api/openapi.json": ("This description", "application/json", False),
-    "/healthz": ("200 when MongoDB answers a ping, 503 otherwise; never needs credentials", "application/json",
-                 False),
+    "/healthz": ("200 when MongoDB answers a ping, 503 otherwise; never needs credentials", "Healthz", False),
     "/metrics": ("Prometheus text exposition: metrics over the default range, consumer lag, request counts",
                  "text/plain", False),
 }
@@ -81,8 +81,10 @@ WITHOUT_DATABASE = frozenset({"/api/meta", "/api/stream", "/api/openapi.json"})
 
 
 def _operation(path: str, summary: str, body: str, dated: bool) -> dict:
-    content = ({body: {"schema": {"type": "string"}}} if "/" in body
-               else {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}})
+    if body in SCHEMAS:
+        content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}}
+    else:
+        content = {body: {"schema": {"type": "object" if body == "application/json" else "string"}}}
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     responses = {"200": {"description": "OK", "content": content},
                  "400": {"description": "A bad query parameter, named in the body", **error},
