@@ -54,8 +54,8 @@ def latest_findings(cols: Collections) -> dict[str, Any]:
 def daily_statistics(cols: Collections, config: Config, first: dt.date, last: dt.date) -> dict[str, Any]:
     """Each local day's checks (day window against its reference period), for charts over time.
 
-    {"days": [...], "series": {key: [{"day", "value", "p_value", "firing"}, ...]}}: one point per day
-    with reviews; a day without reviews has no point. Detector keys are those of the findings.
+    {"days": [...], "series": {key: [{"day", "value", "p_value", "firing", "reference_value"}, ...]}}: one
+    point per day with reviews; a day without reviews has no point. Detector keys are those of the findings.
     """
     zone = config.model.zone
     reference_days = 0 if config.drift.reference_start else config.drift.baseline_days
@@ -74,7 +74,8 @@ def daily_statistics(cols: Collections, config: Config, first: dt.date, last: dt
             for finding in checks.window_checks(window, reference, config):
                 series.setdefault(finding.key, []).append({
                     "day": day.isoformat(), "value": finding.statistic.get("value"),
-                    "p_value": finding.statistic.get("p_value"), "firing": finding.firing})
+                    "p_value": finding.statistic.get("p_value"), "firing": finding.firing,
+                    "reference_value": finding.statistic.get("reference_value")})
         day += dt.timedelta(days=1)
     return {"days": days, "series": series}
 

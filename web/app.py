@@ -11,6 +11,7 @@ from pymongo import AsyncMongoClient
 from clara.config import Config
 from clara.db import Collections, client_options
 from web import keys, sse
+from web.alerts import drift_client_ctx
 from web.auth import auth_middleware
 from web.errors import error_middleware
 from web.ops import count_requests
@@ -35,7 +36,7 @@ def create_app(config: Config) -> web.Application:
     app = web.Application(middlewares=middlewares)
     app[keys.CONFIG] = config
     app[keys.REQUESTS] = Counter()
-    app.cleanup_ctx.extend([mongo_ctx, sse.hub_ctx])
+    app.cleanup_ctx.extend([mongo_ctx, drift_client_ctx, sse.hub_ctx])
     app.on_shutdown.append(sse.close_streams)
     setup_routes(app)
     return app

@@ -1,9 +1,11 @@
-"""The live-update hub: one producer watches the rollups, one publisher fans events out to every client.
+"""The live-update hub: one producer watches rollups and alerts, one publisher fans events out to clients.
 
-The producer follows the rollups collection with a change stream and reconnects with backoff when
-MongoDB goes away. Bursts of changes are coalesced: clients get at most `max_per_second` events a
-second, each naming the UTC hours that changed. Event ids are `<epoch>-<sequence>`: a client that
-reconnects with any other Last-Event-ID than the latest has missed something and is told at once.
+The producer follows one change stream on the database, narrowed to the rollups and alerts collections,
+and reconnects with backoff when MongoDB goes away. Bursts of changes are coalesced: clients get at most
+`max_per_second` rounds of events a second; a round holds an `update` event naming the UTC hours whose
+rollups changed and/or an `alerts` event naming the alerts that changed. Event ids are
+`<epoch>-<sequence>`: a client that reconnects with any other Last-Event-ID than the latest has missed
+something and is told at once.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ class Hub:
         self._stopping = asyncio.Event()
         self._hours: set[dt.datetime] = set()
         self._overflow = False
+        self._rollups_dirty = False
+        self._alerts: set[str] = set()
+        self._alerts_overflow = False
+        self._alerts_dirty = False
 
     @property
     def last_id(self) -> str:
@@ -48,12 +54,27 @@ class Hub:
             self._hours.add(hour)
         else:
             self._overflow = True
+        self._rollups_dirty = True
+        self._dirty.set()
+
+    def alerts_changed(self, alert_id: Any = None) -> None:
+        """Note a change to the alerts (of one alert, or of unknown ones) for the next event."""
+        if isinstance(alert_id, str) and len(self._alerts) < MAX_HOURS_PER_EVENT:
+            self._alerts.add(alert_id)
+        else:
+            self._alerts_overflow = True
+        self._alerts_dirty = True
         self._dirty.set()
 
     def update_payload(self) -> str:
         hours = sorted(self._hours)
         payload = {"hours": None if self._overflow else [hour.isoformat() for hour in hours]}
-        self._hours, self._overflow = set(), False
+        self._hours, self._overflow, self._rollups_dirty = set(), False, False
+        return json.dumps(payload)
+
+    def alerts_payload(self) -> str:
+        payload = {"ids": None if self._alerts_overflow else sorted(self._alerts)}
+        self._alerts, self._alerts_overflow, self._alerts_dirty = set(), False, False
         return json.dumps(payload)
 
     @staticmethod
@@ -61,16 +82,25 @@ class Hub:
         """The update a reconnecting client gets when it missed events: unknown hours, refresh all."""
         return json.dumps({"hours": None})
 
+    @staticmethod
+    def alerts_payload_missed() -> str:
+        """The alerts event a reconnecting client gets when it missed events: unknown alerts."""
+        return json.dumps({"ids": None})
+
     def status_payload(self) -> str:
         return json.dumps({"live": self.live})
 
     async def publish(self) -> None:
-        """Send coalesced updates forever, at most one per interval."""
+        """Send coalesced events forever, at most one round (an update and/or an alerts event) per interval."""
         while True:
             await self._dirty.wait()
             self._dirty.clear()
-            self.sequence += 1
-            await self.broadcast(self.update_payload(), event="update", event_id=self.last_id)
+            if self._rollups_dirty:
+                self.sequence += 1
+                await self.broadcast(self.update_payload(), event="update", event_id=self.last_id)
+            if self._alerts_dirty:
+                self.sequence += 1
+                await self.broadcast(self.alerts_payload(), event="alerts", event_id=self.last_id)
             await asyncio.sleep(self.interval)
 
     async def broadcast(self, data: str, event: str, event_id: str | None = None) -> None:
@@ -91,27 +121,40 @@ class Hub:
         """Ask the producer to finish: it does so within one getMore (AWAIT_MS)."""
         self._stopping.set()
 
-    async def watch(self, rollups) -> None:
-        """Follow the rollups collection's change stream until stopped, reconnecting after failures.
+    def _dispatch(self, change: dict[str, Any], alerts_name: str) -> None:
+        key = change.get("documentKey", {}).get("_id")
+        if change.get("ns", {}).get("coll") == alerts_name:
+            self.alerts_changed(key)
+        else:
+            self.changed(key)
+
+    def _changed_everything(self) -> None:
+        self.changed()
+        self.alerts_changed()
+
+    async def watch(self, rollups, alerts) -> None:
+        """Follow the rollups and alerts collections (one change stream) until stopped, reconnecting after failures.
 
         Stopping is cooperative: pymongo (4.20) turns a task cancellation inside a getMore into a
         connection error and resumes the stream, so a cancelled watcher could run on forever.
         """
+        # Both collections live in the configured database: a database stream narrowed to them.
+        pipeline = [{"$match": {"ns.coll": {"$in": [rollups.name, alerts.name]}}}]
         delay, first = 0.25, True
         while not self._stopping.is_set():
             try:
-                async with await rollups.watch(max_await_time_ms=AWAIT_MS) as stream:
+                async with await rollups.database.watch(pipeline, max_await_time_ms=AWAIT_MS) as stream:
                     await self._set_live(True)
                     if not first:
-                        self.changed()  # changes made while we were away went unseen
+                        self._changed_everything()  # changes made while we were away went unseen
                     first, delay = False, 0.25
                     while stream.alive and not self._stopping.is_set():
                         change = await stream.try_next()
                         if change is not None:
-                            self.changed(change.get("documentKey", {}).get("_id"))
-                if not self._stopping.is_set():  # invalidated: the collection was dropped or renamed
-                    log.info("rollups change stream ended; following it again")
-                    self.changed()
+                            self._dispatch(change, alerts.name)
+                if not self._stopping.is_set():  # invalidated: the database was dropped
+                    log.info("rollups and alerts change stream ended; following it again")
+                    self._changed_everything()
             except PyMongoError as exc:
                 if self._stopping.is_set():
                     return

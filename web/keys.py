@@ -15,6 +15,8 @@ CONFIG = web.AppKey("config", Config)
 MONGO = web.AppKey("mongo", AsyncMongoClient)
 # clara.db.Collections built over the async client: the same roles, asynchronous collections.
 COLLECTIONS = web.AppKey("collections", Collections)
+# The same roles over a synchronous client, for drift.queries run in the executor (web.alerts).
+DRIFT_COLLECTIONS = web.AppKey("drift_collections", Collections)
 HUB = web.AppKey("hub", Hub)
 # (route, method, status) -> requests answered, for /metrics.
 REQUESTS = web.AppKey("requests", Counter)

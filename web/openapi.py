@@ -24,10 +24,30 @@ DATE_PARAMETERS = [
                                 "web.default_range_days - 1 days before `to`"),
                        ("to", "Last local day, inclusive; default: today. At most web.max_range_days days "
                               "from `from`"))]
+LIMIT_PARAMETER = {"name": "limit", "in": "query", "required": False,
+                   "description": "Past alerts returned at most (newest first); default 100, 0 for open alerts only",
+                   "schema": {"type": "integer", "minimum": 0, "maximum": 1000}}
+ALERT_ID_PARAMETER = {"name": "id", "in": "path", "required": True, "description": "The alert's id",
+                      "schema": {"type": "string", "pattern": "^[0-9a-f]{24}$"}}
 
 
 def _object(**properties) -> dict:
     return {"type": "object", "required": list(properties), "properties": properties}
+
+
+TEXT, MOMENT = {"type": "string"}, {"type": "string", "format": "date-time"}
+OBJECT = {"type": "object"}
+# An alert as drift.alerts stores it; detail adds `transitions` and `deliveries`.
+ALERT = _object(id=TEXT, key=TEXT, detector=TEXT, subject=TEXT, type=TEXT, severity=TEXT,
+                status={"type": "string", "enum": ["open", "resolved"]}, message=TEXT, window=OBJECT,
+                statistic=OBJECT, threshold=OBJECT, opened_at=MOMENT, updated_at=MOMENT,
+                resolved_at={**MOMENT, "nullable": True}, evaluations=COUNT)
+ALERT_LIST = {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}}
+FINDING = _object(key=TEXT, detector=TEXT, subject=TEXT, type=TEXT, firing={"type": "boolean", "nullable": True},
+                  severity=TEXT, window=OBJECT, statistic=OBJECT, threshold=OBJECT, message=TEXT)
+SERIES = _object(key=TEXT, detector=TEXT, subject=TEXT, statistic=TEXT, values=NUMBERS, p_values=NUMBERS,
+                 firing={"type": "array", "items": {"type": "boolean", "nullable": True}}, threshold=NUMBERS,
+                 threshold_label=TEXT)
 
 
 LATENCY = _object(count=COUNT, mean_seconds=NUMBER, histogram={"type": "array", "items": _object(
@@ -59,8 +79,17 @@ SCHEMAS = {
                       consumer=_object(known={"type": "boolean"},
                                        last_batch_at={"type": "string", "format": "date-time", "nullable": True},
                                        lag_seconds=NUMBER, seconds_since_last_batch=NUMBER)),
+    "Alert": ALERT,
+    "Alerts": _object(range=RANGE, limit=COUNT, open=ALERT_LIST, past=ALERT_LIST),
+    "AlertDetail": {**ALERT, "required": [*ALERT["required"], "transitions"],
+                    "properties": {**ALERT["properties"], "transitions": {"type": "array", "items": OBJECT},
+                                   "deliveries": {"type": "array", "items": OBJECT}}},
+    "Drift": _object(range=RANGE, evaluated_at={**MOMENT, "nullable": True},
+                     findings={"type": "array", "items": FINDING},
+                     days={"type": "array", "items": {"type": "string", "format": "date"}},
+                     series={"type": "array", "items": SERIES}),
 }
-# path -> (summary, response schema or media type, takes the date range)
+# path -> (summary, response schema or media type, takes the date range or the given parameters)
 ENDPOINTS = {
     "/api/meta": ("Classes, colours, time zone and the default date range", "Meta", False),
     "/api/summary": ("Totals, accuracy and macro/weighted precision, recall and F1 over the range", "Summary", True),
@@ -69,7 +98,14 @@ ENDPOINTS = {
     "/api/confusion": ("Confusion matrix: counts and row-normalised rates", "Confusion", True),
     "/api/training": ("Training-set class counts beside the predictions of the range", "Training", True),
     "/api/health": ("Pending reviews, review latency, set-aside documents, outbox and consumer", "Health", True),
-    "/api/stream": ("Server-Sent Events: `status` and `update` events, heartbeats; honours Last-Event-ID",
+    "/api/alerts": ("Open alerts, and past alerts opened in the range (newest first, at most `limit`)", "Alerts",
+                    [*DATE_PARAMETERS, LIMIT_PARAMETER]),
+    "/api/alerts/{id}": ("One alert with its transitions and webhook deliveries; 404 when unknown", "AlertDetail",
+                         [ALERT_ID_PARAMETER]),
+    "/api/drift": ("The latest drift findings, and each day-window check per day of the range with its alert line",
+                   "Drift", True),
+    "/api/stream": ("Server-Sent Events: `status`, `update` (rollups) and `alerts` events, heartbeats; "
+                    "honours Last-Event-ID",
                     "text/event-stream", False),
     "/api/openapi.json": ("This description", "application/json", False),
     "/healthz": ("200 when MongoDB answers a ping, 503 otherwise; never needs credentials", "Healthz", False),
@@ -80,7 +116,7 @@ ENDPOINTS = {
 WITHOUT_DATABASE = frozenset({"/api/meta", "/api/stream", "/api/openapi.json"})
 
 
-def _operation(path: str, summary: str, body: str, dated: bool) -> dict:
+def _operation(path: str, summary: str, body: str, parameters: bool | list[dict]) -> dict:
     if body in SCHEMAS:
         content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}}
     else:
@@ -89,10 +125,14 @@ def _operation(path: str, summary: str, body: str, dated: bool) -> dict:
     responses = {"200": {"description": "OK", "content": content},
                  "400": {"description": "A bad query parameter, named in the body", **error},
                  "401": {"description": "Credentials required", **error}}
+    parameters = DATE_PARAMETERS if parameters is True else parameters or []
+    if any(parameter["in"] == "path" for parameter in parameters):
+        responses["404"] = {"description": "No such resource", **error}
     if path not in WITHOUT_DATABASE:
         responses["503"] = {"description": "MongoDB is unavailable", **error}
-    return {"get": {"summary": summary, "operationId": path.strip("/").replace("/", "_").replace(".", "_"),
-                    "parameters": DATE_PARAMETERS if dated else [], "responses": responses}}
+    operation_id = path.strip("/").translate(str.maketrans("/.", "__", "{}"))
+    return {"get": {"summary": summary, "operationId": operation_id, "parameters": parameters,
+                    "responses": responses}}
 
 
 def document() -> dict:

@@ -67,7 +67,11 @@ def default_range(config: Config, today: dt.date | None = None) -> DateRange:
 
 def date_range(request: web.Request, config: Config) -> DateRange:
     """The from/to parameters (YYYY-MM-DD, inclusive), defaulting to the configured recent days."""
-    values = query(request, RANGE_PARAMETERS)
+    return range_of(query(request, RANGE_PARAMETERS), config)
+
+
+def range_of(values: dict[str, str], config: Config) -> DateRange:
+    """The date range named by already-checked query values (see `query`); `date_range` for the rest."""
     default = default_range(config)
     given_first = _date("from", values["from"]) if "from" in values else None
     last = _date("to", values["to"]) if "to" in values else default.last
@@ -91,3 +95,16 @@ def _date(name: str, text: str) -> dt.date:
     if not EARLIEST <= day <= LATEST:
         raise BadParameter(name, f"{text} is outside {EARLIEST.isoformat()}..{LATEST.isoformat()}")
     return day
+
+
+def integer(values: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    """An optional whole-number parameter within low..high."""
+    if name not in values:
+        return default
+    text = values[name]
+    if not re.fullmatch(r"\d{1,9}", text, re.ASCII):
+        raise BadParameter(name, f"{text!r} is not a whole number; expected {low}..{high}")
+    number = int(text)
+    if not low <= number <= high:
+        raise BadParameter(name, f"{number} is outside {low}..{high}")
+    return number

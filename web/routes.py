@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from web import api, ops, sse
+from web import alerts, api, ops, sse
 from web.errors import MissingAssets
 from web.openapi import openapi
 
@@ -33,6 +33,9 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/confusion", api.confusion)
     app.router.add_get("/api/training", api.training)
     app.router.add_get("/api/health", api.health)
+    app.router.add_get("/api/alerts", alerts.alerts)
+    app.router.add_get("/api/alerts/{id}", alerts.alert)
+    app.router.add_get("/api/drift", alerts.drift)
     app.router.add_get("/api/stream", sse.stream)
     app.router.add_get("/api/openapi.json", openapi)
     app.router.add_get("/healthz", ops.healthz)

@@ -1,8 +1,10 @@
 """GET /api/stream: Server-Sent Events for live updates, and the hub's owned background tasks.
 
 On connect a client gets a `status` event ({"live": true|false}: whether the web process is
-following the rollups). A client that reconnects with a Last-Event-ID other than the latest gets an
-`update` event at once. Then `update` events follow the rollups, with heartbeat comments between.
+following the rollups and alerts). A client that reconnects with a Last-Event-ID other than the latest
+gets an `update` and an `alerts` event at once. Then `update` events follow the rollups ({"hours": [...]})
+and `alerts` events the alerts ({"ids": [...]}; null: unknown, refresh all), with heartbeat comments
+between.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
         last_seen = client.last_event_id
         if last_seen is not None and last_seen != hub.last_id:
             await client.send(hub.update_payload_missed(), event="update", id=hub.last_id)
+            await client.send(hub.alerts_payload_missed(), event="alerts", id=hub.last_id)
         hub.clients.add(client)
         try:
             await client.wait()
@@ -47,7 +50,8 @@ async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[keys.CONFIG]
     hub = Hub(config.web.sse_max_updates_per_second, config.consumer.reconnect_max_seconds)
     app[keys.HUB] = hub
-    watcher = asyncio.create_task(hub.watch(app[keys.COLLECTIONS].rollups), name="rollups-watch")
+    collections = app[keys.COLLECTIONS]
+    watcher = asyncio.create_task(hub.watch(collections.rollups, collections.alerts), name="rollups-alerts-watch")
     publisher = asyncio.create_task(hub.publish(), name="sse-publish")
     yield
     hub.stop()
@@ -56,7 +60,7 @@ async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
         await publisher
     await asyncio.wait([watcher], timeout=WATCH_STOP_SECONDS)
     if not watcher.done():
-        log.warning("the rollups watcher did not stop within %s s; cancelling it", WATCH_STOP_SECONDS)
+        log.warning("the rollups and alerts watcher did not stop within %s s; cancelling it", WATCH_STOP_SECONDS)
         watcher.cancel()
         await asyncio.wait([watcher], timeout=WATCH_STOP_SECONDS)
 
