@@ -116,4 +116,7 @@ async def test_every_tab_draws_the_api_numbers_and_updates_live(aiohttp_server, 
         "expected => JSON.parse(document.querySelector(\"[data-metric='reviews']\").dataset.value) === expected",
         arg=summary["reviews"] + 1, timeout=10_000)
     assert await page.evaluate("window.__sameDocument") is True
+    await page.wait_for_timeout(300)  # let the refresh redraw every chart
+    assert await page.evaluate("document.getElementById('error').hidden"), \
+        await page.evaluate("document.getElementById('error').textContent")
     assert problems == []

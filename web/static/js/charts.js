@@ -13,14 +13,17 @@ export function card(parent, id, title) {
 
 export function draw(canvas, type, data, options = {}) {
   const existing = Chart.getChart(canvas);
+  // Fresh options every time: chart.options is Chart.js's resolved proxy, and spreading it into a new
+  // options object makes its scriptable resolver recurse ("Recursion detected: _scriptable->_scriptable").
+  const full = { animation: false, responsive: true, ...options };
   if (existing && existing.config.type === type) {
     existing.data = data;
-    existing.options = { ...existing.options, ...options };
+    existing.options = full;
     existing.update("none");
     return existing;
   }
   if (existing) existing.destroy();
-  return new Chart(canvas, { type, data, options: { animation: false, responsive: true, ...options } });
+  return new Chart(canvas, { type, data, options: full });
 }
 
 export const percentAxis = { min: 0, max: 1, ticks: { callback: (v) => `${Math.round(v * 100)} %` } };
