@@ -57,3 +57,16 @@ def ensure_indexes(collections: Collections) -> None:
                                     name="clara_review_timestamp")
     collections.rejects.create_index([("reason", ASCENDING)], name="clara_reason")
     collections.outbox.create_index([("pending", ASCENDING), ("created_at", ASCENDING)], name="clara_pending")
+
+
+def end_orphaned_transactions(client: MongoClient, app_name: str) -> int:
+    """Abort transactions left open by a killed process of ours (same app name), which MongoDB would
+    otherwise keep for transactionLifetimeLimitSeconds, holding the locks of the documents they touched."""
+    idle = client.admin.aggregate([
+        {"$currentOp": {"idleSessions": True, "allUsers": True}},
+        {"$match": {"type": "idleSession", "appName": app_name, "transaction": {"$exists": True}}},
+    ])
+    sessions = [{"id": op["lsid"]["id"]} for op in idle if op.get("lsid")]
+    if sessions:
+        client.admin.command("killSessions", sessions)
+    return len(sessions)

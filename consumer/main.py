@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 
 from clara.config import Config, load_config
-from clara.db import Collections, connect
+from clara.db import Collections, connect, end_orphaned_transactions
 from clara.errors import ConfigError
 from clara.logs import setup_logging
 from consumer.batch import BatchResult, sink_names
@@ -65,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         stop.set()
         worker.wake.set()
 
-    client = connect(config)
+    # The app name marks this consumer's sessions, so a restarted one can end what a killed one left open.
+    app_name = f"clara-consumer:{config.mongodb.database}.{config.mongodb.source_collection}"[:128]
+    client = connect(config, appname=app_name)
     cols = Collections.of(client, config)
     sinks = sink_names(config)
     worker = DeliveryWorker(outbox_delivery(cols, config), config.consumer.outbox_drain_interval_seconds, stop)
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     worker.start()
     alerts.start()
     try:
-        Follower(client, cols, config, sinks, stop, after_batch).run()
+        Follower(client, cols, config, sinks, stop, after_batch, app_name=app_name).run()
     finally:
         stop.set()
         worker.wake.set()

@@ -20,7 +20,7 @@ from pymongo.change_stream import CollectionChangeStream
 from pymongo.errors import OperationFailure, PyMongoError
 
 from clara.config import Config
-from clara.db import Collections, ensure_indexes
+from clara.db import Collections, end_orphaned_transactions, ensure_indexes
 from consumer.batch import CONSUMER_STATE_ID, BatchResult, commit_batch
 from consumer.catchup import catch_up
 
@@ -58,8 +58,10 @@ class Follower:
     """Runs until `stop` is set: finishes the current batch, checkpoints, returns."""
 
     def __init__(self, client: MongoClient, cols: Collections, config: Config, sinks: Sequence[str],
-                 stop: threading.Event, after_batch: Callable[[BatchResult], None] | None = None):
+                 stop: threading.Event, after_batch: Callable[[BatchResult], None] | None = None,
+                 app_name: str | None = None):
         self.client, self.cols, self.config, self.sinks, self.stop = client, cols, config, sinks, stop
+        self.app_name = app_name  # set: first end the transactions a killed consumer of this name left open
         self.after_batch = after_batch or (lambda result: None)
         self.settings = config.consumer
 
@@ -68,6 +70,11 @@ class Follower:
         while not self.stop.is_set():
             try:
                 ensure_indexes(self.cols)
+                if self.app_name and self._is_replica_set():
+                    ended = end_orphaned_transactions(self.client, self.app_name)
+                    if ended:
+                        log.warning("ended %d transaction(s) a killed consumer left open", ended)
+                    self.app_name = None
                 if self._is_replica_set():
                     self._follow()
                 else:

@@ -85,3 +85,37 @@ def test_sigkill_at_random_moments_never_loses_or_doubles_a_review(tmp_path, mon
         assert process.wait(timeout=60) == 0
     assert kills == 8
     assert_exactly_once(collections, config.n_classes)
+
+
+def test_a_restarted_consumer_ends_the_transaction_a_killed_one_left_open(tmp_path, mongo_uri, collections, config):
+    """Without this, the killed consumer's locks stay for MongoDB's 60 s transaction lifetime."""
+    import subprocess
+    import sys
+
+    doc_id = collections.source.insert_one(predictions(1, start=START)[0]).inserted_id
+    app_name = f"clara-consumer:{config.mongodb.database}.{config.mongodb.source_collection}"
+    holder = subprocess.Popen([sys.executable, "-c", f"""
+from pymongo import MongoClient
+import time
+client = MongoClient({mongo_uri!r}, appname={app_name!r})
+session = client.start_session()
+session.start_transaction()
+client[{config.mongodb.database!r}][{config.mongodb.source_collection!r}].update_one(
+    {{"_id": __import__("bson").ObjectId({str(doc_id)!r})}}, {{"$set": {{"probe": 1}}}}, session=session)
+print("holding", flush=True)
+time.sleep(300)
+"""], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == b"holding"
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    process = start("consumer", consumer_config(tmp_path, config), mongo_uri, log_path=tmp_path / "consumer.log")
+    try:
+        wait_for(lambda: rollup_cells(collections)[2] == 1, timeout=20, what="the locked review")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    assert "ended 1 transaction(s) a killed consumer left open" in (tmp_path / "consumer.log").read_text()
+    assert "probe" not in collections.source.find_one({"_id": doc_id})  # the orphan was aborted, not committed
