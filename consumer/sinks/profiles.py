@@ -8,6 +8,7 @@ class); both are read here.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import tempfile
 
@@ -16,6 +17,10 @@ from whylogs.core.view.dataset_profile_view import WHYLOGS_MAGIC_HEADER_BYTES
 from whylogs.migration.converters import read_v0_to_view
 
 from consumer.sinks.base import PermanentSinkError
+
+# Reading v0 KLL sketches, whylogs first tries the old float layout and logs a WARNING each time
+# before it falls back to the doubles layout that succeeds: noise on every delivery, not a problem.
+logging.getLogger("whylogs.migration.converters").setLevel(logging.ERROR)
 
 
 def view_of(profile: bytes, hour: dt.datetime) -> DatasetProfileView:
