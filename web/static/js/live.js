@@ -1,6 +1,7 @@
-// The live link: an EventSource on /api/stream, an indicator, and a callback on every update.
-// The browser reconnects by itself and sends Last-Event-ID; the server then says if we missed anything.
-export function connect(indicator, onUpdate) {
+// The live link: an EventSource on /api/stream, an indicator, and callbacks on every rollups update
+// and every alerts change. The browser reconnects by itself and sends Last-Event-ID; the server then
+// says if we missed anything.
+export function connect(indicator, onUpdate, onAlerts = () => {}) {
   const show = (state, text) => {
     indicator.className = `live ${state}`;
     indicator.textContent = text;
@@ -14,10 +15,12 @@ export function connect(indicator, onUpdate) {
     if (live) {
       show("up", "live");
       onUpdate(null);
+      onAlerts(null);
     } else {
       show("degraded", "live: database unreachable");
     }
   });
   source.addEventListener("update", (event) => onUpdate(JSON.parse(event.data)));
+  source.addEventListener("alerts", (event) => onAlerts(JSON.parse(event.data)));
   return source;
 }

@@ -1,5 +1,6 @@
 // The dashboard: tabs sharing one date range, refreshed in place on live updates.
 import { getJSON } from "./api.js";
+import { refreshBadge } from "./badge.js";
 import { connect } from "./live.js";
 import { TABS } from "./tabs/index.js";
 
@@ -76,6 +77,13 @@ function everythingStale() {
   return refreshActive();
 }
 
+// An alerts event: the badge on every tab, and the drift tab (now if it is on screen).
+function alertsChanged(badge) {
+  refreshBadge(badge).catch(showError);
+  state.stale.add("drift");
+  if (state.active === "drift") refreshActive();
+}
+
 async function start() {
   state.meta = await getJSON("/api/meta");
   const from = document.getElementById("from");
@@ -90,9 +98,11 @@ async function start() {
     everythingStale();
   });
   build();
+  const badge = document.getElementById("alerts-badge");
+  badge.addEventListener("click", () => select("drift"));
   select(state.active);
-  await state.running;
-  connect(document.getElementById("live"), () => everythingStale());
+  await Promise.all([state.running, refreshBadge(badge).catch(showError)]);
+  connect(document.getElementById("live"), () => everythingStale(), () => alertsChanged(badge));
   document.body.dataset.ready = "true";
 }
 

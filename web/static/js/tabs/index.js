@@ -1,6 +1,6 @@
 // The dashboard's tabs, in order. A tab is a module exporting {id, title, build(panel, meta),
 // refresh({meta, range})}: build draws the empty layout once, refresh fetches and updates in place.
-// To add a tab (the drift & alerts tab, say), write such a module and list it here.
+// To add a tab, write such a module and list it here.
 import * as overview from "./overview.js";
 import * as metrics from "./metrics.js";
 import * as samples from "./samples.js";
@@ -8,5 +8,6 @@ import * as perClass from "./per_class.js";
 import * as confusion from "./confusion.js";
 import * as training from "./training.js";
 import * as health from "./health.js";
+import * as drift from "./drift.js";
 
-export const TABS = [overview, metrics, samples, perClass, confusion, training, health];
+export const TABS = [overview, metrics, samples, perClass, confusion, training, health, drift];
