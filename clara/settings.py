@@ -1,0 +1,144 @@
+"""Configuration sections as frozen dataclasses; their defaults are the defaults of config.toml."""
+
+from __future__ import annotations
+
+import dataclasses
+from zoneinfo import ZoneInfo
+
+
+@dataclasses.dataclass(frozen=True)
+class MongoSettings:
+    uri: str = "mongodb://127.0.0.1:27017/?replicaSet=rs0"
+    database: str = "mlops_labeller_db"
+    source_collection: str = "image_logs"
+    rollups_collection: str = "clara_rollups_hourly"
+    outbox_collection: str = "clara_outbox"
+    rejects_collection: str = "clara_rejects"
+    state_collection: str = "clara_state"
+    alerts_collection: str = "clara_alerts"
+    server_selection_timeout_seconds: float = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSettings:
+    classes: tuple[str, ...] = ("SIGRE", "blue", "brown", "green", "green_point", "grey", "yellow")
+    colors: tuple[str, ...] = (
+        "rgb(219,0,146)", "blue", "rgb(150,100,25)", "green", "rgb(35,150,102)", "grey", "rgb(255,153,0)",
+    )
+    training_counts: tuple[int, ...] = (0, 0, 0, 0, 0, 0, 0)
+    timezone: str = "Europe/Madrid"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsumerSettings:
+    batch_size: int = 500
+    batch_max_seconds: float = 0.25
+    catchup_batch_size: int = 1000
+    poll_interval_seconds: float = 2.0
+    checkpoint_idle_seconds: float = 60.0
+    reconnect_max_seconds: float = 30.0
+    outbox_drain_interval_seconds: float = 5.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ProfileSettings:
+    local_store: bool = True
+    local_store_dir: str = "var/profiles"
+
+
+@dataclasses.dataclass(frozen=True)
+class WhyLabsSettings:
+    org_id: str = ""
+    dataset_id: str = ""
+    endpoint: str = "https://api.whylabsapp.com"
+    attempts: int = 5
+    max_seconds: float = 120.0
+    attempt_timeout_seconds: float = 15.0
+    backoff_initial_seconds: float = 0.5
+    backoff_max_seconds: float = 30.0
+    api_key: str = dataclasses.field(default="", repr=False)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.api_key and self.org_id and self.dataset_id)
+
+
+@dataclasses.dataclass(frozen=True)
+class WebSettings:
+    host: str = "127.0.0.1"
+    port: int = 5004
+    default_range_days: int = 7
+    max_range_days: int = 400
+    sse_heartbeat_seconds: float = 15.0
+    sse_max_updates_per_second: float = 4.0
+    api_token: str = dataclasses.field(default="", repr=False)
+    basic_auth: str = dataclasses.field(default="", repr=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class DriftSettings:
+    enabled: bool = True
+    evaluate_interval_seconds: float = 30.0
+    window_reviews: int = 2000
+    day_window: bool = True
+    min_reviews: int = 200
+    class_reference: str = "auto"
+    baseline_days: int = 14
+    reference_start: str = ""
+    reference_end: str = ""
+    min_reference_reviews: int = 500
+    alpha: float = 0.001
+    prediction_drift: bool = True
+    label_drift: bool = True
+    confidence_drift: bool = True
+    performance: bool = True
+    class_mix_min_distance: float = 0.1
+    confidence_min_distance: float = 0.1
+    accuracy_min_drop: float = 0.05
+    accuracy_floor: float = 0.0
+    recall_min_drop: float = 0.15
+    recall_min_reviews: int = 100
+    backlog_max_pending: int = 0
+    lag_max_seconds: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class WebhookSettings:
+    name: str = ""
+    format: str = "json"
+    url_env: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class AlertSettings:
+    cooldown_seconds: float = 3600.0
+    deliveries_drain_interval_seconds: float = 10.0
+    attempts: int = 3
+    attempt_timeout_seconds: float = 10.0
+    backoff_initial_seconds: float = 0.5
+    backoff_max_seconds: float = 10.0
+    redeliver_initial_seconds: float = 30.0
+    redeliver_max_seconds: float = 1800.0
+    give_up_hours: float = 72.0
+    webhooks: tuple[WebhookSettings, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    mongodb: MongoSettings = MongoSettings()
+    model: ModelSettings = ModelSettings()
+    consumer: ConsumerSettings = ConsumerSettings()
+    profiles: ProfileSettings = ProfileSettings()
+    whylabs: WhyLabsSettings = WhyLabsSettings()
+    web: WebSettings = WebSettings()
+    drift: DriftSettings = DriftSettings()
+    alerts: AlertSettings = AlertSettings()
+    source: str = "<defaults>"
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.model.classes)
