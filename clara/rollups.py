@@ -142,10 +142,45 @@ class Totals:
 
     @classmethod
     def of(cls, docs: Iterable[Mapping[str, Any]]) -> Totals:
-        totals = cls()
+        summer = _Summer()
         for doc in docs:
-            totals.add_doc(doc)
-        return totals
+            summer.add(doc)
+        return summer.totals()
+
+
+class _Summer:
+    """Sums rollup documents keyed as stored (strings), converting the keys once at the end.
+
+    The same sums as Totals.add_doc per document, several times faster over thousands of hours.
+    """
+
+    SCALARS = ("reviews", "confidence_count", "confidence_micros", "latency_count", "latency_ms")
+    MAPS = ("cells", "rejected", "confidence_hist", "latency_hist")
+
+    def __init__(self) -> None:
+        self.scalars = dict.fromkeys(self.SCALARS, 0)
+        self.maps: dict[str, dict[str, int]] = {name: {} for name in self.MAPS}
+
+    def add(self, doc: Mapping[str, Any]) -> None:
+        scalars = self.scalars
+        for name in self.SCALARS:
+            scalars[name] += doc.get(name, 0)
+        for name in self.MAPS:
+            values = doc.get(name)
+            if values:
+                acc = self.maps[name]
+                get = acc.get
+                for key, value in values.items():
+                    acc[key] = get(key, 0) + value
+
+    def totals(self) -> Totals:
+        cells: Counter = Counter()
+        for key, value in self.maps["cells"].items():
+            true, pred = key.split("_")
+            cells[(int(true), int(pred))] += value
+        ints = {name: Counter({int(key): value for key, value in self.maps[name].items()})
+                for name in ("rejected", "confidence_hist", "latency_hist")}
+        return Totals(cells=cells, **ints, **self.scalars)
 
 
 def local_day(hour: dt.datetime, zone: ZoneInfo) -> dt.date:
@@ -161,9 +196,9 @@ def day_bounds(first: dt.date, last: dt.date, zone: ZoneInfo) -> tuple[dt.dateti
 
 
 def totals_by_day(docs: Iterable[Mapping[str, Any]], zone: ZoneInfo) -> dict[dt.date, Totals]:
-    days: dict[dt.date, Totals] = defaultdict(Totals)
+    days: dict[dt.date, _Summer] = defaultdict(_Summer)
     for doc in docs:
         hour = doc["_id"]
         hour = hour.replace(tzinfo=UTC) if hour.tzinfo is None else hour
-        days[local_day(hour, zone)].add_doc(doc)
-    return dict(days)
+        days[local_day(hour, zone)].add(doc)
+    return {day: summer.totals() for day, summer in days.items()}
