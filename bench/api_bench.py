@@ -1,0 +1,423 @@
+"""API latency over a 90-day range of N reviews (hourly rollups), against the same numbers from raw documents.
+
+Starts its own mongod (clara.embedded_mongo) and writes N reviewed predictions (plus 5 % not yet
+reviewed; 2 % legacy `true` and 2 % legacy `false` reviews) spread over --days days, in the contract's
+shape and already marked `logged` with their `logged_as` snapshot, as the consumer leaves them.
+
+How the rollups are made: the consumer or `replay --rebuild` count about 7,000 reviews/s on 2 cores
+(bench/results/replay.json), i.e. minutes for a million, so this benchmark derives them with the
+pipeline's own counting code instead: each document goes through clara.records.parse_document,
+clara.rollups.Counted.of and RollupDelta (the consumer's per-batch merge), and each hour's merged
+increments are written as one `$inc` upsert, the consumer's write. Then `python -m replay --rebuild`
+(the real pipeline) recounts --verify-days whole days in place, its rate is recorded, and the rebuilt
+rollup documents must equal the derived ones.
+
+Then `python -m web` (a subprocess) answers /api/summary and /api/daily for a 90-day range:
+cold (the first request after a fresh start, --restarts times), warm (sequential), and under
+--clients concurrent aiohttp clients. The baseline, in the same run: read the range's raw documents
+with pymongo and compute the same metrics with scikit-learn in Python (every figure compared for
+equality with the API's). Prints a table and writes bench/results/api.json.
+
+    .venv/bin/python -m bench.api_bench [--reviews 1000000] [--days 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import io
+import os
+import json
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections import defaultdict
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import aiohttp
+from bson import ObjectId
+import numpy as np
+import psutil
+from pymongo import UpdateOne
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from clara.config import config_from_mapping  # noqa: E402
+from clara.db import Collections, connect, ensure_indexes  # noqa: E402
+from clara.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
+from clara.metrics import REJECTED  # noqa: E402
+from clara.records import Record, parse_document  # noqa: E402
+from clara.rollups import Counted, RollupDelta, day_bounds  # noqa: E402
+from replay.cli import main as replay_main  # noqa: E402
+from tests.support.processes import start, write_config  # noqa: E402
+
+UTC = dt.timezone.utc
+START = dt.datetime(2025, 1, 1, tzinfo=UTC)
+N_CLASSES = 7
+RANGE_DAYS = 90
+AVERAGES = ("macro", "weighted")
+
+
+def documents(reviews: int, days: int, seed: int = 3):
+    """Prediction documents in the contract's shape: `reviews` reviewed ones plus 5 % pending."""
+    rng = random.Random(seed)
+    total = reviews + reviews // 19  # 5 % of all documents pending
+    span = days * 86400
+    for i in range(total):
+        at = (START + dt.timedelta(seconds=span * i / total)).replace(tzinfo=None)
+        pred = rng.randrange(N_CLASSES)
+        doc = {"_id": ObjectId(), "filename": f"img_{i:08d}.jpg", "output_prediction": pred,
+               "output_confidence": round(rng.uniform(0.3, 1.0), 4), "timestamp": at}
+        if i % 20 != 7:
+            kind = rng.random()
+            doc["output_validated"] = (True if kind < 0.02 else False if kind < 0.04 else
+                                       pred if kind < 0.8 else rng.randrange(N_CLASSES))
+            doc["timestamp_validated"] = at + dt.timedelta(seconds=rng.randint(30, 36000))
+        yield doc
+
+
+def write_data(cols: Collections, reviews: int, days: int, chunk: int = 20_000) -> dict:
+    """Insert the source documents (logged, with logged_as) and $inc the hourly rollups derived from them."""
+    delta, buffer, counted_n = RollupDelta(), [], 0
+    derive_seconds = insert_seconds = 0.0
+    for doc in documents(reviews, days):
+        began = time.perf_counter()
+        if doc.get("output_validated") is not None:
+            record = parse_document(doc, N_CLASSES)
+            assert isinstance(record, Record), record
+            counted = Counted.of(record)
+            delta.add(counted)
+            doc |= {"logged": True, "logged_as": counted.to_doc()}
+            counted_n += 1
+        derive_seconds += time.perf_counter() - began
+        buffer.append(doc)
+        if len(buffer) == chunk:
+            began = time.perf_counter()
+            cols.source.insert_many(buffer, ordered=False)
+            insert_seconds += time.perf_counter() - began
+            buffer = []
+    began = time.perf_counter()
+    if buffer:
+        cols.source.insert_many(buffer, ordered=False)
+    insert_seconds += time.perf_counter() - began
+    began = time.perf_counter()
+    updates = delta.updates()
+    now = dt.datetime.now(UTC)
+    cols.rollups.bulk_write([UpdateOne({"_id": hour}, {"$inc": inc, "$set": {"updated_at": now}}, upsert=True)
+                             for hour, inc in updates], ordered=False)  # the consumer's write (consumer/batch.py)
+    rollup_seconds = time.perf_counter() - began
+    return {"source_documents": cols.source.estimated_document_count(), "reviews": counted_n,
+            "rollup_hours": len(updates), "insert_seconds": round(insert_seconds, 1),
+            "derive_seconds": round(derive_seconds, 1), "rollup_write_seconds": round(rollup_seconds, 2)}
+
+
+def verify_with_replay(cols: Collections, config_path: Path, days: int) -> dict:
+    """`python -m replay --rebuild` over `days` whole UTC days; the rebuilt hours must equal the derived ones."""
+    first, last = START + dt.timedelta(days=10), START + dt.timedelta(days=10 + days)
+    query = {"_id": {"$gte": first, "$lt": last}}
+    derived = {doc["_id"]: doc for doc in cols.rollups.find(query)}
+    reviews = sum(doc["reviews"] for doc in derived.values())
+    out = io.StringIO()
+    began = time.perf_counter()
+    with redirect_stdout(out):
+        code = replay_main(["--config", str(config_path), "--rebuild", "--from", first.isoformat(),
+                            "--to", last.isoformat()])
+    seconds = time.perf_counter() - began
+    assert code == 0, out.getvalue()
+    rebuilt = {doc["_id"]: doc for doc in cols.rollups.find(query)}
+    strip = lambda doc: {k: v for k, v in doc.items() if k != "updated_at" and v != {} and v != 0}  # noqa: E731
+    if {h: strip(d) for h, d in rebuilt.items()} != {h: strip(d) for h, d in derived.items()}:
+        hour = min(h for h in derived.keys() | rebuilt.keys() if strip(derived.get(h, {})) != strip(rebuilt.get(h, {})))
+        raise AssertionError(f"replay --rebuild disagrees with the derived rollups at {hour}: "
+                             f"{derived.get(hour)} != {rebuilt.get(hour)}")
+    return {"days": days, "hours": len(rebuilt), "reviews": reviews, "seconds": round(seconds, 2),
+            "reviews_per_second": round(reviews / seconds), "identical": True}
+
+
+# ---------------------------------------------------------------------------------------------- baseline
+
+def raw_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    """What the API reports, computed by scikit-learn on one entry per review."""
+    labels = list(range(N_CLASSES))
+    if len(y_true) == 0:
+        return {"accuracy": None, **{a: dict.fromkeys(("precision", "recall", "f1")) for a in AVERAGES}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        result = {"accuracy": float(accuracy_score(y_true, y_pred))}
+        result["per_class"] = [list(map(float, v)) for v in precision_recall_fscore_support(
+            y_true, y_pred, labels=labels, zero_division=np.nan)]
+        for average in AVERAGES:
+            p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average=average,
+                                                         zero_division=np.nan)
+            result[average] = {"precision": _num(p), "recall": _num(r), "f1": _num(f)}
+    return result
+
+
+def _num(value) -> float | None:
+    value = float(value)
+    return None if np.isnan(value) else value
+
+
+def read_raw(cols: Collections, first: dt.date, last: dt.date, zone) -> dict:
+    """The range's documents as arrays: one entry per review, plus the local day of each."""
+    start, end = day_bounds(first, last, zone)
+    y_true, y_pred, day, confidence, pending = [], [], [], [], 0
+    fields = {"output_prediction": 1, "output_validated": 1, "timestamp": 1, "output_confidence": 1, "_id": 0}
+    for doc in cols.source.find({"timestamp": {"$gte": start, "$lt": end}}, fields, batch_size=5000):
+        truth, pred = doc.get("output_validated"), doc["output_prediction"]
+        if truth is None:
+            pending += 1
+            continue
+        y_pred.append(pred)
+        y_true.append(pred if truth is True else REJECTED if truth is False else truth)
+        day.append(doc["timestamp"].astimezone(zone).date())
+        confidence.append(doc["output_confidence"])
+    return {"y_true": np.array(y_true), "y_pred": np.array(y_pred), "day": day, "pending": pending,
+            "mean_confidence": sum(confidence) / len(confidence) if confidence else None}
+
+
+def raw_summary(raw: dict) -> dict:
+    return {"reviews": len(raw["y_true"]), "pending": raw["pending"], **raw_metrics(raw["y_true"], raw["y_pred"])}
+
+
+def raw_daily(raw: dict, first: dt.date, last: dt.date) -> dict:
+    index: dict[dt.date, list[int]] = defaultdict(list)
+    for i, day in enumerate(raw["day"]):
+        index[day].append(i)
+    out = {}
+    day = first
+    while day <= last:
+        rows = np.array(index.get(day, []), dtype=np.int64)
+        out[day.isoformat()] = {"reviews": len(rows), **raw_metrics(raw["y_true"][rows], raw["y_pred"][rows])}
+        day += dt.timedelta(days=1)
+    return out
+
+
+def check_equal(summary: dict, daily: dict, base_summary: dict, base_daily: dict) -> int:
+    """Every metric the API gave equals the raw computation exactly; returns how many values were compared."""
+    compared = 0
+    for key in ("reviews", "pending", "accuracy"):
+        assert summary[key] == base_summary[key], (key, summary[key], base_summary[key])
+        compared += 1
+    for average in AVERAGES:
+        assert summary["averages"][average] == base_summary[average], average
+        compared += 3
+    for i, day in enumerate(daily["days"]):
+        base = base_daily[day]
+        assert daily["reviews"][i] == base["reviews"] and daily["accuracy"][i] == base["accuracy"], day
+        for average in AVERAGES:
+            for score in ("precision", "recall", "f1"):
+                assert daily[score][average][i] == base[average][score], (day, average, score)
+        compared += 8
+    return compared
+
+
+# ---------------------------------------------------------------------------------------------- the API
+
+def percentiles(ms: list[float]) -> dict:
+    ordered = sorted(ms)
+    pick = lambda q: ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]  # noqa: E731
+    return {"n": len(ms), "p50_ms": round(statistics.median(ordered), 2), "p95_ms": round(pick(0.95), 2),
+            "max_ms": round(ordered[-1], 2)}
+
+
+async def timed_get(session: aiohttp.ClientSession, url: str) -> tuple[float, bytes]:
+    began = time.perf_counter()
+    async with session.get(url) as response:
+        body = await response.read()
+        assert response.status == 200, (url, response.status, body[:300])
+    return (time.perf_counter() - began) * 1000, body
+
+
+async def wait_ready(base: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            assert process.poll() is None, "python -m web exited"
+            try:
+                async with session.get(base + "/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise TimeoutError("python -m web did not answer /healthz")
+
+
+async def cold(base: str, urls: dict) -> dict:
+    """First requests after a fresh start (the connection to MongoDB already open, via /healthz)."""
+    async with aiohttp.ClientSession() as session:
+        return {name: (await timed_get(session, url))[0] for name, url in urls.items()}
+
+
+async def warm(urls: dict, requests: int) -> tuple[dict, dict]:
+    results, bodies = {}, {}
+    async with aiohttp.ClientSession() as session:
+        for name, url in urls.items():
+            _, bodies[name] = await timed_get(session, url)
+            results[name] = percentiles([(await timed_get(session, url))[0] for _ in range(requests)])
+    return results, bodies
+
+
+async def concurrent(urls: dict, clients: int, per_client: int) -> dict:
+    results = {}
+    for name, url in urls.items():
+        sessions = [aiohttp.ClientSession() for _ in range(clients)]
+        try:
+            for session in sessions:  # open every client's connection first
+                await timed_get(session, url)
+            latencies: list[float] = []
+
+            async def client(session: aiohttp.ClientSession) -> None:
+                for _ in range(per_client):
+                    latencies.append((await timed_get(session, url))[0])
+
+            began = time.perf_counter()
+            await asyncio.gather(*(client(s) for s in sessions))
+            wall = time.perf_counter() - began
+        finally:
+            await asyncio.gather(*(s.close() for s in sessions))
+        results[name] = percentiles(latencies) | {"requests_per_second": round(len(latencies) / wall)}
+    return results
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    if process is not None and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reviews", type=int, default=1_000_000, help="reviews stored (default 1000000)")
+    parser.add_argument("--days", type=int, default=100, help="days of prediction time they span (default 100)")
+    parser.add_argument("--clients", type=int, default=20, help="concurrent API clients (default 20)")
+    parser.add_argument("--requests", type=int, default=100, help="warm sequential requests per endpoint "
+                        "(default 100); each concurrent client makes as many divided by --clients, at least 10")
+    parser.add_argument("--restarts", type=int, default=5, help="fresh web starts for cold figures (default 5)")
+    parser.add_argument("--verify-days", type=int, default=1, help="days replay --rebuild recounts (default 1)")
+    parser.add_argument("--output", default=str(REPO / "bench" / "results" / "api.json"))
+    args = parser.parse_args(argv)
+    if args.days < RANGE_DAYS + 7:
+        parser.error(f"--days must be at least {RANGE_DAYS + 7} (a {RANGE_DAYS}-day range inside the data)")
+    web_process: subprocess.Popen | None = None
+    with tempfile.TemporaryDirectory(prefix="api-bench-") as tmp:
+        mongo = EmbeddedMongo(Path(tmp) / "db").start()
+        try:
+            port = free_port()
+            raw_config = {"mongodb": {"database": "api_bench"}, "web": {"port": port, "host": "127.0.0.1"},
+                          "profiles": {"local_store": False}}
+            config = config_from_mapping(raw_config, {"MONGODB_URI": mongo.uri}, source="bench")
+            config_path = write_config(Path(tmp) / "config.toml", raw_config)
+            client = connect(config)
+            cols = Collections.of(client, config)
+            ensure_indexes(cols)
+            print(f"writing {args.reviews:,} reviews over {args.days} days ...", flush=True)
+            data = write_data(cols, args.reviews, args.days)
+            os.environ |= {"MONGODB_URI": mongo.uri, "LOG_LEVEL": "WARNING"}
+            verify = verify_with_replay(cols, config_path, args.verify_days)
+            print(f"data: {data}\nreplay --rebuild cross-check: {verify}", flush=True)
+
+            zone = config.model.zone
+            first = (START + dt.timedelta(days=5)).astimezone(zone).date()
+            last = first + dt.timedelta(days=RANGE_DAYS - 1)
+            base = f"http://127.0.0.1:{port}"
+            params = f"from={first.isoformat()}&to={last.isoformat()}"
+            urls = {"summary": f"{base}/api/summary?{params}", "daily": f"{base}/api/daily?{params}"}
+
+            colds: dict[str, list[float]] = {"summary": [], "daily": []}
+            web_pid = None
+            for i in range(args.restarts):
+                web_process = start("web", config_path, mongo.uri, env={"PORT": str(port)},
+                                    log_path=Path(tmp) / "web.log")
+                asyncio.run(wait_ready(base, web_process))
+                order = list(urls) if i % 2 == 0 else list(reversed(urls))
+                for name, ms in asyncio.run(cold(base, {n: urls[n] for n in order})).items():
+                    colds[name].append(ms)
+                if i < args.restarts - 1:
+                    stop(web_process)
+            web_pid = web_process.pid
+            warm_results, bodies = asyncio.run(warm(urls, args.requests))
+            per_client = max(args.requests // args.clients, 10)
+            conc = asyncio.run(concurrent(urls, args.clients, per_client))
+            web_rss = round(psutil.Process(web_pid).memory_info().rss / 2**20, 1)
+            stop(web_process)
+            web_process = None
+            summary_body, daily_body = json.loads(bodies["summary"]), json.loads(bodies["daily"])
+
+            print("baseline: reading the raw documents and computing with scikit-learn ...", flush=True)
+            began = time.perf_counter()
+            raw = read_raw(cols, first, last, zone)
+            read_seconds = time.perf_counter() - began
+            began = time.perf_counter()
+            base_summary = raw_summary(raw)
+            summary_seconds = time.perf_counter() - began
+            began = time.perf_counter()
+            base_daily = raw_daily(raw, first, last)
+            daily_seconds = time.perf_counter() - began
+            compared = check_equal(summary_body, daily_body, base_summary, base_daily)
+            client.close()
+        finally:
+            stop(web_process)
+            mongo.stop()
+
+    baseline_ms = {"summary": round((read_seconds + summary_seconds) * 1000),
+                   "daily": round((read_seconds + daily_seconds) * 1000)}
+    result = {
+        "reviews": args.reviews, "days": args.days, "range_days": RANGE_DAYS,
+        "range": {"from": first.isoformat(), "to": last.isoformat(), "timezone": zone.key},
+        "range_reviews": summary_body["reviews"], "data": data,
+        "rollups_made_by": ("derived in memory with the pipeline's counting code (parse_document, Counted.of, "
+                            "RollupDelta), one $inc upsert per hour; replay --rebuild of "
+                            f"{verify['days']} day(s) recounted them identically"),
+        "replay_rebuild_check": verify,
+        "cold": {name: percentiles(ms) | {"samples_ms": [round(v, 1) for v in ms]} for name, ms in colds.items()},
+        "warm": warm_results, "concurrent": {"clients": args.clients, "requests_per_client": per_client, **conc},
+        "web_rss_mib": web_rss,
+        "baseline": {"read_seconds": round(read_seconds, 2), "summary_compute_seconds": round(summary_seconds, 3),
+                     "daily_compute_seconds": round(daily_seconds, 3), "total_ms": baseline_ms,
+                     "values_compared_equal": compared},
+        "python": sys.version.split()[0], "cpus": psutil.cpu_count(),
+        "measured_at": dt.datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    rows = []
+    n = f"{summary_body['reviews'] / 1e6:.2f}M" if summary_body["reviews"] >= 100_000 else f"{summary_body['reviews']:,}"
+    for name in ("summary", "daily"):
+        b = baseline_ms[name]
+        for label, figures in ((f"cold ({args.restarts} fresh starts)", result["cold"][name]),
+                               ("warm", warm_results[name]),
+                               (f"{args.clients} concurrent clients", conc[name])):
+            rows.append(["api", f"/api/{name} {RANGE_DAYS} d ({n} reviews) {label} p50 / p95 ms vs raw ms",
+                         f"{figures['p50_ms']} / {figures['p95_ms']}", b, f"{round(b / figures['p95_ms'])}x (p95)"])
+    rows.append(["api", f"{args.clients} clients requests/s summary / daily",
+                 f"{conc['summary']['requests_per_second']} / {conc['daily']['requests_per_second']}", "", ""])
+    rows.append(["api", "rollups: derived in memory by clara.rollups; replay --rebuild check reviews/s",
+                 verify["reviews_per_second"], "", "identical"])
+    result["rows"] = rows
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\n{args.reviews:,} reviews, {RANGE_DAYS}-day range {first}..{last} ({summary_body['reviews']:,} reviews); "
+          f"baseline: read {read_seconds:.2f} s + summary {summary_seconds:.2f} s / daily {daily_seconds:.2f} s; "
+          f"{compared} values equal")
+    for row in rows:
+        print("  ".join(str(cell) for cell in row[1:]))
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
