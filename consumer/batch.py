@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pymongo
 from bson import Binary
 from pymongo import InsertOne, MongoClient, UpdateOne
 from pymongo.client_session import ClientSession
@@ -33,6 +34,7 @@ from consumer.profiles import profiles_by_hour
 log = logging.getLogger(__name__)
 UTC = dt.timezone.utc
 CONSUMER_STATE_ID = "consumer"
+COMMIT_TIMEOUT_SECONDS = 30.0
 
 
 def sink_names(config: Config) -> tuple[str, ...]:
@@ -132,7 +134,9 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
         if checkpoint is not None or lag_seconds is not None:
             _record_state(session, cols, state_id, plan, checkpoint, lag_seconds, len(unique_ids))
 
-    with client.start_session() as session:
+    # Bounded: while MongoDB is away, give the batch up after COMMIT_TIMEOUT_SECONDS (it is redone from the
+    # stream's checkpoint) instead of retrying for pymongo's 120 s, so a stop request is honoured promptly.
+    with pymongo.timeout(COMMIT_TIMEOUT_SECONDS), client.start_session() as session:
         session.with_transaction(transaction, read_concern=ReadConcern("snapshot"),
                                  write_concern=WriteConcern("majority"))
     plan: BatchPlan = holder["plan"]

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import math
 
+import pymongo
 from aiohttp import web
 from pymongo.errors import PyMongoError
 
@@ -14,6 +15,9 @@ from web.errors import error_response
 from web.params import default_range, query
 
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# A health check must answer promptly: a load balancer would rather hear "down" than wait for
+# the client's full server-selection timeout.
+HEALTHZ_TIMEOUT_SECONDS = 2.0
 
 
 @web.middleware
@@ -36,7 +40,8 @@ async def count_requests(request: web.Request, handler) -> web.StreamResponse:
 async def healthz(request: web.Request) -> web.Response:
     query(request, allowed=())
     try:
-        await queries.ping(request.app[keys.COLLECTIONS])
+        with pymongo.timeout(HEALTHZ_TIMEOUT_SECONDS):
+            await queries.ping(request.app[keys.COLLECTIONS])
     except PyMongoError as exc:
         return error_response(503, f"MongoDB is unreachable: {type(exc).__name__}")
     return web.json_response({"status": "ok", "mongodb": "reachable"})
