@@ -21,11 +21,12 @@ from drift.service import alerts_task
 log = logging.getLogger("consumer")
 
 
-class DeliveryWorker(threading.Thread):
-    """Drains the outbox beside the follower, so a slow sink never holds up a batch."""
+class PeriodicWorker(threading.Thread):
+    """Runs a task beside the follower (draining the outbox, evaluating alerts), so a slow sink or webhook
+    never holds up a batch: every `interval` seconds, or sooner when woken."""
 
-    def __init__(self, deliver: Callable[[], object], interval: float, stop: threading.Event):
-        super().__init__(name="outbox-delivery", daemon=True)
+    def __init__(self, name: str, deliver: Callable[[], object], interval: float, stop: threading.Event):
+        super().__init__(name=name, daemon=True)
         self.deliver, self.interval, self.stop = deliver, interval, stop
         self.wake = threading.Event()
 
@@ -34,7 +35,7 @@ class DeliveryWorker(threading.Thread):
             try:
                 self.deliver()
             except Exception:  # noqa: BLE001 - a failing sink must not end delivery; it is retried next round
-                log.exception("outbox delivery failed; retrying in %.1f s", self.interval)
+                log.exception("%s failed; retrying in %.1f s", self.name, self.interval)
             if self.stop.is_set():
                 return
             self.wake.wait(self.interval)
@@ -64,15 +65,17 @@ def main(argv: list[str] | None = None) -> int:
         log.info("%s received: finishing the current batch", signal.Signals(signum).name)
         stop.set()
         worker.wake.set()
+        alerts.wake.set()
 
     # The app name marks this consumer's sessions, so a restarted one can end what a killed one left open.
     app_name = f"clara-consumer:{config.mongodb.database}.{config.mongodb.source_collection}"[:128]
     client = connect(config, appname=app_name)
     cols = Collections.of(client, config)
     sinks = sink_names(config)
-    worker = DeliveryWorker(outbox_delivery(cols, config), config.consumer.outbox_drain_interval_seconds, stop)
+    worker = PeriodicWorker("outbox-delivery", outbox_delivery(cols, config),
+                            config.consumer.outbox_drain_interval_seconds, stop)
     try:
-        alerts = DeliveryWorker(alerts_task(client, cols, config, os.environ),
+        alerts = PeriodicWorker("alerts", alerts_task(client, cols, config, os.environ),
                                 config.alerts.deliveries_drain_interval_seconds, stop)
     except ConfigError as exc:
         log.error("configuration error: %s", exc)

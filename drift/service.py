@@ -1,6 +1,6 @@
 """The consumer's alerts worker body: evaluate the checks (throttled), then send due webhook deliveries.
 
-Run beside the follower (consumer.main's DeliveryWorker) and woken after each batch, so evaluation and
+Run beside the follower (consumer.main's PeriodicWorker) and woken after each batch, so evaluation and
 a slow or dead webhook never hold up a batch, and checks still run while no reviews arrive.
 """
 

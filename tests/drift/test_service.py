@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
-from consumer.main import DeliveryWorker
+from consumer.main import PeriodicWorker
 from drift.service import alerts_task
 from tests.drift.scenario import drift_settings
 from tests.drift.webhook_server import WebhookServer
@@ -23,7 +23,7 @@ def test_follower_batches_then_worker_opens_and_delivers(mongo_client, make_conf
     config = make_config(**sections, consumer={"batch_max_seconds": 0.05})
     server = WebhookServer().start()
     stop = threading.Event()
-    worker = DeliveryWorker(alerts_task(mongo_client, collections, config, {"CLARA_OPS_URL": server.url}), 0.05, stop)
+    worker = PeriodicWorker("alerts", alerts_task(mongo_client, collections, config, {"CLARA_OPS_URL": server.url}), 0.05, stop)
     try:
         with running_follower(mongo_client, collections, config):
             worker.start()
