@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 
 from clara.config import Config, load_config
-from clara.db import Collections, connect, end_orphaned_transactions
+from clara.db import Collections, connect
 from clara.errors import ConfigError
 from clara.logs import setup_logging
 from consumer.batch import BatchResult, sink_names
