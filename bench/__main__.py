@@ -25,6 +25,7 @@ def _consumer_rows(data: dict) -> list[tuple]:
     ceiling = data["ceiling"]["threads"]["reviews_per_second"]
     e2e = data["end_to_end"]
     lag = e2e["lag"]
+    sse = e2e["sse_lag"]
     rss = data["consumer_rss_mib"]
     return [
         ("consumer", "end-to-end reviews/s vs MongoDB's review-update ceiling", e2e["consumer_reviews_per_second"],
@@ -35,6 +36,8 @@ def _consumer_rows(data: dict) -> list[tuple]:
          round(data["catch_up"]["reviews_per_second"] / ceiling, 2)),
         ("consumer", "review-to-rollup lag p50 / p95 / p99 ms", f"{lag['p50_ms']} / {lag['p95_ms']} / {lag['p99_ms']}",
          "", ""),
+        ("consumer", f"review-to-SSE lag p50 / p95 / p99 ms (updates <= {data['sse_max_updates_per_second']:g}/s)",
+         f"{sse.get('p50_ms')} / {sse.get('p95_ms')} / {sse.get('p99_ms')}", "", ""),
         ("consumer", "RSS MiB start -> end (peak)", f"{rss['start']} -> {rss['end']} ({rss['peak']})", "", ""),
     ]
 

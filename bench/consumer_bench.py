@@ -12,6 +12,11 @@ Starts its own mongod (clara.embedded_mongo, a single-node replica set), inserts
    rollups count every review. Review-to-rollup lag per review is `logged_at` (stamped by the consumer
    inside its transaction) minus `timestamp_validated` (stamped by the writer); the consumer's RSS is
    sampled every 0.2 s. Its JSON log gives the batch sizes and transaction times.
+   The web server (`python -m web`, a subprocess) runs through this phase too, with one SSE client on
+   /api/stream recording the wall-clock arrival of every `update` event; review-to-SSE lag per review is
+   the first update that arrived at or after its `logged_at`, minus `timestamp_validated`. The hub
+   coalesces updates to at most web.sse_max_updates_per_second (default 4/s, kept), so this lag includes
+   up to one coalescing interval. The web process's RSS is sampled too.
 
 Prints a table and writes bench/results/consumer.json.
 
@@ -21,6 +26,8 @@ Prints a table and writes bench/results/consumer.json.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import bisect
 import datetime as dt
 import json
 import random
@@ -33,16 +40,18 @@ import threading
 import time
 from pathlib import Path
 
+import aiohttp
 import psutil
 from pymongo import MongoClient
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.api_bench import wait_ready  # noqa: E402
 from bench.replay_bench import RssSampler  # noqa: E402
 from clara.config import config_from_mapping  # noqa: E402
 from clara.db import Collections, connect, ensure_indexes  # noqa: E402
-from clara.embedded_mongo import EmbeddedMongo  # noqa: E402
+from clara.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
 from tests.support.processes import start, write_config  # noqa: E402
 
 UTC = dt.timezone.utc
@@ -64,6 +73,37 @@ class ProcessRss(RssSampler):
 
     def now_mib(self) -> float:
         return round(self.process.memory_info().rss / 2**20, 1)
+
+
+class SseUpdates(threading.Thread):
+    """One SSE client on /api/stream, in its own asyncio loop: the time.time() of every `update` event."""
+
+    def __init__(self, url: str):
+        super().__init__(daemon=True)
+        self.url, self.times, self.error = url, [], None
+        self.connected = threading.Event()
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self.listen())
+        except BaseException as exc:  # noqa: BLE001 - reported by the caller; ends when the web server stops
+            self.error = exc
+
+    async def listen(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(self.url) as response:
+            assert response.status == 200, response.status
+            event = None
+            async for raw in response.content:
+                line = raw.decode().rstrip("\r\n")
+                if line.startswith("event:"):
+                    event = line.partition(":")[2].strip()
+                elif not line:  # the blank line that ends an event
+                    if event == "update":
+                        self.times.append(time.time())
+                    elif event == "status":
+                        self.connected.set()
+                    event = None
 
 
 def predictions(n: int, seed: int = 7):
@@ -153,13 +193,37 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
-def lags(collection, ids: list) -> dict:
-    """Review-to-rollup lag of every document in `ids`: logged_at - timestamp_validated, in ms."""
-    values = []
+def review_times(collection, ids: list) -> list[tuple[float, float]]:
+    """(timestamp_validated, logged_at) of every document in `ids`, as UTC epoch seconds."""
+    times = []
     for start_at in range(0, len(ids), 10_000):
         for doc in collection.find({"_id": {"$in": ids[start_at:start_at + 10_000]}},
                                    {"logged_at": 1, "timestamp_validated": 1}):
-            values.append((doc["logged_at"] - doc["timestamp_validated"]).total_seconds() * 1000)
+            times.append((doc["timestamp_validated"].timestamp(), doc["logged_at"].timestamp()))
+    return times
+
+
+def lags(times: list[tuple[float, float]]) -> dict:
+    """Review-to-rollup lag: logged_at - timestamp_validated, in ms."""
+    return lag_summary([(logged - validated) * 1000 for validated, logged in times])
+
+
+def sse_lags(times: list[tuple[float, float]], updates: list[float]) -> dict:
+    """Review-to-SSE lag: (the first `update` received at or after logged_at) - timestamp_validated, in ms."""
+    updates = sorted(updates)
+    values, missed = [], 0
+    for validated, logged in times:
+        i = bisect.bisect_left(updates, logged)
+        if i == len(updates):
+            missed += 1
+        else:
+            values.append((updates[i] - validated) * 1000)
+    return lag_summary(values) | {"update_events": len(updates), "reviews_without_event": missed}
+
+
+def lag_summary(values: list[float]) -> dict:
+    if not values:
+        return {"samples": 0}
     return {"samples": len(values), "p50_ms": round(percentile(values, 50)), "p95_ms": round(percentile(values, 95)),
             "p99_ms": round(percentile(values, 99)), "max_ms": round(max(values)),
             "mean_ms": round(statistics.fmean(values))}
@@ -187,6 +251,7 @@ def batch_log(path: Path, since: dt.datetime) -> dict:
 
 
 def stop_consumer(consumer: subprocess.Popen | None) -> int | None:
+    """SIGTERM a child process (the consumer or the web server) and wait for it; its exit code."""
     if consumer is None or consumer.poll() is not None:
         return None if consumer is None else consumer.returncode
     consumer.send_signal(signal.SIGTERM)
@@ -207,10 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.reviews < 1000:
         parser.error("--reviews must be at least 1000")
     consumer: subprocess.Popen | None = None
+    web: subprocess.Popen | None = None
     with tempfile.TemporaryDirectory(prefix="consumer-bench-") as tmp:
         mongo = EmbeddedMongo(Path(tmp) / "db").start()
         try:
-            raw = {"mongodb": {"database": "consumer_bench"},
+            port = free_port()
+            raw = {"mongodb": {"database": "consumer_bench"}, "web": {"host": "127.0.0.1", "port": port},
                    "profiles": {"local_store": True, "local_store_dir": str(Path(tmp) / "profiles")}}
             config = config_from_mapping(raw, {"MONGODB_URI": mongo.uri}, source="bench")
             config_path = write_config(Path(tmp) / "config.toml", raw)
@@ -238,11 +305,19 @@ def main(argv: list[str] | None = None) -> int:
             with ProcessRss(consumer.pid) as rss:
                 caught_up = wait_for_rollups(cols.rollups, half, consumer, args.timeout)
                 catchup_seconds = caught_up - launched
+                web = start("web", config_path, mongo.uri, env={"PORT": str(port)}, log_path=Path(tmp) / "web.log")
+                asyncio.run(wait_ready(f"http://127.0.0.1:{port}", web))
+                sse = SseUpdates(f"http://127.0.0.1:{port}/api/stream")
+                sse.start()
+                if not sse.connected.wait(30):
+                    raise RuntimeError(f"the SSE client did not connect ({sse.error!r})")
+                web_rss = ProcessRss(web.pid)  # stops with a last sample below, or when the web server exits
+                web_rss.start()
                 time.sleep(0.5)  # let the stream settle; its RSS here is the "start" figure
                 rss_start = rss.now_mib()
                 e2e_since = dt.datetime.now(UTC)
                 procs = {"consumer": rss.process, "mongod": psutil.Process(mongo.process.pid),
-                         "bench (writers)": psutil.Process()}
+                         "web": web_rss.process, "bench (writers, SSE client)": psutil.Process()}
                 cpu_before = {name: sum(p.cpu_times()[:2]) for name, p in procs.items()}
                 print(f"consumer caught up on {half:,} reviews in {catchup_seconds:.1f} s; writing the second half ...",
                       flush=True)
@@ -256,9 +331,19 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.5)
                 rss_end = rss.now_mib()
                 peak = max(rss.samples) / 2**20
+            times = review_times(cols.source, [doc_id for doc_id, _ in second])
+            last_logged, deadline = max(logged for _, logged in times), time.monotonic() + 10
+            while not (sse.times and sse.times[-1] >= last_logged) and time.monotonic() < deadline:
+                time.sleep(0.05)  # the last batch's update event (at most one coalescing interval away)
+            web_rss.done.set()
+            web_rss.join()
+            web_peak = max(web_rss.samples) / 2**20
             code = stop_consumer(consumer)
+            stop_consumer(web)
+            sse.join(timeout=10)
             consumer_seconds = done - writes["started_perf"]
-            lag = lags(cols.source, [doc_id for doc_id, _ in second])
+            lag = lags(times)
+            sse_lag = sse_lags(times, sse.times)
             batches = batch_log(log_path, e2e_since)
             assert rollup_reviews(cols.rollups) == len(plan), "rollups miscounted"
             assert cols.source.count_documents({"logged": True}) == len(plan), "documents not all logged"
@@ -269,8 +354,13 @@ def main(argv: list[str] | None = None) -> int:
             if consumer is not None and (Path(tmp) / "consumer.log").exists():
                 print("consumer log tail:\n" + "\n".join(
                     (Path(tmp) / "consumer.log").read_text(errors="replace").splitlines()[-20:]), file=sys.stderr)
+            if web is not None and (Path(tmp) / "web.log").exists():
+                print("web log tail:\n" + "\n".join(
+                    (Path(tmp) / "web.log").read_text(errors="replace").splitlines()[-20:]), file=sys.stderr)
             raise
         finally:
+            stop_consumer(consumer)
+            stop_consumer(web)
             mongo.stop()
 
     consumer_rate = round(len(second) / consumer_seconds)
@@ -286,8 +376,10 @@ def main(argv: list[str] | None = None) -> int:
                        "ratio_to_ceiling": round(consumer_rate / ceiling["reviews_per_second"], 3),
                        "ratio_to_concurrent_writes": round(consumer_rate / writes["reviews_per_second"], 3),
                        "drain_after_last_write_seconds": round(done - writes["ended_perf"], 2),
-                       "lag": lag, "batches": batches, "cpu_seconds": cpu},
+                       "lag": lag, "sse_lag": sse_lag, "batches": batches, "cpu_seconds": cpu},
         "consumer_rss_mib": {"peak": round(peak, 1), "start": rss_start, "end": rss_end, **rss.summary()},
+        "web_rss_mib": {"peak": round(web_peak, 1), **web_rss.summary()},
+        "sse_max_updates_per_second": config.web.sse_max_updates_per_second,
         "consumer_exit_code": code, "batch_size": config.consumer.batch_size,
         "batch_max_seconds": config.consumer.batch_max_seconds, "python": sys.version.split()[0],
         "cpus": psutil.cpu_count(), "measured_at": dt.datetime.now(UTC).isoformat(timespec="seconds"),
@@ -312,6 +404,12 @@ def main(argv: list[str] | None = None) -> int:
           f"(rollups complete {e2e['drain_after_last_write_seconds']} s after the last write)")
     print(f"review -> rollup lag ms: p50 {lag['p50_ms']}  p95 {lag['p95_ms']}  p99 {lag['p99_ms']}  "
           f"max {lag['max_ms']}  ({lag['samples']:,} reviews)")
+    if sse_lag["samples"]:
+        print(f"review -> SSE lag ms:    p50 {sse_lag['p50_ms']}  p95 {sse_lag['p95_ms']}  p99 {sse_lag['p99_ms']}  "
+              f"max {sse_lag['max_ms']}  ({sse_lag['samples']:,} reviews, {sse_lag['update_events']} update events; "
+              f"coalesced to <= {config.web.sse_max_updates_per_second:g}/s, web's default)")
+    if sse_lag.get("reviews_without_event", 0):
+        print(f"  {sse_lag['reviews_without_event']:,} reviews logged after the last update event received")
     if batches.get("batches"):
         print(f"stream batches: {batches['batches']}, mean {batches['mean_batch_size']} docs, mean "
               f"{batches['mean_batch_ms']} ms (p95 {batches['p95_batch_ms']}), "
@@ -320,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
           + ", ".join(f"{name} {value}" for name, value in cpu.items()))
     r = result["consumer_rss_mib"]
     print(f"consumer RSS MiB: peak {r['peak']}, at start of the live phase {r['start']}, at its end {r['end']}")
+    print(f"web RSS MiB: peak {result['web_rss_mib']['peak']} (1 SSE client, live phase)")
     print(f"wrote {args.output}")
     return 0
 
