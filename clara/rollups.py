@@ -147,6 +147,19 @@ class Totals:
             summer.add(doc)
         return summer.totals()
 
+    @classmethod
+    def sum(cls, parts: Iterable[Totals]) -> Totals:
+        """Totals of several sets of hours (the days of a range, say) added up."""
+        result = cls()
+        for part in parts:
+            for field in dataclasses.fields(cls):
+                value = getattr(part, field.name)
+                if isinstance(value, Counter):
+                    getattr(result, field.name).update(value)
+                else:
+                    setattr(result, field.name, getattr(result, field.name) + value)
+        return result
+
 
 class _Summer:
     """Sums rollup documents keyed as stored (strings), converting the keys once at the end.

@@ -1,4 +1,8 @@
-"""JSON API handlers: parse the parameters, read the rollups, build the body in an executor."""
+"""JSON API handlers: parse the parameters, read the rollups, build the body in an executor.
+
+Range reports read per-day totals from the app's RollupCache (web.rollup_cache), which reads from
+MongoDB only the hours that changed since it last looked.
+"""
 
 from __future__ import annotations
 
@@ -27,28 +31,30 @@ async def meta(request: web.Request) -> web.Response:
         "max_range_days": config.web.max_range_days, "averages": ["macro", "weighted"]})
 
 
+def _by_day(request: web.Request, days):
+    """The range's per-day Totals (a coroutine)."""
+    return request.app[keys.ROLLUP_CACHE].by_day(request.app[keys.COLLECTIONS], days)
+
+
 async def summary(request: web.Request) -> web.Response:
     config, collections = request.app[keys.CONFIG], request.app[keys.COLLECTIONS]
     days = date_range(request, config)
-    docs, pending = await asyncio.gather(queries.rollups(collections, days),
-                                         queries.pending_reviews(collections, days))
-    return web.json_response(await _run(reports.from_docs, reports.summary, docs, pending, days, config))
+    by_day, pending = await asyncio.gather(_by_day(request, days), queries.pending_reviews(collections, days))
+    return web.json_response(await _run(reports.from_days, reports.summary, by_day, pending, days, config))
 
 
 async def daily(request: web.Request) -> web.Response:
-    config, collections = request.app[keys.CONFIG], request.app[keys.COLLECTIONS]
+    config = request.app[keys.CONFIG]
     days = date_range(request, config)
-    docs = await queries.rollups(collections, days)
-    return web.json_response(await _run(reports.daily, docs, days, config))
+    return web.json_response(await _run(reports.daily, await _by_day(request, days), days, config))
 
 
 def _range_report(function):
     """A handler that builds `function(totals, days, config)` over the range's rollups."""
     async def handler(request: web.Request) -> web.Response:
-        config, collections = request.app[keys.CONFIG], request.app[keys.COLLECTIONS]
+        config = request.app[keys.CONFIG]
         days = date_range(request, config)
-        docs = await queries.rollups(collections, days)
-        return web.json_response(await _run(reports.from_docs, function, docs, days, config))
+        return web.json_response(await _run(reports.from_days, function, await _by_day(request, days), days, config))
     handler.__name__ = handler.__qualname__ = function.__name__
     return handler
 
@@ -61,12 +67,12 @@ training = _range_report(reports.training)
 async def health(request: web.Request) -> web.Response:
     config, collections = request.app[keys.CONFIG], request.app[keys.COLLECTIONS]
     days = date_range(request, config)
-    docs, pending, rejects, backlog, consumer = await asyncio.gather(
-        queries.rollups(collections, days), queries.pending_reviews(collections, days),
+    by_day, pending, rejects, backlog, consumer = await asyncio.gather(
+        _by_day(request, days), queries.pending_reviews(collections, days),
         queries.rejects(collections), queries.outbox_backlog(collections),
         queries.consumer_state(collections, dt.datetime.now(dt.timezone.utc)))
     return web.json_response({
         "range": days.to_json(), "pending": pending,
-        "latency": await _run(reports.from_docs, reports.latency, docs),
+        "latency": await _run(reports.from_days, reports.latency, by_day),
         "rejects": rejects, "outbox_backlog": backlog, "consumer": consumer,
         "live": request.app[keys.HUB].live})

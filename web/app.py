@@ -15,6 +15,7 @@ from web.alerts import drift_client_ctx
 from web.auth import auth_middleware
 from web.errors import error_middleware
 from web.ops import count_requests
+from web.rollup_cache import RollupCache
 from web.routes import setup_routes
 
 
@@ -36,6 +37,7 @@ def create_app(config: Config) -> web.Application:
     app = web.Application(middlewares=middlewares)
     app[keys.CONFIG] = config
     app[keys.REQUESTS] = Counter()
+    app[keys.ROLLUP_CACHE] = RollupCache(config.model.zone)
     app.cleanup_ctx.extend([mongo_ctx, drift_client_ctx, sse.hub_ctx])
     app.on_shutdown.append(sse.close_streams)
     setup_routes(app)

@@ -10,6 +10,7 @@ from pymongo import AsyncMongoClient
 from clara.config import Config
 from clara.db import Collections
 from web.hub import Hub
+from web.rollup_cache import RollupCache
 
 CONFIG = web.AppKey("config", Config)
 MONGO = web.AppKey("mongo", AsyncMongoClient)
@@ -18,5 +19,7 @@ COLLECTIONS = web.AppKey("collections", Collections)
 # The same roles over a synchronous client, for drift.queries run in the executor (web.alerts).
 DRIFT_COLLECTIONS = web.AppKey("drift_collections", Collections)
 HUB = web.AppKey("hub", Hub)
+# Per-day totals of the hourly rollups, refreshed from the hours that changed (web.rollup_cache).
+ROLLUP_CACHE = web.AppKey("rollup_cache", RollupCache)
 # (route, method, status) -> requests answered, for /metrics.
 REQUESTS = web.AppKey("requests", Counter)

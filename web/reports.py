@@ -2,21 +2,26 @@
 
 scikit-learn is slow to start per call (milliseconds), so metrics are cached by the exact counters
 they are computed from: a past day's numbers are computed once, yet any change to its counters is a
-new key and is computed afresh. The handlers call these functions in an executor.
+new key and is computed afresh; the days missing from the cache share one scikit-learn call. The
+handlers call these functions in an executor.
 """
 
 from __future__ import annotations
 
-import functools
-from collections import Counter
-from collections.abc import Iterable, Mapping
+import datetime as dt
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 
 from clara.config import Config
-from clara.metrics import AVERAGES, ClassificationMetrics, classification_metrics
-from clara.rollups import LATENCY_EDGES, Totals, totals_by_day
+from clara.metrics import AVERAGES, ClassificationMetrics, classification_metrics_each
+from clara.rollups import LATENCY_EDGES, Totals
 from web.params import DateRange
 
 SCORES = ("precision", "recall", "f1")
+CACHED_METRICS = 8192
+_cache: OrderedDict[tuple, ClassificationMetrics] = OrderedDict()
+_cache_lock = threading.Lock()  # executor threads share the cache
 
 
 def from_docs(function, docs, *args):
@@ -24,14 +29,31 @@ def from_docs(function, docs, *args):
     return function(Totals.of(docs), *args)
 
 
+def from_days(function, by_day: Mapping[dt.date, Totals], *args):
+    """`function(totals, *args)` over the range's per-day Totals added up."""
+    return function(Totals.sum(by_day.values()), *args)
+
+
 def metrics_of(totals: Totals, n_classes: int) -> ClassificationMetrics:
-    return _cached_metrics(n_classes, tuple(sorted(totals.cells.items())), tuple(sorted(totals.rejected.items())))
+    return metrics_each([totals], n_classes)[0]
 
 
-@functools.lru_cache(maxsize=8192)
-def _cached_metrics(n_classes: int, cells: tuple, rejected: tuple) -> ClassificationMetrics:
-    totals = Totals(cells=Counter(dict(cells)), rejected=Counter(dict(rejected)))
-    return classification_metrics(totals, n_classes)
+def metrics_each(totals: Sequence[Totals], n_classes: int) -> list[ClassificationMetrics]:
+    """The metrics of each Totals, from the cache or, for those missing, from one scikit-learn call."""
+    keys = [(n_classes, tuple(sorted(t.cells.items())), tuple(sorted(t.rejected.items()))) for t in totals]
+    with _cache_lock:
+        found = {key: _cache[key] for key in keys if key in _cache}
+        for key in found:
+            _cache.move_to_end(key)
+    missing = {key: one for key, one in zip(keys, totals) if key not in found}
+    if missing:
+        computed = dict(zip(missing, classification_metrics_each(list(missing.values()), n_classes)))
+        found |= computed
+        with _cache_lock:
+            _cache.update(computed)
+            while len(_cache) > CACHED_METRICS:
+                _cache.popitem(last=False)
+    return [found[key] for key in keys]
 
 
 def averaged(metrics: ClassificationMetrics) -> dict[str, dict[str, float | None]]:
@@ -67,14 +89,12 @@ def summary(totals: Totals, pending: int, days: DateRange, config: Config) -> di
             "mean_latency_seconds": latency(totals)["mean_seconds"]}
 
 
-def daily(docs: Iterable[Mapping], days: DateRange, config: Config) -> dict:
+def daily(by_day: Mapping[dt.date, Totals], days: DateRange, config: Config) -> dict:
     """One value per local day of the range; a day without reviews is null (a gap), never zero."""
-    by_day = totals_by_day(docs, config.model.zone)
     body: dict = {"range": days.to_json(), "days": [], "reviews": [], "accuracy": [],
                   **{score: {average: [] for average in AVERAGES} for score in SCORES}}
-    for day in days.days:
-        totals = by_day.get(day, Totals())
-        metrics = metrics_of(totals, config.n_classes)
+    each = [by_day.get(day, Totals()) for day in days.days]
+    for day, totals, metrics in zip(days.days, each, metrics_each(each, config.n_classes)):
         body["days"].append(day.isoformat())
         body["reviews"].append(totals.reviews)
         body["accuracy"].append(metrics.accuracy)

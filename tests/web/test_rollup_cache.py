@@ -1,0 +1,64 @@
+"""The in-memory per-day totals always equal summing the stored hourly rollups afresh."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pymongo import AsyncMongoClient
+
+from clara.db import Collections, client_options
+from clara.rollups import Totals, totals_by_day
+from web.params import DateRange
+from web.rollup_cache import RollupCache
+
+UTC = dt.timezone.utc
+OLD = dt.datetime(2024, 1, 1, tzinfo=UTC)  # an updated_at long past: trusted from memory
+FIRST, LAST = dt.date(2024, 3, 30), dt.date(2024, 4, 1)  # Europe/Madrid changes to summer time on 31 March
+
+
+def _hour(day: int, hour: int) -> dt.datetime:
+    return dt.datetime(2024, 3, day, hour, tzinfo=UTC)
+
+
+async def test_changed_deleted_unstamped_and_recent_hours_are_read_again(web_config, web_collections):
+    zone = web_config.model.zone
+    days = DateRange(FIRST, LAST, zone)
+    web_collections.rollups.insert_many(
+        [{"_id": _hour(d, h), "reviews": 2, "cells": {"0_0": 1, "1_0": 1}, "updated_at": OLD}
+         for d in (29, 30, 31) for h in range(0, 24, 3)])
+    client = AsyncMongoClient(web_config.mongodb.uri, **client_options(web_config))
+    cache = RollupCache(zone)
+    try:
+        cols = Collections.of(client, web_config)  # type: ignore[arg-type]
+
+        async def check() -> None:
+            start, end = days.bounds
+            expected = totals_by_day(web_collections.rollups.find({"_id": {"$gte": start, "$lt": end}}), zone)
+            assert await cache.by_day(cols, days) == expected
+            assert Totals.sum(expected.values()) == Totals.of(
+                web_collections.rollups.find({"_id": {"$gte": start, "$lt": end}}))
+
+        await check()
+        await check()  # all from memory
+        web_collections.rollups.update_one({"_id": _hour(30, 3)}, {"$inc": {"cells.1_1": 5, "reviews": 5},
+                                                                   "$set": {"updated_at": OLD + dt.timedelta(1)}})
+        await check()
+        web_collections.rollups.delete_one({"_id": _hour(31, 6)})
+        await check()
+        web_collections.rollups.update_one({"_id": _hour(31, 9)}, {"$inc": {"rejected.2": 1, "reviews": 1},
+                                                                   "$unset": {"updated_at": ""}})
+        await check()
+        web_collections.rollups.update_one({"_id": _hour(31, 9)}, {"$inc": {"rejected.2": 1, "reviews": 1}})
+        await check()  # no updated_at: never trusted
+        now = dt.datetime.now(UTC)
+        web_collections.rollups.update_one({"_id": _hour(30, 12)}, {"$inc": {"cells.0_1": 1, "reviews": 1},
+                                                                    "$set": {"updated_at": now}})
+        await check()
+        web_collections.rollups.update_one({"_id": _hour(30, 12)}, {"$inc": {"cells.0_1": 1, "reviews": 1},
+                                                                    "$set": {"updated_at": now}})
+        await check()  # the same updated_at written just now: not trusted yet
+        web_collections.rollups.insert_one({"_id": _hour(31, 22), "reviews": 1, "cells": {"2_2": 1},
+                                            "updated_at": OLD})
+        await check()
+    finally:
+        await client.close()
