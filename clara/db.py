@@ -55,6 +55,8 @@ def ensure_indexes(collections: Collections) -> None:
     collections.source.create_index([("timestamp", ASCENDING)], name="clara_timestamp")
     collections.source.create_index([("output_validated", ASCENDING), ("timestamp", ASCENDING)],
                                     name="clara_review_timestamp")
+    # The dashboard's rollup cache lists (_id, updated_at) for a range on every request: covered by this index.
+    collections.rollups.create_index([("_id", ASCENDING), ("updated_at", ASCENDING)], name="clara_hour_updated")
     collections.rejects.create_index([("reason", ASCENDING)], name="clara_reason")
     collections.outbox.create_index([("pending", ASCENDING), ("created_at", ASCENDING)], name="clara_pending")
 
