@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 from pymongo import ASCENDING, MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
+from pymongo.errors import OperationFailure
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from clara.config import Config
 
+log = logging.getLogger(__name__)
 MAJORITY = WriteConcern("majority")
 
 
@@ -64,11 +67,16 @@ def ensure_indexes(collections: Collections) -> None:
 def end_orphaned_transactions(client: MongoClient, app_name: str) -> int:
     """Abort transactions left open by a killed process of ours (same app name), which MongoDB would
     otherwise keep for transactionLifetimeLimitSeconds, holding the locks of the documents they touched."""
-    idle = client.admin.aggregate([
-        {"$currentOp": {"idleSessions": True, "allUsers": True}},
-        {"$match": {"type": "idleSession", "appName": app_name, "transaction": {"$exists": True}}},
-    ])
-    sessions = [{"id": op["lsid"]["id"]} for op in idle if op.get("lsid")]
-    if sessions:
-        client.admin.command("killSessions", sessions)
+    try:
+        idle = client.admin.aggregate([
+            {"$currentOp": {"idleSessions": True, "allUsers": True}},
+            {"$match": {"type": "idleSession", "appName": app_name, "transaction": {"$exists": True}}},
+        ])
+        sessions = [{"id": op["lsid"]["id"]} for op in idle if op.get("lsid")]
+        if sessions:
+            client.admin.command("killSessions", sessions)
+    except OperationFailure as exc:  # e.g. a user without the inprog/killAnySession privileges
+        log.warning("cannot look for transactions a killed process left open (%s); MongoDB aborts them "
+                    "within transactionLifetimeLimitSeconds", exc)
+        return 0
     return len(sessions)

@@ -34,7 +34,9 @@ from consumer.profiles import profiles_by_hour
 log = logging.getLogger(__name__)
 UTC = dt.timezone.utc
 CONSUMER_STATE_ID = "consumer"
-COMMIT_TIMEOUT_SECONDS = 30.0
+# Longer than MongoDB's 60 s transaction lifetime, so a batch waiting on locks that a killed process's
+# transaction still holds gets through once MongoDB aborts it.
+COMMIT_TIMEOUT_SECONDS = 90.0
 
 
 def sink_names(config: Config) -> tuple[str, ...]:

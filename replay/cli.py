@@ -17,7 +17,7 @@ import threading
 from pymongo.errors import PyMongoError
 
 from clara.config import Config, load_config
-from clara.db import Collections, connect, ensure_indexes
+from clara.db import Collections, connect, end_orphaned_transactions, ensure_indexes
 from clara.errors import ConfigError
 from clara.logs import setup_logging
 from consumer.batch import sink_names
@@ -94,9 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch_size is not None:
         config = dataclasses.replace(config, consumer=dataclasses.replace(config.consumer,
                                                                           catchup_batch_size=args.batch_size))
-    client = connect(config)
+    # Named sessions: a re-run ends the transaction a killed run of replay left open on this collection.
+    app_name = f"clara-replay:{config.mongodb.database}.{config.mongodb.source_collection}"[:128]
+    client = connect(config, appname=app_name)
     try:
-        return _run(client, config, options)
+        return _run(client, config, options, app_name)
     except PyMongoError as exc:
         log.error("MongoDB failed: %s: %s", type(exc).__name__, exc)
         return EXIT_FAILED
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         client.close()
 
 
-def _run(client, config: Config, options: Options) -> int:
+def _run(client, config: Config, options: Options, app_name: str) -> int:
     cols = Collections.of(client, config)
     selection = select(cols, config, options)
     report = describe(selection, config)
@@ -117,6 +119,8 @@ def _run(client, config: Config, options: Options) -> int:
     for line in report:
         log.info("%s", line)
     ensure_indexes(cols)
+    if ended := end_orphaned_transactions(client, app_name):
+        log.warning("ended %d transaction(s) an interrupted replay left open", ended)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
