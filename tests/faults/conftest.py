@@ -43,9 +43,10 @@ class ReviewWriter(threading.Thread):
     """Writes batches of predictions (most of them reviewed) until stopped; remembers what it wrote."""
 
     def __init__(self, cols: Collections, start: dt.datetime, batch: int = 10, pause: float = 0.02,
-                 bad_every: int = 0, seed: int = 0):
+                 bad_every: int = 0, seed: int = 0, step: dt.timedelta = dt.timedelta(minutes=7)):
         super().__init__(daemon=True)
         self.cols, self.start_at, self.batch, self.pause, self.bad_every, self.seed = cols, start, batch, pause, bad_every, seed
+        self.step = step  # prediction time between documents: it sets how many hours (profiles) a batch spans
         self.stopping = threading.Event()
         self.written: list[dict] = []
         self.failures = 0
@@ -54,7 +55,7 @@ class ReviewWriter(threading.Thread):
         i = 0
         while not self.stopping.is_set():
             docs = predictions(self.batch, start=self.start_at + dt.timedelta(seconds=20 * i), seed=self.seed + i,
-                               legacy_fraction=0.2)
+                               legacy_fraction=0.2, step=self.step)
             if self.bad_every and i % self.bad_every == 0:
                 docs[0]["output_prediction"] = 99
                 docs[1]["timestamp"] = "not a date"

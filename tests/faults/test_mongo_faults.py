@@ -130,7 +130,8 @@ def test_resume_token_falls_out_of_the_oplog_while_the_consumer_is_stopped(own_m
 
 def test_a_flood_of_malformed_documents_is_set_aside_and_the_rest_counted(own_setup):
     config, client, cols = own_setup
-    writer = ReviewWriter(cols, START, batch=20, pause=0.0, bad_every=1, seed=900)
+    # Live-like prediction times (seconds apart), so the flood's cost is the documents, not hundreds of hours of profiles.
+    writer = ReviewWriter(cols, START, batch=20, pause=0.0, bad_every=1, seed=900, step=dt.timedelta(seconds=1))
     with running_follower(client, cols, config):
         writer.start()
         time.sleep(1.5)
