@@ -31,7 +31,6 @@ import os
 import json
 import random
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,6 +51,7 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.stats import percentiles  # noqa: E402
 from clara.config import config_from_mapping  # noqa: E402
 from clara.db import Collections, connect, ensure_indexes  # noqa: E402
 from clara.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
@@ -224,13 +224,6 @@ def check_equal(summary: dict, daily: dict, base_summary: dict, base_daily: dict
 
 # ---------------------------------------------------------------------------------------------- the API
 
-def percentiles(ms: list[float]) -> dict:
-    ordered = sorted(ms)
-    pick = lambda q: ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]  # noqa: E731
-    return {"n": len(ms), "p50_ms": round(statistics.median(ordered), 2), "p95_ms": round(pick(0.95), 2),
-            "max_ms": round(ordered[-1], 2)}
-
-
 async def timed_get(session: aiohttp.ClientSession, url: str) -> tuple[float, bytes]:
     began = time.perf_counter()
     async with session.get(url) as response:
@@ -265,7 +258,7 @@ async def warm(urls: dict, requests: int) -> tuple[dict, dict]:
     async with aiohttp.ClientSession() as session:
         for name, url in urls.items():
             _, bodies[name] = await timed_get(session, url)
-            results[name] = percentiles([(await timed_get(session, url))[0] for _ in range(requests)])
+            results[name] = percentiles([(await timed_get(session, url))[0] for _ in range(requests)], digits=2)
     return results, bodies
 
 
@@ -287,7 +280,7 @@ async def concurrent(urls: dict, clients: int, per_client: int) -> dict:
             wall = time.perf_counter() - began
         finally:
             await asyncio.gather(*(s.close() for s in sessions))
-        results[name] = percentiles(latencies) | {"requests_per_second": round(len(latencies) / wall)}
+        results[name] = percentiles(latencies, digits=2) | {"requests_per_second": round(len(latencies) / wall)}
     return results
 
 
@@ -385,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
                             "RollupDelta), one $inc upsert per hour; replay --rebuild of "
                             f"{verify['days']} day(s) recounted them identically"),
         "replay_rebuild_check": verify,
-        "cold": {name: percentiles(ms) | {"samples_ms": [round(v, 1) for v in ms]} for name, ms in colds.items()},
+        "cold": {name: percentiles(ms, digits=2) | {"samples_ms": [round(v, 1) for v in ms]} for name, ms in colds.items()},
         "warm": warm_results, "concurrent": {"clients": args.clients, "requests_per_client": per_client, **conc},
         "web_rss_mib": web_rss,
         "baseline": {"read_seconds": round(read_seconds, 2), "summary_compute_seconds": round(summary_seconds, 3),

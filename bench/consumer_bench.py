@@ -49,6 +49,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.api_bench import wait_ready  # noqa: E402
 from bench.replay_bench import RssSampler  # noqa: E402
+from bench.stats import percentile  # noqa: E402
 from clara.config import config_from_mapping  # noqa: E402
 from clara.db import Collections, connect, ensure_indexes  # noqa: E402
 from clara.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
@@ -186,11 +187,6 @@ def wait_for_rollups(rollups, total: int, consumer: subprocess.Popen, timeout: f
             raise RuntimeError(f"the rollups did not reach {total} reviews in {timeout:.0f} s "
                                f"(at {rollup_reviews(rollups)})")
         time.sleep(0.02)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 def review_times(collection, ids: list) -> list[tuple[float, float]]:

@@ -20,7 +20,6 @@ import datetime as dt
 import json
 import resource
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.api_bench import wait_ready  # noqa: E402
+from bench.stats import percentiles  # noqa: E402
 from clara.config import config_from_mapping  # noqa: E402
 from clara.db import Collections, connect, ensure_indexes  # noqa: E402
 from clara.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
@@ -50,13 +50,6 @@ def raise_open_files(clients: int) -> int:
         soft = want if hard == resource.RLIM_INFINITY else min(want, hard)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     return soft
-
-
-def percentiles(ms: list[float]) -> dict:
-    ordered = sorted(ms)
-    pick = lambda q: ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]  # noqa: E731
-    return {"n": len(ms), "p50_ms": round(statistics.median(ordered), 1), "p95_ms": round(pick(0.95), 1),
-            "max_ms": round(ordered[-1], 1)}
 
 
 class Listener:
