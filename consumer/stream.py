@@ -70,12 +70,13 @@ class Follower:
         while not self.stop.is_set():
             try:
                 ensure_indexes(self.cols)
-                if self.app_name and self._is_replica_set():
+                replica_set = self._is_replica_set()
+                if self.app_name and replica_set:
                     ended = end_orphaned_transactions(self.client, self.app_name)
                     if ended:
                         log.warning("ended %d transaction(s) a killed consumer left open", ended)
                     self.app_name = None
-                if self._is_replica_set():
+                if replica_set:
                     self._follow()
                 else:
                     log.warning("MongoDB at %s is not a replica set: no change streams; polling every %.1f s",
