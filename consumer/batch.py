@@ -175,14 +175,19 @@ def queue_profiles(session: ClientSession, cols: Collections, config: Config, ba
                    records: Sequence[Record], sinks: Sequence[str], now: dt.datetime) -> int:
     """One outbox entry per prediction hour of `records`, waiting for `sinks`; returns how many."""
     profiles = profiles_by_hour(records, config.model.classes) if sinks else {}
-    outbox_writes = [InsertOne({
-        "_id": f"{batch_id}:{hour:%Y%m%dT%H}", "batch_id": batch_id, "hour": hour,
-        "profile": Binary(data), "rows": rows,
-        "created_at": now, "pending": list(sinks), "delivered": {}, "attempts": {}, "next_attempt_at": {},
-        "dead": {}}) for hour, (data, rows) in profiles.items()]
+    outbox_writes = [InsertOne(outbox_entry(batch_id, hour, data, rows, sinks, now))
+                     for hour, (data, rows) in profiles.items()]
     if outbox_writes:
         cols.outbox.bulk_write(outbox_writes, ordered=False, session=session)
     return len(outbox_writes)
+
+
+def outbox_entry(batch_id: str, hour: dt.datetime, profile: bytes, rows: int, sinks: Sequence[str],
+                 now: dt.datetime) -> dict[str, Any]:
+    """An outbox document: one hour's profile from one batch, waiting for every sink in `pending`."""
+    return {"_id": f"{batch_id}:{hour:%Y%m%dT%H}", "batch_id": batch_id, "hour": hour, "profile": Binary(profile),
+            "rows": rows, "created_at": now, "pending": list(sinks), "delivered": {}, "attempts": {},
+            "next_attempt_at": {}, "dead": {}}
 
 
 def _record_state(session: ClientSession, cols: Collections, state_id: str, plan: BatchPlan,

@@ -16,13 +16,12 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from bson import Binary
 from pymongo import MongoClient, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from clara.config import Config
 from clara.db import Collections
-from consumer.batch import BatchResult, plan_batch
+from consumer.batch import BatchResult, outbox_entry, plan_batch
 from consumer.profiles import profiles_by_hour
 
 UTC = dt.timezone.utc
@@ -44,10 +43,7 @@ def commit_batch_journaled(client: MongoClient, cols: Collections, config: Confi
         "rollups": [{"hour": hour, "inc": inc} for hour, inc in plan.delta.updates()],
         "rejects": [{"id": r.id, "field": r.field, "reason": str(r)} for r, _ in plan.rejects],
         "cleared_rejects": plan.cleared_rejects,
-        "outbox": [{"_id": f"{plan.batch_id}:{hour:%Y%m%dT%H}", "batch_id": plan.batch_id, "hour": hour,
-                    "profile": Binary(data), "rows": rows, "created_at": now, "pending": list(sinks),
-                    "delivered": {}, "attempts": {}, "next_attempt_at": {}, "dead": {}}
-                   for hour, (data, rows) in profiles.items()],
+        "outbox": [outbox_entry(plan.batch_id, hour, data, rows, sinks, now) for hour, (data, rows) in profiles.items()],
     }
     cols.state.insert_one(journal)
     _apply_journal(cols, journal)
