@@ -58,12 +58,15 @@ class BatchPlan:
     counts: Counter = dataclasses.field(default_factory=Counter)
 
 
-def plan_batch(docs: Sequence[Mapping], n_classes: int, batch_id: str) -> BatchPlan:
-    """Decide claims, corrections, rejections and rollup increments for the documents as read."""
+def plan_batch(docs: Sequence[Mapping], n_classes: int, batch_id: str, *, recount: bool = False) -> BatchPlan:
+    """Decide claims, corrections, rejections and rollup increments for the documents as read.
+
+    recount plans every document as if it had never been logged (replay --rebuild counts an hour afresh).
+    """
     plan = BatchPlan(batch_id)
     for doc in docs:
         parsed = parse_document(doc, n_classes)
-        previous = counted_before(doc)
+        previous = None if recount else counted_before(doc)
         if isinstance(parsed, Rejection):
             plan.rejects.append((parsed, doc))
             plan.counts["rejected"] += 1
@@ -80,7 +83,7 @@ def plan_batch(docs: Sequence[Mapping], n_classes: int, batch_id: str) -> BatchP
                 plan.unclaims.append(parsed.id)
                 plan.counts["unreviewed"] += 1
             continue
-        if parsed.logged and previous is None:
+        if parsed.logged and previous is None and not recount:
             plan.counts["logged_elsewhere"] += 1  # marked by an older logger: replay --rebuild counts it
             continue
         counted = Counted.of(parsed)

@@ -2,10 +2,12 @@
 
 Rebuild safety beside a running consumer: an hour is rebuilt in ONE transaction that reads every
 document predicted in that hour, deletes the hour's rollup, recounts the hour from those documents
-(setting `logged`/`logged_as`/`logged_at` on each) and $incs the fresh counts. A consumer batch that
-counts a review of that hour writes the same rollup document and the review itself, so the two
-transactions conflict and MongoDB lets only one commit; `with_transaction` retries the other on the
-new state (the consumer's retry then sees the review logged and counts nothing). Hours are thus
+and $incs the fresh counts, marking (`logged`/`logged_as`/`logged_at`) only the documents whose
+marker does not already say what was counted — on data the consumer processed, none, so a rebuild
+costs little more than reading. A consumer batch that counts, corrects or takes back a review of
+that hour writes the same rollup document, so the two transactions conflict and MongoDB lets only
+one commit; `with_transaction` retries the other on the new state (the consumer's retry then sees
+the review logged and counts nothing). Hours are thus
 serialized one by one: no lock, no consumer change, and a rebuild killed at any moment leaves every
 hour either rebuilt or as it was. The job document in the state collection records the last hour
 done (in the same transaction), so a re-run with the same arguments resumes after it and each
@@ -21,8 +23,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
 
 from pymongo import MongoClient
 from pymongo.client_session import ClientSession
@@ -42,7 +43,6 @@ from replay.progress import Progress
 
 log = logging.getLogger("replay")
 UTC = dt.timezone.utc
-MARKERS = ("logged", "logged_as", "logged_at")
 
 
 @dataclasses.dataclass
@@ -127,21 +127,39 @@ class Replay:
         self.cols.state.update_one({"_id": job.id}, {"$set": {"finished_at": dt.datetime.now(UTC), "sessions": []}})
 
     def _each_hour(self, session: ClientSession, job: Job, phase: TimeRange) -> None:
-        for hour, expected in self.selection.hours.items():
+        todo = {hour: n for hour, n in self.selection.hours.items()
+                if job.done_through is None or hour > job.done_through}
+        self.progress.advance(sum(self.selection.hours.values()) - sum(todo.values()))
+        for hours in hour_groups(todo, self.config.consumer.catchup_batch_size):
             if self.stop.is_set():
                 raise Interrupted("stopped between hours")
-            if job.done_through is not None and hour <= job.done_through:
-                self.progress.advance(expected)
-                continue
-            done = hour_transaction(session, self.cols, self.config, self.options, job, hour, phase,
-                                    self.selection.backfill_sinks)
+            done = hours_transaction(session, self.cols, self.config, self.options, job, hours, phase,
+                                     self.selection.backfill_sinks)
             self.summary.documents += done.documents
             self.summary.batches += 1
             self.summary.profiles += done.profiles
             self.summary.counts.update(done.counts)
-            self.summary.hours_rebuilt += self.options.rebuild and not done.skipped
-            self.summary.hours_resent += bool(self.options.profiles) and not done.skipped
+            self.summary.hours_rebuilt += done.hours if self.options.rebuild else 0
+            self.summary.hours_resent += done.hours if self.options.profiles else 0
             self.progress.advance(done.documents)
+
+
+def hour_groups(hours: Mapping[dt.datetime, int], documents: int) -> Iterator[list[dt.datetime]]:
+    """Consecutive hours, grouped until a group holds about `documents` documents (an hour is never split).
+
+    A commit waits for MongoDB's journal (a few milliseconds): one per hour of sparse data would cost
+    more than recounting it.
+    """
+    group: list[dt.datetime] = []
+    size = 0
+    for hour, n in hours.items():
+        if group and n and size + n > documents:
+            yield group
+            group, size = [], 0
+        group.append(hour)
+        size += n
+    if group:
+        yield group
 
 
 def open_job(client: MongoClient, cols: Collections, options: Options) -> Job:
@@ -178,28 +196,35 @@ class HourDone:
     documents: int = 0
     profiles: int = 0
     counts: Counter = dataclasses.field(default_factory=Counter)
-    skipped: bool = False
+    hours: int = 0
+
+    def add(self, other: HourDone) -> None:
+        self.documents += other.documents
+        self.profiles += other.profiles
+        self.counts.update(other.counts)
+        self.hours += other.hours
 
 
-def hour_transaction(session: ClientSession, cols: Collections, config: Config, options: Options, job: Job,
-                     hour: dt.datetime, phase: TimeRange, new_sinks: tuple[str, ...]) -> HourDone:
-    """Rebuild and/or re-send one hour, and record it done, in one transaction."""
+def hours_transaction(session: ClientSession, cols: Collections, config: Config, options: Options, job: Job,
+                      hours: Sequence[dt.datetime], phase: TimeRange, new_sinks: tuple[str, ...]) -> HourDone:
+    """Rebuild and/or re-send some hours, and record them done, in one transaction."""
     holder: dict[str, HourDone] = {}
 
     def transaction(session: ClientSession) -> None:
         state = cols.state.find_one({"_id": job.id}, session=session) or {}
-        if state.get("run_id") == job.run_id and state.get("done_through") is not None \
-                and state["done_through"] >= hour:
-            holder["done"] = HourDone(skipped=True)  # another run with these arguments did it
-            return
+        done_through = state.get("done_through") if state.get("run_id") == job.run_id else None
+        todo = [hour for hour in hours if done_through is None or hour > done_through]  # else another run did it
         now = dt.datetime.now(UTC)
-        batch_id = f"replay-{job.run_id}-{hour:%Y%m%dT%H}"
-        if options.rebuild:
-            done = rebuild_hour(session, cols, config, hour, phase, batch_id, options.profiles, new_sinks, now)
-        else:
-            done = resend_hour(session, cols, config, phase.clip(hour), batch_id, options.profiles, now)
-        cols.state.update_one({"_id": job.id}, {"$set": {"done_through": hour, "updated_at": now}},
-                              session=session)
+        done = HourDone()
+        for hour in todo:
+            batch_id = f"replay-{job.run_id}-{hour:%Y%m%dT%H}"
+            if options.rebuild:
+                done.add(rebuild_hour(session, cols, config, hour, phase, batch_id, options.profiles, new_sinks, now))
+            else:
+                done.add(resend_hour(session, cols, config, phase.clip(hour), batch_id, options.profiles, now))
+        if todo:
+            cols.state.update_one({"_id": job.id}, {"$set": {"done_through": todo[-1], "updated_at": now}},
+                                  session=session)
         holder["done"] = done
 
     session.with_transaction(transaction, read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority"))
@@ -215,25 +240,27 @@ def rebuild_hour(session: ClientSession, cols: Collections, config: Config, hour
     left in an hour outside the rebuilt range is taken back there; one no longer valid is unmarked.
     """
     docs = list(cols.source.find(TimeRange(hour, hour + HOUR).query(), session=session))
-    plan = plan_batch([_unmarked(doc) for doc in docs], config.n_classes, batch_id)
+    plan = plan_batch(docs, config.n_classes, batch_id, recount=True)
+    before = {doc["_id"]: counted_before(doc) for doc in docs}
     counted = {doc_id for doc_id, _ in plan.claims}
     never_counted = set()
-    for doc in docs:
-        before = counted_before(doc)
-        if before is None:
-            never_counted.add(doc["_id"])
+    for doc_id, was in before.items():
+        if was is None:
+            never_counted.add(doc_id)
             continue
-        if not rebuilt.contains(before.hour):
-            plan.delta.add(before, -1)
-        if doc["_id"] not in counted:
-            plan.unclaims.append(doc["_id"])
+        if not rebuilt.contains(was.hour):
+            plan.delta.add(was, -1)
+        if doc_id not in counted:
+            plan.unclaims.append(doc_id)
+    # The recount goes into the rollup whole; a document is written only when its marker says something else.
+    plan.claims = [(doc_id, now_counted) for doc_id, now_counted in plan.claims if before[doc_id] != now_counted]
     cols.rollups.delete_one({"_id": hour}, session=session)
     profiles = apply_plan(session, cols, config, plan, resend_sinks)
     fresh = [record for record in plan.new_records if record.id in never_counted]
     profiles += queue_profiles(session, cols, config, f"{batch_id}-new", fresh, new_sinks, now)
     counts = Counter({"recounted": plan.counts["claimed"], "rejected": plan.counts["rejected"],
                       "claimed": len(fresh)})
-    return HourDone(len(docs), profiles, counts)
+    return HourDone(len(docs), profiles, counts, hours=1)
 
 
 def resend_hour(session: ClientSession, cols: Collections, config: Config, part: TimeRange, batch_id: str,
@@ -246,8 +273,5 @@ def resend_hour(session: ClientSession, cols: Collections, config: Config, part:
         parsed = parse_document(doc, config.n_classes)
         if isinstance(parsed, Record) and parsed.reviewed:
             records.append(parsed)
-    return HourDone(documents, queue_profiles(session, cols, config, batch_id, records, sinks, now))
+    return HourDone(documents, queue_profiles(session, cols, config, batch_id, records, sinks, now), hours=1)
 
-
-def _unmarked(doc: Mapping[str, Any]) -> dict:
-    return {key: value for key, value in doc.items() if key not in MARKERS}

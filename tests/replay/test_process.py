@@ -59,7 +59,7 @@ def test_a_rebuild_killed_half_way_resumes_and_resends_each_hour_once(tmp_path, 
     collections.source.insert_many(predictions(600, start=START, step=dt.timedelta(minutes=4), reviewed_fraction=0.9))
     catch_up(mongo_client, collections, config, sinks=())
     collections.rollups.update_many({}, {"$inc": {"reviews": 5}})          # wrong everywhere: the rebuild fixes it
-    path, log = config_file(), tmp_path / "replay.log"
+    path, log = config_file(catchup_batch_size=30), tmp_path / "replay.log"       # two hours per transaction
     process = start("replay", path, mongo_uri, *RANGE, "--rebuild", "--profiles", "local", log_path=log)
     wait_for(lambda: collections.outbox.count_documents({}) >= 5, timeout=60, what="5 hours rebuilt")
     process.send_signal(signal.SIGKILL)

@@ -8,6 +8,7 @@ import threading
 
 from consumer.catchup import catch_up
 from replay.cli import main
+from replay.run import hour_groups
 from tests.replay.conftest import recount, rollups
 from tests.support.audit import assert_exactly_once
 from tests.support.documents import predictions
@@ -43,6 +44,31 @@ def test_rebuild_gives_back_the_original_rollups(collections, mongo_client, conf
 
     assert main(["--config", config_file(), "--rebuild"]) == 0
     assert rollups(collections) == original == recount(collections, config.n_classes)
+    assert_exactly_once(collections, config.n_classes)
+
+
+def test_hours_share_a_transaction_up_to_the_batch_size_and_are_never_split():
+    hours = {START + dt.timedelta(hours=i): n for i, n in enumerate([300, 0, 400, 200, 1500, 0, 0, 100, 999])}
+    groups = list(hour_groups(hours, 1000))
+    assert [[hours[h] for h in group] for group in groups] == [[300, 0, 400, 200], [1500, 0, 0], [100], [999]]
+    assert [h for group in groups for h in group] == list(hours)
+
+
+def test_rebuild_writes_only_the_documents_whose_marker_is_stale(collections, mongo_client, config, config_file,
+                                                               replay_env):
+    collections.source.insert_many(predictions(300, start=START, step=dt.timedelta(minutes=10), reviewed_fraction=0.9))
+    catch_up(mongo_client, collections, config)
+    stale, older = collections.source.find({"logged": True}, {"_id": 1}).sort("_id", 1).limit(2)
+    collections.source.update_one({"_id": stale["_id"]}, {"$inc": {"logged_as.confidence_micros": 1}})
+    collections.source.update_one({"_id": older["_id"]}, {"$unset": {"logged_as": ""}})   # marked by an older logger
+    marked_at = {d["_id"]: d["logged_at"] for d in collections.source.find({"logged": True}, {"logged_at": 1})}
+
+    assert main(["--config", config_file(local_store=False), "--rebuild"]) == 0
+
+    now = {d["_id"]: d["logged_at"] for d in collections.source.find({"logged": True}, {"logged_at": 1})}
+    assert now.keys() == marked_at.keys()
+    assert {doc_id for doc_id in now if now[doc_id] != marked_at[doc_id]} == {stale["_id"], older["_id"]}
+    assert rollups(collections) == recount(collections, config.n_classes)
     assert_exactly_once(collections, config.n_classes)
 
 
