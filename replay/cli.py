@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "local, whylabs)")
     parser.add_argument("--dry-run", action="store_true", help="print what would be done, change nothing")
     parser.add_argument("--batch-size", type=int, metavar="N",
-                        help="documents per backfill batch and per rebuild transaction (default: consumer.catchup_batch_size)")
+                        help="documents per backfill batch and per rebuild transaction "
+                             "(default: consumer.catchup_batch_size)")
     parser.add_argument("--log-interval", type=float, default=10.0, metavar="SECONDS",
                         help="seconds between progress log lines when not on a terminal (default: 10)")
     return parser
