@@ -31,7 +31,9 @@ LATENCY_EDGES = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 8
 
 def hour_of(moment: dt.datetime) -> dt.datetime:
     """The UTC hour a moment falls in (rollups are keyed by it)."""
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 def confidence_bin(confidence: float) -> int:

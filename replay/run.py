@@ -241,19 +241,23 @@ def rebuild_hour(session: ClientSession, cols: Collections, config: Config, hour
     """
     docs = list(cols.source.find(TimeRange(hour, hour + HOUR).query(), session=session))
     plan = plan_batch(docs, config.n_classes, batch_id, recount=True)
-    before = {doc["_id"]: counted_before(doc) for doc in docs}
-    counted = {doc_id for doc_id, _ in plan.claims}
-    never_counted = set()
-    for doc_id, was in before.items():
+    recounted = dict(plan.claims)
+    unchanged, never_counted = set(), set()
+    for doc in docs:
+        doc_id, now_counted = doc["_id"], recounted.get(doc["_id"])
+        if now_counted is not None and doc.get("logged") is True and doc.get("logged_as") == now_counted.to_doc():
+            unchanged.add(doc_id)   # the marker already says what the recount counts (the common case, checked cheaply)
+            continue
+        was = counted_before(doc)
         if was is None:
             never_counted.add(doc_id)
             continue
         if not rebuilt.contains(was.hour):
             plan.delta.add(was, -1)
-        if doc_id not in counted:
+        if now_counted is None:
             plan.unclaims.append(doc_id)
     # The recount goes into the rollup whole; a document is written only when its marker says something else.
-    plan.claims = [(doc_id, now_counted) for doc_id, now_counted in plan.claims if before[doc_id] != now_counted]
+    plan.claims = [(doc_id, counted) for doc_id, counted in plan.claims if doc_id not in unchanged]
     cols.rollups.delete_one({"_id": hour}, session=session)
     profiles = apply_plan(session, cols, config, plan, resend_sinks)
     fresh = [record for record in plan.new_records if record.id in never_counted]
