@@ -54,6 +54,7 @@ from clara.config import config_from_mapping  # noqa: E402
 from clara.db import Collections, connect, ensure_indexes  # noqa: E402
 from clara.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
 from tests.support.processes import start, write_config  # noqa: E402
+from tests.support.sse import sse_events  # noqa: E402
 
 UTC = dt.timezone.utc
 N_CLASSES = 7
@@ -94,17 +95,11 @@ class SseUpdates(threading.Thread):
         timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
         async with aiohttp.ClientSession(timeout=timeout) as session, session.get(self.url) as response:
             assert response.status == 200, response.status
-            event = None
-            async for raw in response.content:
-                line = raw.decode().rstrip("\r\n")
-                if line.startswith("event:"):
-                    event = line.partition(":")[2].strip()
-                elif not line:  # the blank line that ends an event
-                    if event == "update":
-                        self.times.append(time.time())
-                    elif event == "status":
-                        self.connected.set()
-                    event = None
+            async for event in sse_events(response.content):
+                if event.get("event") == "update":
+                    self.times.append(time.time())
+                elif event.get("event") == "status":
+                    self.connected.set()
 
 
 def predictions(n: int, seed: int = 7):

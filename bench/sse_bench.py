@@ -38,6 +38,7 @@ from clara.config import config_from_mapping  # noqa: E402
 from clara.db import Collections, connect, ensure_indexes  # noqa: E402
 from clara.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
 from tests.support.processes import start, write_config  # noqa: E402
+from tests.support.sse import sse_events  # noqa: E402
 
 UTC = dt.timezone.utc
 HOUR = dt.datetime(2025, 3, 1, 10, tzinfo=UTC)
@@ -64,19 +65,12 @@ class Listener:
     async def run(self) -> None:
         async with self.session.get(self.url, timeout=aiohttp.ClientTimeout(total=None, sock_read=None)) as response:
             assert response.status == 200, response.status
-            event: dict[str, str] = {}
-            async for raw in response.content:
-                line = raw.decode().rstrip("\r\n")
-                if line:
-                    field, _, value = line.partition(": ")
-                    event[field] = value
-                    continue
+            async for event in sse_events(response.content):
                 if event.get("event") == "status":
                     self.connected.set()
                 elif event.get("event") == "update":
                     self.updates[event.get("id", "")] = time.perf_counter()
                     self.new_update.set()
-                event = {}
 
 
 async def measure(url: str, rollups, clients: int, rounds: int, web: psutil.Process) -> dict:

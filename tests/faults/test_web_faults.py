@@ -17,6 +17,7 @@ from tests.faults.conftest import ReviewWriter
 from tests.support.audit import assert_exactly_once, expected_cells, rollup_cells
 from tests.support.processes import start, write_config
 from tests.support.running import wait_for
+from tests.support.sse import sse_events
 
 UTC = dt.timezone.utc
 START = dt.datetime(2026, 8, 1, tzinfo=UTC)
@@ -65,19 +66,12 @@ class SseClient:
                         await asyncio.sleep(0.2)
                         continue
                     self.connects += 1
-                    event: dict[str, str] = {}
-                    async for raw in response.content:
-                        line = raw.decode().rstrip("\r\n")
-                        if line:
-                            field, _, value = line.partition(": ")
-                            event[field] = value
-                            continue
+                    async for event in sse_events(response.content):
                         if "id" in event:
                             self.last_id = event["id"]
                         if event.get("event") == "update":
                             self.updates += 1
                             self.update_times.append(time.monotonic())
-                        event = {}
             except (aiohttp.ClientError, TimeoutError):
                 pass
             await asyncio.sleep(0.2)
