@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import io
+import itertools
 import json
 import os
 import random
@@ -104,17 +105,21 @@ def insert(cols: Collections, n: int, days: int, chunk: int = 20_000) -> float:
 
 def write_markers(client: MongoClient, cols: Collections, n: int, batch: int = 1000) -> int:
     """The marker writes a backfill makes, alone: $set on each review, `batch` per majority transaction."""
-    ids = [doc["_id"] for doc in cols.source.find({}, {"_id": 1}).sort("_id", 1)]
     now = dt.datetime.now(UTC)
-    for start in range(0, len(ids), batch):
-        chunk = ids[start:start + batch]
-        writes = [UpdateOne({"_id": doc_id}, {"$set": {"logged": True, "logged_at": now, "logged_as": {
-            "hour": now, "predicted": 1, "truth": 1, "confidence_micros": i, "latency_ms": i}}})
-            for i, doc_id in enumerate(chunk)]
-        with client.start_session() as session:
-            session.with_transaction(lambda s, w=writes: cols.source.bulk_write(w, ordered=False, session=s),
-                                     read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority"))
-    assert len(ids) == n
+    written, chunk = 0, []
+    ids = cols.source.find({}, {"_id": 1}, batch_size=batch).sort("_id", 1)
+    for doc in itertools.chain(ids, [None]):     # streamed: this phase needs no more memory than replay
+        if doc is not None:
+            chunk.append(doc["_id"])
+        if chunk and (len(chunk) == batch or doc is None):
+            writes = [UpdateOne({"_id": doc_id}, {"$set": {"logged": True, "logged_at": now, "logged_as": {
+                "hour": now, "predicted": 1, "truth": 1, "confidence_micros": i, "latency_ms": i}}})
+                for i, doc_id in enumerate(chunk)]
+            with client.start_session() as session:
+                session.with_transaction(lambda s, w=writes: cols.source.bulk_write(w, ordered=False, session=s),
+                                         read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority"))
+            written, chunk = written + len(chunk), []
+    assert written == n
     return n
 
 
