@@ -10,6 +10,10 @@ hours changed; the CPU work runs in the executor.
 rebuilt hour is deleted then written again. An hour without it, or written in the last
 RECENT_SECONDS (two writes within the same millisecond, or a consumer clock behind ours), is never
 trusted from memory: it is read again every time, and its day summed again.
+
+Concurrent requests for the same range share one listing: the next one to start, never one already
+under way, so every request still sees every write made before it arrived. When a live update
+makes twenty open dashboards ask at once, MongoDB is listed twice at most, not twenty times.
 """
 
 from __future__ import annotations
@@ -38,14 +42,15 @@ class RollupCache:
         self.recent = dt.timedelta(seconds=recent_seconds)
         self.hours: dict[Hour, tuple[Stamp, dict[str, Any]]] = {}
         self.days: dict[dt.date, tuple[tuple, Totals]] = {}
+        self._running: dict[tuple[Hour, Hour], asyncio.Task] = {}   # the listing under way, per range
+        self._next: dict[tuple[Hour, Hour], asyncio.Task] = {}      # the one that starts after it
 
     async def by_day(self, collections: Collections, days: DateRange) -> dict[dt.date, Totals]:
         """The Totals of every local day of the range that has rollups (a day without any is absent)."""
         start, end = days.bounds
         query = {"_id": {"$gte": start, "$lt": end}}
         if any(start <= hour < end for hour in self.hours):
-            listed = {_utc(doc["_id"]): doc.get("updated_at")
-                      for doc in await collections.rollups.find(query, {"updated_at": 1}).to_list(None)}
+            listed = await self._listing(collections, start, end)
             stale = [hour for hour, stamp in listed.items() if not self._trusted(hour, stamp)]
             fetched = await collections.rollups.find({"_id": {"$in": stale}}).to_list(None) if stale else []
         else:  # nothing of the range in memory yet: read it all at once
@@ -79,6 +84,30 @@ class RollupCache:
                 self.days[day] = (to_sum[day][0], totals)
                 result[day] = totals
         return result
+
+    async def _listing(self, collections: Collections, start: Hour, end: Hour) -> dict[Hour, Stamp]:
+        """The range's (hour, updated_at) pairs, from a listing that starts after this call."""
+        key = (start, end)
+        task = self._next.get(key)
+        if task is None:
+            task = self._next[key] = asyncio.ensure_future(self._list_after_running(collections, key))
+        return await asyncio.shield(task)   # a caller that goes away does not cancel the others' listing
+
+    async def _list_after_running(self, collections: Collections, key: tuple[Hour, Hour]) -> dict[Hour, Stamp]:
+        running = self._running.get(key)
+        if running is not None:
+            await asyncio.wait([running])
+        me = self._running[key] = self._next.pop(key)   # callers from now on queue for the listing after this
+        try:
+            return await self._list(collections, *key)
+        finally:
+            if self._running.get(key) is me:
+                del self._running[key]
+
+    async def _list(self, collections: Collections, start: Hour, end: Hour) -> dict[Hour, Stamp]:
+        query = {"_id": {"$gte": start, "$lt": end}}
+        return {_utc(doc["_id"]): doc.get("updated_at")
+                for doc in await collections.rollups.find(query, {"updated_at": 1}).to_list(None)}
 
     def _trusted(self, hour: Hour, stamp: Stamp) -> bool:
         """Whether the hour in memory is the one stored: same updated_at, and not written just now."""

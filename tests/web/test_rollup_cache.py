@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 from pymongo import AsyncMongoClient
 
 from clara.db import Collections, client_options
-from clara.rollups import Totals, totals_by_day
+from clara.rollups import Totals, local_day, totals_by_day
 from web.params import DateRange
 from web.rollup_cache import RollupCache
 
@@ -62,3 +63,44 @@ async def test_changed_deleted_unstamped_and_recent_hours_are_read_again(web_con
         await check()
     finally:
         await client.close()
+
+
+async def test_concurrent_requests_share_the_next_listing_and_see_every_earlier_write(web_config, web_collections,
+                                                                                      monkeypatch):
+    zone = web_config.model.zone
+    days = DateRange(FIRST, LAST, zone)
+    web_collections.rollups.insert_many([{"_id": _hour(d, h), "reviews": 1, "cells": {"0_0": 1}, "updated_at": OLD}
+                                         for d in (29, 30, 31) for h in range(24)])
+    client = AsyncMongoClient(web_config.mongodb.uri, **client_options(web_config))
+    cache = RollupCache(zone)
+    listings, gate = [], asyncio.Event()
+    real_list = RollupCache._list
+
+    async def slow_first_list(self, collections, start, end):
+        listed = await real_list(self, collections, start, end)
+        listings.append(listed)
+        if len(listings) == 2:     # the first listing of the concurrent requests: it has read, and waits
+            await gate.wait()
+        return listed
+
+    monkeypatch.setattr(RollupCache, "_list", slow_first_list)
+    try:
+        cols = Collections.of(client, web_config)  # type: ignore[arg-type]
+        await cache.by_day(cols, days)                              # cold: read whole, no listing
+        await cache.by_day(cols, days)                              # warm: listing 1
+        first = asyncio.create_task(cache.by_day(cols, days))      # listing 2 reads, then waits at the gate
+        while len(listings) < 2:
+            await asyncio.sleep(0.01)
+        web_collections.rollups.update_one({"_id": _hour(30, 5)}, {"$inc": {"reviews": 4, "cells.1_1": 4},
+                                                                   "$set": {"updated_at": OLD + dt.timedelta(1)}})
+        later = [asyncio.create_task(cache.by_day(cols, days)) for _ in range(20)]
+        await asyncio.sleep(0.2)
+        gate.set()
+        before, after = await first, await asyncio.gather(*later)
+    finally:
+        await client.close()
+
+    assert len(listings) == 3                                       # twenty requests, one listing
+    day = local_day(_hour(30, 5), zone)
+    assert before[day].reviews == 24
+    assert all(result[day].reviews == 28 for result in after)      # all listed after the write
