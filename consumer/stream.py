@@ -1,8 +1,8 @@
 """The stream follower: catch up, then follow the source's change stream in batches, forever.
 
 Order matters for "nothing missed": the stream is opened (or resumed from the checkpoint) before
-the catch-up scan, so whatever is written during the scan arrives through the stream too, and the
-`logged` marker makes the second sight a no-op. Our own writes never match the stream's filter:
+the catch-up scan, starting no later than the majority-committed data the scan reads, so whatever
+the scan cannot see arrives through the stream, and the `logged` marker makes a second sight a no-op. Our own writes never match the stream's filter:
 they touch `logged`/`logged_as`, never `output_validated`.
 """
 
@@ -15,9 +15,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bson import Timestamp
 from pymongo import MongoClient
 from pymongo.change_stream import CollectionChangeStream
 from pymongo.errors import OperationFailure, PyMongoError
+from pymongo.read_concern import ReadConcern
 
 from clara.config import Config
 from clara.db import Collections, end_orphaned_transactions, ensure_indexes
@@ -95,9 +97,24 @@ class Follower:
     # -- change stream --------------------------------------------------------------------------
 
     def _open(self, token: Any) -> CollectionChangeStream:
+        """Resume after the checkpoint; without one, start where the catch-up scan's view ends.
+
+        A stream opened "now" starts after writes the server has applied but not yet majority-committed,
+        and a catch-up reading majority-committed data cannot see those yet either: they would be missed.
+        Starting at the majority-committed time closes that gap (a review seen both ways counts once).
+        """
         max_await = int(min(max(self.settings.batch_max_seconds * 1000, 50), 1000))
+        start = None if token is not None else self._majority_committed_time()
         return self.cols.source.watch(REVIEW_EVENTS, full_document="updateLookup", resume_after=token,
-                                      max_await_time_ms=max_await, batch_size=self.settings.batch_size)
+                                      start_at_operation_time=start, max_await_time_ms=max_await,
+                                      batch_size=self.settings.batch_size)
+
+    def _majority_committed_time(self) -> Timestamp:
+        """The time of the majority-committed data every later catch-up read sees at least."""
+        with self.client.start_session() as session:
+            self.cols.source.with_options(read_concern=ReadConcern("majority")).find_one(
+                {}, {"_id": 1}, session=session)
+            return session.operation_time
 
     def _follow(self) -> None:
         state = self.cols.state.find_one({"_id": CONSUMER_STATE_ID}) or {}

@@ -6,12 +6,14 @@ import datetime as dt
 import threading
 
 from bson import Binary
+from pymongo.write_concern import WriteConcern
 
 from clara.config import config_from_mapping
 from clara.db import Collections, connect
 from clara.embedded_mongo import EmbeddedMongo
 from consumer.batch import CONSUMER_STATE_ID
-from consumer.stream import REVIEW_EVENTS
+from consumer.catchup import catch_up
+from consumer.stream import REVIEW_EVENTS, Follower
 from tests.support.audit import assert_exactly_once, rollup_cells
 from tests.support.documents import predictions
 from tests.support.running import running_follower, wait_for
@@ -41,6 +43,25 @@ def test_catches_up_then_follows_live_reviews(collections, mongo_client, config)
     assert_exactly_once(collections, config.n_classes)
     state = collections.state.find_one({"_id": CONSUMER_STATE_ID})
     assert state["resume_token"] and state["last_batch"]["size"] >= 1
+
+
+def test_a_fresh_stream_starts_where_the_catch_up_scan_stops_seeing(collections, mongo_client, config):
+    # Seen in the load test: a writer's first review, inserted as the consumer started, was never counted.
+    # It was applied but not yet majority-committed: invisible to the catch-up's majority reads, and
+    # before the start of a stream opened "now". disableSnapshotting holds that window open at will.
+    admin = mongo_client.admin
+    follower = Follower(mongo_client, collections, config, (), threading.Event())
+    admin.command("configureFailPoint", "disableSnapshotting", mode="alwaysOn")
+    try:
+        late = predictions(1, start=START, reviewed_fraction=1.0)[0]
+        collections.source.with_options(write_concern=WriteConcern(w=1)).insert_one(late)
+        with follower._open(None) as stream:
+            assert catch_up(mongo_client, collections, config, sinks=()).documents == 0   # the scan cannot see it
+            admin.command("configureFailPoint", "disableSnapshotting", mode="off")
+            event = wait_for(stream.try_next, what="the review's insert event")
+    finally:
+        admin.command("configureFailPoint", "disableSnapshotting", mode="off")
+    assert event["documentKey"]["_id"] == late["_id"]
 
 
 def test_its_own_writes_do_not_come_back_through_the_stream(collections, mongo_client, config):
