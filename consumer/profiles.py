@@ -2,8 +2,9 @@
 
 Only reviewed rows with a known true class go into the classification metrics (null labels break
 whylogs' confusion matrix, whylogs issue 1373); reviews rejected without a class still appear in
-the target (null), prediction and score columns. The bytes use the format whylogs uploads (v0 delimited), which keeps the
-model performance metrics; the local store converts them to v1 for `whylogs.read`.
+the target (null), prediction and score columns. The bytes use the format whylogs uploads (v0
+delimited), which keeps the model performance metrics; the local store converts them to v1 for
+`whylogs.read`.
 """
 
 from __future__ import annotations
