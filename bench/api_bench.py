@@ -51,7 +51,7 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.stats import percentiles  # noqa: E402
+from bench.stats import percentiles, write_result  # noqa: E402
 from clara.config import config_from_mapping  # noqa: E402
 from clara.db import Collections, connect, ensure_indexes  # noqa: E402
 from clara.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
@@ -384,8 +384,6 @@ def main(argv: list[str] | None = None) -> int:
         "baseline": {"read_seconds": round(read_seconds, 2), "summary_compute_seconds": round(summary_seconds, 3),
                      "daily_compute_seconds": round(daily_seconds, 3), "total_ms": baseline_ms,
                      "values_compared_equal": compared},
-        "python": sys.version.split()[0], "cpus": psutil.cpu_count(),
-        "measured_at": dt.datetime.now(UTC).isoformat(timespec="seconds"),
     }
     rows = []
     n = f"{summary_body['reviews'] / 1e6:.2f}M" if summary_body["reviews"] >= 100_000 else f"{summary_body['reviews']:,}"
@@ -401,8 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(["api", "rollups: derived in memory by clara.rollups; replay --rebuild check reviews/s",
                  verify["reviews_per_second"], "", "identical"])
     result["rows"] = rows
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.output, result)
     print(f"\n{args.reviews:,} reviews, {RANGE_DAYS}-day range {first}..{last} ({summary_body['reviews']:,} reviews); "
           f"baseline: read {read_seconds:.2f} s + summary {summary_seconds:.2f} s / daily {daily_seconds:.2f} s; "
           f"{compared} values equal")

@@ -49,7 +49,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.api_bench import wait_ready  # noqa: E402
 from bench.replay_bench import RssSampler  # noqa: E402
-from bench.stats import percentile  # noqa: E402
+from bench.stats import percentile, write_result  # noqa: E402
 from clara.config import config_from_mapping  # noqa: E402
 from clara.db import Collections, connect, ensure_indexes  # noqa: E402
 from clara.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
@@ -372,11 +372,9 @@ def main(argv: list[str] | None = None) -> int:
         "web_rss_mib": {"peak": round(web_peak, 1), **web_rss.summary()},
         "sse_max_updates_per_second": config.web.sse_max_updates_per_second,
         "consumer_exit_code": code, "batch_size": config.consumer.batch_size,
-        "batch_max_seconds": config.consumer.batch_max_seconds, "python": sys.version.split()[0],
-        "cpus": psutil.cpu_count(), "measured_at": dt.datetime.now(UTC).isoformat(timespec="seconds"),
+        "batch_max_seconds": config.consumer.batch_max_seconds,
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.output, result)
 
     e2e = result["end_to_end"]
     print(f"\n{args.reviews:,} predictions, reviews written by update_one ({psutil.cpu_count()} CPUs)")

@@ -22,7 +22,6 @@ import argparse
 import datetime as dt
 import io
 import itertools
-import json
 import os
 import random
 import sys
@@ -40,6 +39,7 @@ from pymongo.write_concern import WriteConcern
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.stats import write_result  # noqa: E402
 from clara.config import config_from_mapping  # noqa: E402
 from clara.db import Collections, connect, ensure_indexes  # noqa: E402
 from clara.embedded_mongo import EmbeddedMongo  # noqa: E402
@@ -190,10 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         row["ratio_to_ceiling"] = round(row["docs_per_second"] / ceiling, 3)
     result = {"reviews": args.reviews, "days": args.days, "hours": args.days * 24,
               "insert_seconds": round(inserted, 1), "catchup_batch_size": config.consumer.catchup_batch_size,
-              "python": sys.version.split()[0], "cpus": psutil.cpu_count(),
-              "measured_at": dt.datetime.now(UTC).isoformat(timespec="seconds"), "phases": rows}
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
+              "phases": rows}
+    write_result(args.output, result)
     print(f"{args.reviews:,} reviews over {args.days} days (inserted in {inserted:.1f} s)")
     print(f"{'phase':<36}{'docs/s':>10}{'seconds':>9}{'ratio':>8}{'peak RSS MiB':>14}{'1st/last quarter':>18}")
     for row in rows:

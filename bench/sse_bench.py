@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import resource
 import signal
 import subprocess
@@ -33,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.api_bench import wait_ready  # noqa: E402
-from bench.stats import percentiles  # noqa: E402
+from bench.stats import percentiles, write_result  # noqa: E402
 from clara.config import config_from_mapping  # noqa: E402
 from clara.db import Collections, connect, ensure_indexes  # noqa: E402
 from clara.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
@@ -164,11 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     result = {"clients": n, "rounds": args.rounds, "open_files_limit": limit, "baseline_1_client": base,
               "many": many, "web_rss_idle_mib": rss_idle,
-              "sse_max_updates_per_second": config.web.sse_max_updates_per_second,
-              "python": sys.version.split()[0], "cpus": psutil.cpu_count(),
-              "measured_at": dt.datetime.now(UTC).isoformat(timespec="seconds"), "rows": rows}
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
+              "sse_max_updates_per_second": config.web.sse_max_updates_per_second, "rows": rows}
+    write_result(args.output, result)
     print(f"{n} SSE clients connected in {many['connect_seconds']} s")
     for row in rows:
         print("  ".join(str(cell) for cell in row[1:]))
