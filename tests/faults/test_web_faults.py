@@ -10,6 +10,7 @@ import subprocess
 import time
 
 import aiohttp
+import pytest
 import psutil
 
 from clara.embedded_mongo import free_port
@@ -28,6 +29,18 @@ def config_file(tmp_path, port: int):
         "consumer": {"reconnect_max_seconds": 1.0, "batch_max_seconds": 0.05},
         "web": {"port": port, "host": "127.0.0.1", "sse_heartbeat_seconds": 1.0, "sse_max_updates_per_second": 4.0},
         "profiles": {"local_store_dir": str(tmp_path / "profiles")}})
+
+
+@pytest.fixture
+def consumer_and_web(own_mongo, own_setup, tmp_path):
+    """The consumer and the web server as real processes on one config; both must stop cleanly afterwards."""
+    port = free_port()
+    path = config_file(tmp_path, port)
+    consumer = start("consumer", path, own_mongo.uri, log_path=tmp_path / "consumer.log")
+    web = start("web", path, own_mongo.uri, env={"PORT": str(port)}, log_path=tmp_path / "web.log")
+    yield consumer, web, f"http://127.0.0.1:{port}"
+    stop(web, tmp_path / "web.log")
+    stop(consumer, tmp_path / "consumer.log")
 
 
 def stop(process: subprocess.Popen, log) -> None:
@@ -89,13 +102,9 @@ async def wait_async(condition, timeout: float, what: str):
         await asyncio.sleep(0.1)
 
 
-def test_mongod_restart_under_the_consumer_and_the_web_server(own_mongo, own_setup, tmp_path):
+def test_mongod_restart_under_the_consumer_and_the_web_server(own_mongo, own_setup, consumer_and_web):
     config, client, cols = own_setup
-    port = free_port()
-    path = config_file(tmp_path, port)
-    consumer = start("consumer", path, own_mongo.uri, log_path=tmp_path / "consumer.log")
-    web = start("web", path, own_mongo.uri, env={"PORT": str(port)}, log_path=tmp_path / "web.log")
-    base = f"http://127.0.0.1:{port}"
+    _, _, base = consumer_and_web
     writer = ReviewWriter(cols, START, seed=300)
 
     async def scenario() -> dict:
@@ -128,8 +137,6 @@ def test_mongod_restart_under_the_consumer_and_the_web_server(own_mongo, own_set
                  what="every review")
     finally:
         writer.stop()
-        stop(web, tmp_path / "web.log")
-        stop(consumer, tmp_path / "consumer.log")
     assert outcome["down_status"] == 503
     # The web server keeps its SSE connections through the outage (its own change stream reconnects), so
     # clients need not reconnect; those that do come back with Last-Event-ID. Either way all caught up.
@@ -151,14 +158,10 @@ LOAD_SECONDS = 15.0
 LOAD_CLIENTS = 100
 
 
-def test_load_with_the_dashboard_open_in_many_clients(own_mongo, own_setup, tmp_path):
+def test_load_with_the_dashboard_open_in_many_clients(own_setup, consumer_and_web):
     """Writers as fast as they go for ~20 s with 100 live clients: lag bounded, memory flat, exactly once."""
     config, client, cols = own_setup
-    port = free_port()
-    path = config_file(tmp_path, port)
-    consumer = start("consumer", path, own_mongo.uri, log_path=tmp_path / "consumer.log")
-    web = start("web", path, own_mongo.uri, env={"PORT": str(port)}, log_path=tmp_path / "web.log")
-    base = f"http://127.0.0.1:{port}"
+    consumer, web, base = consumer_and_web
     writers = [ReviewWriter(cols, START + dt.timedelta(days=i), batch=1, pause=0.0, seed=1000 * (i + 1))
                for i in range(2)]
     procs = {"web": psutil.Process(web.pid), "consumer": psutil.Process(consumer.pid)}
@@ -199,8 +202,6 @@ def test_load_with_the_dashboard_open_in_many_clients(own_mongo, own_setup, tmp_
     finally:
         for writer in writers:
             writer.stop()
-        stop(web, tmp_path / "web.log")
-        stop(consumer, tmp_path / "consumer.log")
     reviews = assert_exactly_once(cols, config.n_classes)
     written = sum(len(w.written) for w in writers)
     quarter = {name: values[len(values) // 4] for name, values in rss.items()}
