@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import sklearn
 from sklearn.exceptions import UndefinedMetricWarning
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import precision_recall_fscore_support
 from sklearn.utils.extmath import _nanaverage  # the averaging step of precision_recall_fscore_support
 
 from clara.rollups import Totals
@@ -115,14 +115,6 @@ def _matrices(totals: Totals, n_classes: int) -> tuple[list[list[int]], list[int
     labels = range(n_classes)
     return ([[totals.cells.get((t, p), 0) for p in labels] for t in labels],
             [totals.rejected.get(p, 0) for p in labels])
-
-
-def check_confusion(totals: Totals, n_classes: int) -> list[list[int]]:
-    """The confusion matrix by scikit-learn, for cross-checks in tests and audits."""
-    y_true, y_pred, weight = weighted_pairs(totals)
-    keep = y_true != REJECTED
-    return confusion_matrix(y_true[keep], y_pred[keep], labels=list(range(n_classes)),
-                            sample_weight=weight[keep]).astype(int).tolist()
 
 
 def _number(value) -> float | None:

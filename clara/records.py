@@ -82,7 +82,7 @@ def _parse(doc: Mapping, doc_id: Any, n_classes: int) -> Record:
     filename = _required(doc, "filename")
     if not isinstance(filename, str) or not filename:
         raise _Bad("filename", f"expected a non-empty string, got {_show(filename)}")
-    predicted = _class_id(doc, "output_prediction", _required(doc, "output_prediction"), n_classes)
+    predicted = _class_id("output_prediction", _required(doc, "output_prediction"), n_classes)
     confidence = doc.get("output_confidence")
     if confidence is not None:
         if isinstance(confidence, bool) or not isinstance(confidence, (int, float)):
@@ -99,7 +99,7 @@ def _parse(doc: Mapping, doc_id: Any, n_classes: int) -> Record:
     elif validated is False:
         review, truth = Review.REJECTED, None
     else:
-        review, truth = Review.CONFIRMED, _class_id(doc, "output_validated", validated, n_classes)
+        review, truth = Review.CONFIRMED, _class_id("output_validated", validated, n_classes)
     reviewed_at = doc.get("timestamp_validated")
     reviewed_at = None if reviewed_at is None else _datetime("timestamp_validated", reviewed_at)
     trained = doc.get("trained")
@@ -119,7 +119,7 @@ def _required(doc: Mapping, field: str) -> Any:
     return doc[field]
 
 
-def _class_id(doc: Mapping, field: str, value: Any, n_classes: int) -> int:
+def _class_id(field: str, value: Any, n_classes: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise _Bad(field, f"expected a class index (an integer), got {_show(value)}")
     if not 0 <= value < n_classes:

@@ -112,9 +112,6 @@ class RollupDelta:
                 result.append((hour, inc))
         return result
 
-    def __bool__(self) -> bool:
-        return bool(self.updates())
-
 
 @dataclasses.dataclass
 class Totals:

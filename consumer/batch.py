@@ -124,7 +124,7 @@ class BatchResult:
 
 
 def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Sequence[Any], *,
-                 sinks: Sequence[str], checkpoint: Mapping | None = None, state_id: str = CONSUMER_STATE_ID,
+                 sinks: Sequence[str], checkpoint: Mapping | None = None,
                  lag_seconds: float | None = None) -> BatchResult:
     """Apply one batch of source documents (by _id) in a single transaction, exactly once."""
     started = time.perf_counter()
@@ -137,7 +137,7 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
         holder["plan"] = plan
         holder["profiles"] = apply_plan(session, cols, config, plan, sinks)
         if checkpoint is not None or lag_seconds is not None:
-            _record_state(session, cols, state_id, plan, checkpoint, lag_seconds, len(unique_ids))
+            _record_state(session, cols, plan, checkpoint, lag_seconds, len(unique_ids))
 
     # Bounded: while MongoDB is away, give the batch up after COMMIT_TIMEOUT_SECONDS (it is redone from the
     # stream's checkpoint) instead of retrying for pymongo's 120 s, so a stop request is honoured promptly.
@@ -193,7 +193,7 @@ def outbox_entry(batch_id: str, hour: dt.datetime, profile: bytes, rows: int, si
             "next_attempt_at": {}, "dead": {}}
 
 
-def _record_state(session: ClientSession, cols: Collections, state_id: str, plan: BatchPlan,
+def _record_state(session: ClientSession, cols: Collections, plan: BatchPlan,
                   checkpoint: Mapping | None, lag_seconds: float | None, size: int) -> None:
     now = dt.datetime.now(UTC)
     update: dict[str, Any] = {"last_batch_at": now, "last_batch": {
@@ -203,7 +203,7 @@ def _record_state(session: ClientSession, cols: Collections, state_id: str, plan
         update["lag_seconds"] = lag_seconds
     if checkpoint is not None:
         update |= {"resume_token": checkpoint, "checkpoint_at": now}
-    cols.state.update_one({"_id": state_id}, {"$set": update}, upsert=True, session=session)
+    cols.state.update_one({"_id": CONSUMER_STATE_ID}, {"$set": update}, upsert=True, session=session)
 
 
 def _bounded(doc: Mapping, limit: int = 40) -> dict:

@@ -23,7 +23,6 @@ async def mongo_ctx(app: web.Application) -> AsyncIterator[None]:
     """One asynchronous MongoDB client for the app's lifetime, closed on the way out."""
     config = app[keys.CONFIG]
     client: AsyncMongoClient = AsyncMongoClient(config.mongodb.uri, **client_options(config))
-    app[keys.MONGO] = client
     app[keys.COLLECTIONS] = Collections.of(client, config)  # type: ignore[arg-type]  # same roles, async
     yield
     await client.close()

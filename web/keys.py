@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 
 from aiohttp import web
-from pymongo import AsyncMongoClient
 
 from clara.config import Config
 from clara.db import Collections
@@ -13,7 +12,6 @@ from web.hub import Hub
 from web.rollup_cache import RollupCache
 
 CONFIG = web.AppKey("config", Config)
-MONGO = web.AppKey("mongo", AsyncMongoClient)
 # clara.db.Collections built over the async client: the same roles, asynchronous collections.
 COLLECTIONS = web.AppKey("collections", Collections)
 # The same roles over a synchronous client, for drift.queries run in the executor (web.alerts).
