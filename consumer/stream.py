@@ -105,7 +105,7 @@ class Follower:
         """
         max_await = int(min(max(self.settings.batch_max_seconds * 1000, 50), 1000))
         start = None if token is not None else self._majority_committed_time()
-        return self.cols.source.watch(REVIEW_EVENTS, full_document="updateLookup", resume_after=token,
+        return self.cols.source.watch(REVIEW_EVENTS, resume_after=token,
                                       start_at_operation_time=start, max_await_time_ms=max_await,
                                       batch_size=self.settings.batch_size)
 

@@ -52,12 +52,12 @@ async def metrics(request: web.Request) -> web.Response:
     app = request.app
     config, collections = app[keys.CONFIG], app[keys.COLLECTIONS]
     days = default_range(config)
-    docs, pending, rejects, backlog, consumer = await asyncio.gather(
-        queries.rollups(collections, days), queries.pending_reviews(collections, days),
+    by_day, pending, rejects, backlog, consumer = await asyncio.gather(
+        app[keys.ROLLUP_CACHE].by_day(collections, days), queries.pending_reviews(collections, days),
         collections.rejects.count_documents({}), queries.outbox_backlog(collections),
         queries.consumer_state(collections, dt.datetime.now(dt.timezone.utc)))
     summary = await asyncio.get_running_loop().run_in_executor(
-        None, reports.from_docs, reports.summary, docs, pending, days, config)
+        None, reports.from_days, reports.summary, by_day, pending, days, config)
     window = f"the last {config.web.default_range_days} days"
     lines = Exposition()
     lines.gauge("clara_reviews", f"Reviews of predictions made in {window}", summary["reviews"])

@@ -16,13 +16,6 @@ REJECT_REASONS_SHOWN = 50
 CONSUMER_STATE_ID = "consumer"
 
 
-async def rollups(collections: Collections, days: DateRange) -> list[dict[str, Any]]:
-    """The hourly rollup documents of the range, in hour order."""
-    start, end = days.bounds
-    cursor = collections.rollups.find({"_id": {"$gte": start, "$lt": end}}).sort("_id", 1)
-    return await cursor.to_list(None)
-
-
 async def pending_reviews(collections: Collections, days: DateRange) -> int:
     """Predictions made in the range that nobody has reviewed yet."""
     start, end = days.bounds

@@ -24,11 +24,6 @@ _cache: OrderedDict[tuple, ClassificationMetrics] = OrderedDict()
 _cache_lock = threading.Lock()  # executor threads share the cache
 
 
-def from_docs(function, docs, *args):
-    """`function(totals, *args)` over the summed rollup documents (summing is work too: off the loop)."""
-    return function(Totals.of(docs), *args)
-
-
 def from_days(function, by_day: Mapping[dt.date, Totals], *args):
     """`function(totals, *args)` over the range's per-day Totals added up."""
     return function(Totals.sum(by_day.values()), *args)

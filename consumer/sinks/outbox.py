@@ -68,8 +68,7 @@ def deliver_pending(collections: Collections, config: Config, sinks: Sequence[Si
             if name in by_name and name not in down and (not_before is None or not_before <= now):
                 if not _deliver_one(collections, by_name[name], entry, doc, now, result):
                     down.add(name)
-        result.deleted += collections.outbox.delete_one({"_id": entry.id, **_DELETABLE}).deleted_count
-    # Entries emptied by a drainer that stopped between its last mark and its delete.
+    # Every entry now delivered everywhere, including those a drainer that stopped left behind.
     result.deleted += collections.outbox.delete_many(_DELETABLE).deleted_count
     return result
 
