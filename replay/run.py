@@ -35,7 +35,7 @@ from clara.config import Config
 from clara.db import Collections
 from clara.records import Record, parse_document
 from consumer.batch import BatchResult, apply_plan, counted_before, plan_batch, queue_profiles
-from consumer.catchup import ALL_REVIEWS, catch_up
+from consumer.catchup import ALL_REVIEWS, CatchUpResult, catch_up
 from replay.errors import Interrupted
 from replay.options import HOUR, Options, TimeRange
 from replay.plan import Selection, backfill_filter, hour_phase, moved_filter
@@ -46,13 +46,11 @@ UTC = dt.timezone.utc
 
 
 @dataclasses.dataclass
-class Summary:
-    documents: int = 0
-    batches: int = 0
-    profiles: int = 0
+class Summary(CatchUpResult):
+    """The whole run: the catch-up tally (documents, batches, profiles, counts) plus the hour phase's."""
+
     hours_rebuilt: int = 0
     hours_resent: int = 0
-    counts: Counter = dataclasses.field(default_factory=Counter)
     seconds: float = 0.0
     interrupted: bool = False
 
@@ -109,10 +107,7 @@ class Replay:
             self._hours(phase)
 
     def _batch_done(self, result: BatchResult) -> None:
-        self.summary.documents += result.documents
-        self.summary.batches += 1
-        self.summary.profiles += result.profiles
-        self.summary.counts.update(result.counts)
+        self.summary.add(result)
         self.progress.advance(result.documents)
         if self.stop.is_set():
             raise Interrupted("stopped after a committed batch")
@@ -135,10 +130,7 @@ class Replay:
                 raise Interrupted("stopped between hours")
             done = hours_transaction(session, self.cols, self.config, self.options, job, hours, phase,
                                      self.selection.backfill_sinks)
-            self.summary.documents += done.documents
-            self.summary.batches += 1
-            self.summary.profiles += done.profiles
-            self.summary.counts.update(done.counts)
+            self.summary.add(done)
             self.summary.hours_rebuilt += done.hours if self.options.rebuild else 0
             self.summary.hours_resent += done.hours if self.options.profiles else 0
             self.progress.advance(done.documents)
