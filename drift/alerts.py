@@ -57,18 +57,19 @@ def apply_findings(cols: Collections, config: Config, findings: Iterable[Finding
                    now: dt.datetime) -> list[Transition]:
     """Open, update or resolve the alert of every finding that has a verdict; returns the transitions."""
     transitions = []
-    for finding in findings:
-        if finding.firing is None:
-            continue
-        current = cols.alerts.find_one({"key": finding.key, "status": "open"}, {"_id": 1})
+    decided = [finding for finding in findings if finding.firing is not None]
+    open_ids = {doc["key"]: doc["_id"] for doc in cols.alerts.find(
+        {"status": "open", "key": {"$in": [finding.key for finding in decided]}}, {"key": 1})}
+    for finding in decided:
+        current = open_ids.get(finding.key)
         if finding.firing and current is not None:
-            _update(cols, current["_id"], finding, now)
+            _update(cols, current, finding, now)
         elif finding.firing:
             transition = _open(cols, config, finding, now)
             if transition is not None:
                 transitions.append(transition)
         elif current is not None:
-            transition = _resolve(cols, config, current["_id"], finding, now)
+            transition = _resolve(cols, config, current, finding, now)
             if transition is not None:
                 transitions.append(transition)
     return transitions
