@@ -15,6 +15,8 @@ from pymongo.write_concern import WriteConcern
 from clara.config import Config
 
 log = logging.getLogger(__name__)
+# The state document where the consumer keeps its checkpoint and reports its last batch and lag.
+CONSUMER_STATE_ID = "consumer"
 MAJORITY = WriteConcern("majority")
 
 

@@ -26,14 +26,13 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from clara.config import Config
-from clara.db import Collections
+from clara.db import CONSUMER_STATE_ID, Collections
 from clara.records import Record, Rejection, parse_document
 from clara.rollups import Counted, RollupDelta
 from consumer.profiles import profiles_by_hour
 
 log = logging.getLogger(__name__)
 UTC = dt.timezone.utc
-CONSUMER_STATE_ID = "consumer"
 # Longer than MongoDB's 60 s transaction lifetime, so a batch waiting on locks that a killed process's
 # transaction still holds gets through once MongoDB aborts it.
 COMMIT_TIMEOUT_SECONDS = 90.0
@@ -74,8 +73,7 @@ def plan_batch(docs: Sequence[Mapping], n_classes: int, batch_id: str, *, recoun
                 plan.delta.add(previous, -1)
                 plan.unclaims.append(doc["_id"])
             continue
-        if doc.get("_id") is not None:
-            plan.cleared_rejects.append(doc["_id"])
+        plan.cleared_rejects.append(parsed.id)
         if not parsed.reviewed:
             plan.counts["pending"] += 1
             if previous is not None:

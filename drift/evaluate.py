@@ -18,7 +18,7 @@ from pymongo import MongoClient
 from pymongo.errors import DuplicateKeyError
 
 from clara.config import Config
-from clara.db import Collections
+from clara.db import CONSUMER_STATE_ID, Collections
 from drift import checks, windows
 from drift.alerts import Transition, apply_findings, ensure_alert_indexes
 from drift.checks import Finding
@@ -26,7 +26,6 @@ from drift.checks import Finding
 log = logging.getLogger(__name__)
 UTC = dt.timezone.utc
 DRIFT_STATE_ID = "drift"
-CONSUMER_STATE_ID = "consumer"
 # The backlog count stops at this many times the threshold: past it the exact number changes nothing.
 BACKLOG_COUNT_CAP = 10
 

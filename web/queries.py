@@ -9,11 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from clara.db import Collections
+from clara.db import CONSUMER_STATE_ID, Collections
 from web.params import DateRange
 
 REJECT_REASONS_SHOWN = 50
-CONSUMER_STATE_ID = "consumer"
 
 
 async def pending_reviews(collections: Collections, days: DateRange) -> int:
