@@ -49,9 +49,10 @@ class RollupCache:
         """The Totals of every local day of the range that has rollups (a day without any is absent)."""
         start, end = days.bounds
         query = {"_id": {"$gte": start, "$lt": end}}
+        settled = dt.datetime.now(UTC) - self.recent   # an hour written after this is not trusted from memory
         if any(start <= hour < end for hour in self.hours):
             listed = await self._listing(collections, start, end)
-            stale = [hour for hour, stamp in listed.items() if not self._trusted(hour, stamp)]
+            stale = [hour for hour, stamp in listed.items() if not self._trusted(hour, stamp, settled)]
             fetched = await collections.rollups.find({"_id": {"$in": stale}}).to_list(None) if stale else []
         else:  # nothing of the range in memory yet: read it all at once
             fetched = await collections.rollups.find(query).to_list(None)
@@ -73,7 +74,7 @@ class RollupCache:
             hours.sort()
             key = tuple((hour, self.hours[hour][0]) for hour in hours)
             cached = self.days.get(day)
-            if cached is not None and cached[0] == key and all(self._trusted(h, s) for h, s in key):
+            if cached is not None and cached[0] == key and all(self._trusted(h, s, settled) for h, s in key):
                 result[day] = cached[1]
             else:
                 to_sum[day] = (key, [self.hours[hour][1] for hour in hours])
@@ -109,11 +110,11 @@ class RollupCache:
         return {_utc(doc["_id"]): doc.get("updated_at")
                 for doc in await collections.rollups.find(query, {"updated_at": 1}).to_list(None)}
 
-    def _trusted(self, hour: Hour, stamp: Stamp) -> bool:
+    def _trusted(self, hour: Hour, stamp: Stamp, settled: dt.datetime) -> bool:
         """Whether the hour in memory is the one stored: same updated_at, and not written just now."""
         held = self.hours.get(hour)
         return (held is not None and stamp is not None and held[0] == stamp
-                and stamp < dt.datetime.now(UTC) - self.recent)
+                and stamp < settled)
 
 
 def _sum_days(docs_by_day: dict[dt.date, list[dict]]) -> dict[dt.date, Totals]:
