@@ -46,9 +46,12 @@ async def metric(page, key: str):
 
 
 async def open_tab(page, tab: str) -> None:
+    """Click a tab and wait until it is drawn: a refresh of another tab that ends meanwhile is not enough."""
     before = await page.evaluate("document.body.dataset.refreshes")
     await page.click(f"#tab-{tab}")
-    await page.wait_for_function("before => document.body.dataset.refreshes !== before", arg=before)
+    await page.wait_for_function(
+        "([before, tab]) => document.body.dataset.refreshes !== before && document.body.dataset.refreshed === tab",
+        arg=[before, tab])
 
 
 async def test_every_tab_draws_the_api_numbers_and_updates_live(aiohttp_server, web_config, web_collections,

@@ -16,6 +16,7 @@ async function refresh(tabId) {
   const tab = TABS.find((t) => t.id === tabId);
   try {
     await tab.refresh({ meta: state.meta, range: state.range });
+    document.body.dataset.refreshed = tabId; // the tab the last finished refresh drew (browser tests wait on it)
     state.stale.delete(tabId);
     showError(null);
   } catch (error) {
