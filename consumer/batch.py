@@ -19,8 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pymongo
-from bson import Binary
-from pymongo import InsertOne, MongoClient, UpdateOne
+from pymongo import MongoClient, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
@@ -29,18 +28,13 @@ from clara.config import Config
 from clara.db import CONSUMER_STATE_ID, Collections
 from clara.records import Record, Rejection, parse_document
 from clara.rollups import Counted, RollupDelta
-from consumer.profiles import profiles_by_hour
+from consumer.outbox_queue import queue_profiles
 
 log = logging.getLogger(__name__)
 UTC = dt.timezone.utc
 # Longer than MongoDB's 60 s transaction lifetime, so a batch waiting on locks that a killed process's
 # transaction still holds gets through once MongoDB aborts it.
 COMMIT_TIMEOUT_SECONDS = 90.0
-
-
-def sink_names(config: Config) -> tuple[str, ...]:
-    """The sinks every new outbox entry waits for, from configuration."""
-    return (("local",) if config.profiles.local_store else ()) + (("whylabs",) if config.whylabs.enabled else ())
 
 
 @dataclasses.dataclass
@@ -170,25 +164,6 @@ def apply_plan(session: ClientSession, cols: Collections, config: Config, plan: 
     if plan.cleared_rejects:
         cols.rejects.delete_many({"_id": {"$in": plan.cleared_rejects}}, session=session)
     return queue_profiles(session, cols, config, plan.batch_id, plan.new_records, sinks, now)
-
-
-def queue_profiles(session: ClientSession, cols: Collections, config: Config, batch_id: str,
-                   records: Sequence[Record], sinks: Sequence[str], now: dt.datetime) -> int:
-    """One outbox entry per prediction hour of `records`, waiting for `sinks`; returns how many."""
-    profiles = profiles_by_hour(records, config.model.classes) if sinks else {}
-    outbox_writes = [InsertOne(outbox_entry(batch_id, hour, data, rows, sinks, now))
-                     for hour, (data, rows) in profiles.items()]
-    if outbox_writes:
-        cols.outbox.bulk_write(outbox_writes, ordered=False, session=session)
-    return len(outbox_writes)
-
-
-def outbox_entry(batch_id: str, hour: dt.datetime, profile: bytes, rows: int, sinks: Sequence[str],
-                 now: dt.datetime) -> dict[str, Any]:
-    """An outbox document: one hour's profile from one batch, waiting for every sink in `pending`."""
-    return {"_id": f"{batch_id}:{hour:%Y%m%dT%H}", "batch_id": batch_id, "hour": hour, "profile": Binary(profile),
-            "rows": rows, "created_at": now, "pending": list(sinks), "delivered": {}, "attempts": {},
-            "next_attempt_at": {}, "dead": {}}
 
 
 def _record_state(session: ClientSession, cols: Collections, plan: BatchPlan,

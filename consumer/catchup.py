@@ -12,7 +12,8 @@ from pymongo import MongoClient
 
 from clara.config import Config
 from clara.db import Collections
-from consumer.batch import BatchResult, commit_batch, sink_names
+from consumer.batch import BatchResult, commit_batch
+from consumer.outbox_queue import sink_names
 
 log = logging.getLogger(__name__)
 UNLOGGED_REVIEWS = {"logged": {"$ne": True}, "output_validated": {"$exists": True, "$ne": None}}

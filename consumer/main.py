@@ -14,7 +14,8 @@ from clara.config import Config, load_config
 from clara.db import Collections, connect
 from clara.errors import ConfigError
 from clara.logs import setup_logging
-from consumer.batch import BatchResult, sink_names
+from consumer.batch import BatchResult
+from consumer.outbox_queue import sink_names
 from consumer.stream import Follower
 from drift.service import alerts_task
 

@@ -21,8 +21,8 @@ from pymongo.errors import DuplicateKeyError
 
 from clara.config import Config
 from clara.db import Collections
-from consumer.batch import BatchResult, outbox_entry, plan_batch
-from consumer.profiles import profiles_by_hour
+from consumer.batch import BatchResult, plan_batch
+from consumer.outbox_queue import outbox_documents
 
 UTC = dt.timezone.utc
 JOURNAL_PREFIX = "journal:"
@@ -35,7 +35,6 @@ def commit_batch_journaled(client: MongoClient, cols: Collections, config: Confi
     started = time.perf_counter()
     plan = plan_batch(list(cols.source.find({"_id": {"$in": list(ids)}})), config.n_classes, uuid.uuid4().hex[:16])
     now = dt.datetime.now(UTC)
-    profiles = profiles_by_hour(plan.new_records, config.model.classes) if sinks else {}
     journal = {
         "_id": JOURNAL_PREFIX + plan.batch_id, "batch_id": plan.batch_id, "at": now,
         "claims": [{"id": doc_id, "counted": counted.to_doc()} for doc_id, counted in plan.claims],
@@ -43,7 +42,7 @@ def commit_batch_journaled(client: MongoClient, cols: Collections, config: Confi
         "rollups": [{"hour": hour, "inc": inc} for hour, inc in plan.delta.updates()],
         "rejects": [{"id": r.id, "field": r.field, "reason": str(r)} for r, _ in plan.rejects],
         "cleared_rejects": plan.cleared_rejects,
-        "outbox": [outbox_entry(plan.batch_id, hour, data, rows, sinks, now) for hour, (data, rows) in profiles.items()],
+        "outbox": outbox_documents(config, plan.batch_id, plan.new_records, sinks, now),
     }
     cols.state.insert_one(journal)
     _apply_journal(cols, journal)

@@ -20,7 +20,7 @@ from clara.config import Config, load_config
 from clara.db import Collections, connect, end_orphaned_transactions, ensure_indexes
 from clara.errors import ConfigError
 from clara.logs import setup_logging
-from consumer.batch import sink_names
+from consumer.outbox_queue import sink_names
 from replay.errors import UsageError
 from replay.options import Options, TimeRange, parse_moment
 from replay.plan import describe, select

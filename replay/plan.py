@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from clara.config import Config
 from clara.db import Collections
 from clara.rollups import local_day
-from consumer.batch import sink_names
+from consumer.outbox_queue import sink_names
 from consumer.catchup import ALL_REVIEWS, UNLOGGED_REVIEWS
 from replay.options import Options, TimeRange, floor_hour
 

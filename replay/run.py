@@ -34,7 +34,8 @@ from pymongo.write_concern import WriteConcern
 from clara.config import Config
 from clara.db import Collections
 from clara.records import Record, parse_document
-from consumer.batch import BatchResult, apply_plan, counted_before, plan_batch, queue_profiles
+from consumer.batch import BatchResult, apply_plan, counted_before, plan_batch
+from consumer.outbox_queue import queue_profiles
 from consumer.catchup import ALL_REVIEWS, CatchUpResult, catch_up
 from replay.errors import Interrupted
 from replay.options import HOUR, Options, TimeRange

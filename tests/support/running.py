@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from consumer.batch import sink_names
+from consumer.outbox_queue import sink_names
 from consumer.stream import Follower
 
 
