@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+from bson.codec_options import DatetimeConversion
 from pymongo import ASCENDING, MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
@@ -21,7 +22,11 @@ MAJORITY = WriteConcern("majority")
 
 
 def client_options(config: Config) -> dict:
-    return {"tz_aware": True, "serverSelectionTimeoutMS": int(config.mongodb.server_selection_timeout_seconds * 1000),
+    """Options every CLARA client shares: aware UTC datetimes, and dates outside Python's range (year 1 to
+    9999: a writer's `new Date(8.64e15)`, seconds stored as milliseconds) decoded as `DatetimeMS` instead of
+    raising while a whole batch is read; the record parser sets such a document aside."""
+    return {"tz_aware": True, "datetime_conversion": DatetimeConversion.DATETIME_AUTO,
+            "serverSelectionTimeoutMS": int(config.mongodb.server_selection_timeout_seconds * 1000),
             "appname": "clara-monitor"}
 
 
@@ -41,13 +46,15 @@ class Collections:
     rejects: Collection
     state: Collection
     alerts: Collection
+    counted: Collection
 
     @classmethod
     def of(cls, client: MongoClient, config: Config) -> Collections:
         names = config.mongodb
         db = client.get_database(names.database, write_concern=MAJORITY, read_concern=ReadConcern("majority"))
         return cls(db, db[names.source_collection], db[names.rollups_collection], db[names.outbox_collection],
-                   db[names.rejects_collection], db[names.state_collection], db[names.alerts_collection])
+                   db[names.rejects_collection], db[names.state_collection], db[names.alerts_collection],
+                   db[names.counted_collection])
 
 
 def ensure_indexes(collections: Collections) -> None:

@@ -13,6 +13,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from bson.datetime_ms import DatetimeMS
+
 UTC = dt.timezone.utc
 
 
@@ -128,6 +130,9 @@ def _class_id(field: str, value: Any, n_classes: int) -> int:
 
 
 def _datetime(field: str, value: Any) -> dt.datetime:
+    if isinstance(value, DatetimeMS):
+        raise _Bad(field, f"date out of range (years 1 to 9999): {int(value)} ms since 1970; "
+                          "was a time in seconds stored as milliseconds?")
     if not isinstance(value, dt.datetime):
         raise _Bad(field, f"expected a date, got {_show(value)}")
     if value.tzinfo is None:
