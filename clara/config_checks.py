@@ -26,7 +26,7 @@ def check(config: Config, source: str) -> None:
     if not mongo.database or any(ch in mongo.database for ch in ' $/\\."'):
         _fail(source, "mongodb.database", mongo.database, "a database name without spaces, '$', '/', '.' or quotes")
     for key in ("source_collection", "rollups_collection", "outbox_collection",
-                "rejects_collection", "state_collection", "alerts_collection"):
+                "rejects_collection", "state_collection", "alerts_collection", "counted_collection"):
         value = getattr(mongo, key)
         if not value.strip() or "$" in value or value.startswith("system."):
             _fail(source, f"mongodb.{key}", value, "a collection name without '$', not starting with 'system.'")
@@ -44,11 +44,11 @@ def check(config: Config, source: str) -> None:
     if any(count < 0 for count in model.training_counts):
         _fail(source, "model.training_counts", list(model.training_counts), "counts of zero or more")
     _check_timezone(source, model.timezone)
-    for key in ("batch_size", "catchup_batch_size"):
+    for key in ("batch_size", "catchup_batch_size", "recheck_per_poll"):
         if getattr(consumer, key) < 1:
             _fail(source, f"consumer.{key}", getattr(consumer, key), "an integer of at least 1")
     for key in ("batch_max_seconds", "poll_interval_seconds", "checkpoint_idle_seconds",
-                "reconnect_max_seconds", "outbox_drain_interval_seconds"):
+                "reconnect_max_seconds", "outbox_drain_interval_seconds", "lease_seconds"):
         if getattr(consumer, key) <= 0:
             _fail(source, f"consumer.{key}", getattr(consumer, key), "a positive number of seconds")
     if not config.profiles.local_store_dir:

@@ -16,6 +16,7 @@ class MongoSettings:
     rejects_collection: str = "clara_rejects"
     state_collection: str = "clara_state"
     alerts_collection: str = "clara_alerts"
+    counted_collection: str = "clara_counted"
     server_selection_timeout_seconds: float = 10.0
 
 
@@ -42,6 +43,9 @@ class ConsumerSettings:
     checkpoint_idle_seconds: float = 60.0
     reconnect_max_seconds: float = 30.0
     outbox_drain_interval_seconds: float = 5.0
+    mark_source: bool = True
+    lease_seconds: float = 15.0
+    recheck_per_poll: int = 5000
 
 
 @dataclasses.dataclass(frozen=True)
