@@ -16,6 +16,9 @@ from typing import Any
 from bson.datetime_ms import DatetimeMS
 
 UTC = dt.timezone.utc
+# The fields a document's count depends on: a change to any of them can move a count (`logged` is CLARA's).
+COUNTED_FIELDS = ("filename", "output_prediction", "output_confidence", "timestamp", "output_validated",
+                  "timestamp_validated", "trained")
 
 
 class Review(enum.Enum):

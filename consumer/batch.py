@@ -2,8 +2,9 @@
 
 `plan_batch` is pure: from the documents as they are now, it decides what every effect is.
 `commit_batch` re-reads the documents and applies the plan inside one MongoDB transaction
-(majority write concern), so a crash or a retry either applies all of it or none; the `logged`
-marker and the counted snapshot `logged_as` on each document make a replay count nothing twice.
+(majority write concern), so a crash or a retry either applies all of it or none. What each review
+added is kept in CLARA's counted collection (keyed by the source _id, written in the same
+transaction), so a replay, a writer's replace or a lost marker counts nothing twice.
 Nothing here talks HTTP: sinks drain the outbox afterwards.
 """
 
@@ -19,15 +20,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pymongo
-from pymongo import MongoClient, UpdateOne
+from pymongo import DeleteOne, MongoClient, ReplaceOne, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from clara.config import Config
 from clara.db import CONSUMER_STATE_ID, Collections
+from clara.errors import ClaraError
 from clara.records import Record, Rejection, parse_document
 from clara.rollups import Counted, RollupDelta
+from consumer.lease import Lease
 from consumer.outbox_queue import queue_profiles
 
 log = logging.getLogger(__name__)
@@ -39,11 +42,12 @@ COMMIT_TIMEOUT_SECONDS = 90.0
 
 @dataclasses.dataclass
 class BatchPlan:
-    """Every write one batch makes, decided from the documents alone."""
+    """Every write one batch makes, decided from the documents and what was counted for them."""
 
     batch_id: str
-    claims: list[tuple[Any, Counted]] = dataclasses.field(default_factory=list)   # newly logged or corrected
-    unclaims: list[Any] = dataclasses.field(default_factory=list)                 # logged, now pending or bad
+    claims: list[tuple[Any, Counted]] = dataclasses.field(default_factory=list)   # newly counted or corrected
+    unclaims: list[Any] = dataclasses.field(default_factory=list)                 # counted, now pending or bad
+    marks: list[Any] = dataclasses.field(default_factory=list)                    # source needs `logged: true`
     rejects: list[tuple[Rejection, Mapping]] = dataclasses.field(default_factory=list)
     cleared_rejects: list[Any] = dataclasses.field(default_factory=list)
     delta: RollupDelta = dataclasses.field(default_factory=RollupDelta)
@@ -51,15 +55,19 @@ class BatchPlan:
     counts: Counter = dataclasses.field(default_factory=Counter)
 
 
-def plan_batch(docs: Sequence[Mapping], n_classes: int, batch_id: str, *, recount: bool = False) -> BatchPlan:
+def plan_batch(docs: Sequence[Mapping], n_classes: int, batch_id: str, *,
+               counted: Mapping[Any, Counted] | None = None, recount: bool = False) -> BatchPlan:
     """Decide claims, corrections, rejections and rollup increments for the documents as read.
 
-    recount plans every document as if it had never been logged (replay --rebuild counts an hour afresh).
+    `counted` is what CLARA's counted collection holds for these documents (by _id): the only record of
+    what they added to the rollups, which no writer can overwrite. recount plans every document as if it
+    had never been counted (replay --rebuild counts an hour afresh).
     """
+    counted = {} if counted is None or recount else counted
     plan = BatchPlan(batch_id)
     for doc in docs:
         parsed = parse_document(doc, n_classes)
-        previous = None if recount else counted_before(doc)
+        previous = counted.get(doc.get("_id"))
         if isinstance(parsed, Rejection):
             plan.rejects.append((parsed, doc))
             plan.counts["rejected"] += 1
@@ -78,31 +86,27 @@ def plan_batch(docs: Sequence[Mapping], n_classes: int, batch_id: str, *, recoun
         if parsed.logged and previous is None and not recount:
             plan.counts["logged_elsewhere"] += 1  # marked by an older logger: replay --rebuild counts it
             continue
-        counted = Counted.of(parsed)
+        now_counted = Counted.of(parsed)
         if previous is None:
-            plan.delta.add(counted)
-            plan.claims.append((parsed.id, counted))
+            plan.delta.add(now_counted)
+            plan.claims.append((parsed.id, now_counted))
             plan.new_records.append(parsed)
             plan.counts["claimed"] += 1
-        elif previous != counted:
+        elif previous != now_counted:
             plan.delta.add(previous, -1)
-            plan.delta.add(counted)
-            plan.claims.append((parsed.id, counted))
+            plan.delta.add(now_counted)
+            plan.claims.append((parsed.id, now_counted))
             plan.counts["corrected"] += 1
         else:
             plan.counts["already_logged"] += 1
+            if not parsed.logged or "logged_as" in doc:
+                plan.marks.append(parsed.id)   # a writer's replace dropped the marker: put it back
     return plan
 
 
-def counted_before(doc: Mapping) -> Counted | None:
-    """What a logged document added to the rollups (its `logged_as`), or None when it is not counted."""
-    logged_as = doc.get("logged_as")
-    if doc.get("logged") is True and isinstance(logged_as, Mapping):
-        try:
-            return Counted.from_doc(logged_as)
-        except (KeyError, TypeError, AttributeError, ValueError):
-            return None
-    return None
+def read_counted(cols: Collections, ids: Sequence[Any], session: ClientSession | None = None) -> dict[Any, Counted]:
+    """What the counted collection holds for these source documents."""
+    return {doc["_id"]: Counted.from_doc(doc) for doc in cols.counted.find({"_id": {"$in": list(ids)}}, session=session)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,21 +119,36 @@ class BatchResult:
     duration_seconds: float
 
 
+class BatchTooSlow(ClaraError):
+    """A batch's transaction ran longer than consumer.transaction_max_seconds: it is split, not retried whole."""
+
+
 def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Sequence[Any], *,
                  sinks: Sequence[str], checkpoint: Mapping | None = None,
-                 lag_seconds: float | None = None) -> BatchResult:
-    """Apply one batch of source documents (by _id) in a single transaction, exactly once."""
+                 lag_seconds: float | None = None, lease: Lease | None = None) -> BatchResult:
+    """Apply one batch of source documents (by _id) in a single transaction, exactly once.
+
+    With a lease, the transaction also renews it, and commits nothing when another consumer holds it.
+    """
     started = time.perf_counter()
     unique_ids = list(dict.fromkeys(ids))
     holder: dict[str, Any] = {}
+    limit = config.consumer.transaction_max_seconds
 
     def transaction(session: ClientSession) -> None:
-        plan = plan_batch(list(cols.source.find({"_id": {"$in": unique_ids}}, session=session)),
-                          config.n_classes, uuid.uuid4().hex[:16])
+        attempt_started = time.monotonic()
+        if lease is not None:
+            lease.renew(session)
+        docs = list(cols.source.find({"_id": {"$in": unique_ids}}, session=session))
+        plan = plan_batch(docs, config.n_classes, uuid.uuid4().hex[:16],
+                          counted=read_counted(cols, unique_ids, session))
         holder["plan"] = plan
         holder["profiles"] = apply_plan(session, cols, config, plan, sinks)
         if checkpoint is not None or lag_seconds is not None:
             _record_state(session, cols, plan, checkpoint, lag_seconds, len(unique_ids))
+        if len(unique_ids) > 1 and time.monotonic() - attempt_started > limit:
+            raise BatchTooSlow(f"{len(unique_ids)} documents took {time.monotonic() - attempt_started:.1f} s "
+                               f"in one transaction (consumer.transaction_max_seconds = {limit:g})")
 
     # Bounded: while MongoDB is away, give the batch up after COMMIT_TIMEOUT_SECONDS (it is redone from the
     # stream's checkpoint) instead of retrying for pymongo's 120 s, so a stop request is honoured promptly.
@@ -141,23 +160,39 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
                        holder["profiles"], time.perf_counter() - started)
 
 
+def source_marks(plan: BatchPlan, now: dt.datetime) -> list[tuple[dict, dict]]:
+    """(filter, update) of the `logged` markers on the model's documents (informational; consumer.mark_source)."""
+    marked = [doc_id for doc_id, _ in plan.claims] + plan.marks
+    writes = [({"_id": doc_id}, {"$set": {"logged": True, "logged_at": now}, "$unset": {"logged_as": ""}})
+              for doc_id in marked]
+    writes += [({"_id": doc_id}, {"$set": {"logged": False}, "$unset": {"logged_as": ""}}) for doc_id in plan.unclaims]
+    return writes
+
+
+def counted_writes(plan: BatchPlan, now: dt.datetime) -> list[ReplaceOne | DeleteOne]:
+    """What the counted collection must hold after the batch: one document per counted review."""
+    writes: list[ReplaceOne | DeleteOne] = [
+        ReplaceOne({"_id": doc_id}, counted.to_doc() | {"_id": doc_id, "at": now}, upsert=True)
+        for doc_id, counted in plan.claims]
+    writes += [DeleteOne({"_id": doc_id}) for doc_id in plan.unclaims]
+    return writes
+
+
 def apply_plan(session: ClientSession, cols: Collections, config: Config, plan: BatchPlan,
                sinks: Sequence[str]) -> int:
     """Make every write of a plan in the caller's transaction; returns the outbox entries queued."""
     now = dt.datetime.now(UTC)
-    source_writes = [UpdateOne({"_id": doc_id}, {"$set": {"logged": True, "logged_as": counted.to_doc(),
-                                                         "logged_at": now}})
-                     for doc_id, counted in plan.claims]
-    source_writes += [UpdateOne({"_id": doc_id}, {"$set": {"logged": False}, "$unset": {"logged_as": ""}})
-                      for doc_id in plan.unclaims]
-    if source_writes:
-        cols.source.bulk_write(source_writes, ordered=False, session=session)
+    counted = counted_writes(plan, now)
+    if counted:
+        cols.counted.bulk_write(counted, ordered=False, session=session)
+    if config.consumer.mark_source and (plan.claims or plan.marks or plan.unclaims):
+        cols.source.bulk_write([UpdateOne(*mark) for mark in source_marks(plan, now)], ordered=False, session=session)
     rollup_writes = [UpdateOne({"_id": hour}, {"$inc": inc, "$set": {"updated_at": now}}, upsert=True)
                      for hour, inc in plan.delta.updates()]
     if rollup_writes:
         cols.rollups.bulk_write(rollup_writes, ordered=False, session=session)
     reject_writes = [UpdateOne({"_id": rejection.id}, {"$set": {
-        "field": rejection.field, "reason": str(rejection), "at": now, "document": _bounded(doc)}}, upsert=True)
+        "field": rejection.field, "reason": str(rejection), "at": now, "document": bounded(doc)}}, upsert=True)
         for rejection, doc in plan.rejects if rejection.id is not None]
     if reject_writes:
         cols.rejects.bulk_write(reject_writes, ordered=False, session=session)
@@ -179,7 +214,7 @@ def _record_state(session: ClientSession, cols: Collections, plan: BatchPlan,
     cols.state.update_one({"_id": CONSUMER_STATE_ID}, {"$set": update}, upsert=True, session=session)
 
 
-def _bounded(doc: Mapping, limit: int = 40) -> dict:
+def bounded(doc: Mapping, limit: int = 40) -> dict:
     """A copy of a bad document small enough to keep beside its reason."""
     kept = {}
     for key in list(doc)[:limit]:

@@ -1,8 +1,10 @@
-"""Catch-up: process every reviewed document not yet logged, in bounded batches, through commit_batch."""
+"""Catch-up: process every reviewed document not yet counted, in bounded batches, through commit_batch;
+and the re-check of what was counted, for changes no event reported."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -13,6 +15,8 @@ from pymongo import MongoClient
 from clara.config import Config
 from clara.db import Collections
 from consumer.batch import BatchResult, commit_batch
+from consumer.isolation import commit_isolating
+from consumer.lease import Lease
 from consumer.outbox_queue import sink_names
 
 log = logging.getLogger(__name__)
@@ -37,15 +41,18 @@ class CatchUpResult:
 def catch_up(client: MongoClient, cols: Collections, config: Config, *, sinks: Sequence[str] | None = None,
              query: dict | None = None, include_logged: bool = False,
              on_batch: Callable[[BatchResult], None] | None = None,
-             commit: Callable[..., BatchResult] = commit_batch) -> CatchUpResult:
+             commit: Callable[..., BatchResult] = commit_batch, lease: Lease | None = None) -> CatchUpResult:
     """Scan the source in _id order, `catchup_batch_size` at a time, committing each slice exactly once.
 
-    include_logged also re-checks logged documents, to find corrections made while change events were lost.
-    The scan stops at the largest _id that matched when it began: whatever is written later reaches the
-    consumer through its change stream (opened before the scan), so the scan never chases the writers.
+    include_logged also re-checks counted documents, to find corrections made while change events were lost.
+    Without source markers (consumer.mark_source = false) every review is scanned and those the counted
+    collection already holds are skipped. The scan stops at the largest _id that matched when it began:
+    whatever is written later reaches the consumer through its change stream (opened before the scan), so
+    the scan never chases the writers.
     """
     sinks = sink_names(config) if sinks is None else sinks
-    base = dict(ALL_REVIEWS if include_logged else UNLOGGED_REVIEWS) | (query or {})
+    skip_counted = not include_logged and not config.consumer.mark_source
+    base = dict(ALL_REVIEWS if include_logged or skip_counted else UNLOGGED_REVIEWS) | (query or {})
     result = CatchUpResult()
     newest = cols.source.find_one(base, {"_id": 1}, sort=[("_id", -1)])
     if newest is None:
@@ -58,8 +65,41 @@ def catch_up(client: MongoClient, cols: Collections, config: Config, *, sinks: S
                .limit(config.consumer.catchup_batch_size)]
         if not ids:
             return result
-        batch = commit(client, cols, config, ids, sinks=sinks)
-        result.add(batch)
-        if on_batch is not None:
-            on_batch(batch)
         last_id = ids[-1]
+        if skip_counted:
+            counted = set(cols.counted.distinct("_id", {"_id": {"$in": ids}}))
+            ids = [doc_id for doc_id in ids if doc_id not in counted]
+            if not ids:
+                continue
+        _commit(client, cols, config, ids, commit, sinks, lease, result, on_batch)
+
+
+def recheck_counted(client: MongoClient, cols: Collections, config: Config, *, sinks: Sequence[str] | None = None,
+                    after: Any = None, limit: int | None = None, on_batch: Callable[[BatchResult], None] | None = None,
+                    commit: Callable[..., BatchResult] = commit_batch,
+                    lease: Lease | None = None) -> tuple[CatchUpResult, Any]:
+    """Re-check counted reviews in _id order (after `after`, at most `limit`): withdrawals, corrections and
+    changes no event reported are applied. Returns the tally and the last _id checked (None: reached the end)."""
+    sinks = sink_names(config) if sinks is None else sinks
+    result = CatchUpResult()
+    checked = 0
+    while limit is None or checked < limit:
+        size = config.consumer.catchup_batch_size if limit is None else min(config.consumer.catchup_batch_size,
+                                                                             limit - checked)
+        selector = {} if after is None else {"_id": {"$gt": after}}
+        ids = [doc["_id"] for doc in cols.counted.find(selector, {"_id": 1}).sort("_id", 1).limit(size)]
+        if not ids:
+            return result, None
+        _commit(client, cols, config, ids, commit, sinks, lease, result, on_batch)
+        checked += len(ids)
+        after = ids[-1]
+    return result, after
+
+
+def _commit(client: MongoClient, cols: Collections, config: Config, ids: list, commit: Callable[..., BatchResult],
+            sinks: Sequence[str], lease: Lease | None, result: CatchUpResult,
+            on_batch: Callable[[BatchResult], None] | None) -> None:
+    batch = commit_isolating(functools.partial(commit, client, cols, config), cols, ids, sinks=sinks, lease=lease)
+    result.add(batch)
+    if on_batch is not None:
+        on_batch(batch)

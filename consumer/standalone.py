@@ -2,9 +2,9 @@
 
 The batch's plan is first written whole as a journal entry; then each effect is applied so that
 applying it twice changes nothing (a rollup hour remembers the last batches it took, outbox
-entries have fixed ids, document marks are plain sets); then the journal entry goes. After a
-crash, `recover_journals` re-applies whatever entries are left. One processor at a time: a
-standalone server cannot isolate two of them.
+entries have fixed ids, counted entries and document marks are plain sets); then the journal entry
+goes. After a crash, `recover_journals` re-applies whatever entries are left. One processor at a time:
+a standalone server cannot isolate two of them, so the consumer lease is checked before each batch.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from pymongo import MongoClient, UpdateOne
+from pymongo import DeleteOne, MongoClient, ReplaceOne, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from clara.config import Config
 from clara.db import Collections
-from consumer.batch import BatchResult, plan_batch
+from consumer.batch import BatchResult, plan_batch, read_counted, source_marks
+from consumer.lease import Lease
 from consumer.outbox_queue import outbox_documents
 
 UTC = dt.timezone.utc
@@ -30,15 +31,20 @@ REMEMBERED_BATCHES = 64
 
 
 def commit_batch_journaled(client: MongoClient, cols: Collections, config: Config, ids: Sequence[Any], *,
-                           sinks: Sequence[str], **_: Any) -> BatchResult:
+                           sinks: Sequence[str], lease: Lease | None = None, **_: Any) -> BatchResult:
     """commit_batch for servers without transactions: journal the plan, apply idempotently, drop the journal."""
     started = time.perf_counter()
-    plan = plan_batch(list(cols.source.find({"_id": {"$in": list(ids)}})), config.n_classes, uuid.uuid4().hex[:16])
+    if lease is not None:
+        lease.renew()   # the closest a server without transactions gets to fencing: check just before
+    plan = plan_batch(list(cols.source.find({"_id": {"$in": list(ids)}})), config.n_classes, uuid.uuid4().hex[:16],
+                      counted=read_counted(cols, ids))
     now = dt.datetime.now(UTC)
+    marks = source_marks(plan, now) if config.consumer.mark_source else []
     journal = {
         "_id": JOURNAL_PREFIX + plan.batch_id, "batch_id": plan.batch_id, "at": now,
         "claims": [{"id": doc_id, "counted": counted.to_doc()} for doc_id, counted in plan.claims],
         "unclaims": plan.unclaims,
+        "marks": [{"filter": selector, "update": update} for selector, update in marks],
         "rollups": [{"hour": hour, "inc": inc} for hour, inc in plan.delta.updates()],
         "rejects": [{"id": r.id, "field": r.field, "reason": str(r)} for r, _ in plan.rejects],
         "cleared_rejects": plan.cleared_rejects,
@@ -68,12 +74,14 @@ def _apply_journal(cols: Collections, journal: dict) -> None:
                  "$push": {"batches": {"$each": [batch_id], "$slice": -REMEMBERED_BATCHES}}}, upsert=True)
         except DuplicateKeyError:
             pass  # the hour exists and already took this batch
-    writes = [UpdateOne({"_id": c["id"]}, {"$set": {"logged": True, "logged_as": c["counted"], "logged_at": now}})
-              for c in journal["claims"]]
-    writes += [UpdateOne({"_id": doc_id}, {"$set": {"logged": False}, "$unset": {"logged_as": ""}})
-               for doc_id in journal["unclaims"]]
-    if writes:
-        cols.source.bulk_write(writes, ordered=False)
+    counted = [ReplaceOne({"_id": c["id"]}, c["counted"] | {"_id": c["id"], "at": now}, upsert=True)
+               for c in journal["claims"]]
+    counted += [DeleteOne({"_id": doc_id}) for doc_id in journal["unclaims"]]
+    if counted:
+        cols.counted.bulk_write(counted, ordered=False)
+    marks = [UpdateOne(mark["filter"], mark["update"]) for mark in journal.get("marks", [])]
+    if marks:
+        cols.source.bulk_write(marks, ordered=False)
     for reject in journal["rejects"]:
         cols.rejects.update_one({"_id": reject["id"]}, {"$set": {"field": reject["field"], "reason": reject["reason"],
                                                                  "at": now}}, upsert=True)

@@ -9,6 +9,7 @@ they touch `logged`/`logged_as`, never `output_validated`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import threading
 import time
@@ -23,18 +24,31 @@ from pymongo.read_concern import ReadConcern
 
 from clara.config import Config
 from clara.db import Collections, end_orphaned_transactions, ensure_indexes
+from clara.records import COUNTED_FIELDS
 from consumer.batch import CONSUMER_STATE_ID, BatchResult, commit_batch
-from consumer.catchup import catch_up
+from consumer.catchup import catch_up, recheck_counted
+from consumer.isolation import commit_isolating
+from consumer.lease import Lease, LeaseLost
+from consumer.migrate import migrate_logged_as
 
 log = logging.getLogger(__name__)
 UTC = dt.timezone.utc
 # Server codes for a resume point that is gone from the oplog.
 HISTORY_LOST = {286, 280, 136}
-REVIEW_EVENTS = [{"$match": {"$or": [
-    {"operationType": {"$in": ["insert", "replace"]}, "fullDocument.output_validated": {"$ne": None}},
-    {"operationType": "update", "updateDescription.updatedFields.output_validated": {"$exists": True}},
-    {"operationType": "update", "updateDescription.removedFields": "output_validated"},
-]}}]
+# Every change that can move a count: reviewed inserts, replaces of any kind (an ODM's save, a replace that
+# withdraws the review), updates or removals of any counted field. CLARA's own writes touch only `logged`
+# and `logged_at`, so they never match. Only the key is kept: the batch re-reads the documents anyway, and
+# an event carrying a document the driver cannot decode must not stop the stream.
+REVIEW_EVENTS = [
+    {"$match": {"$or": [
+        {"operationType": "insert", "fullDocument.output_validated": {"$ne": None}},
+        {"operationType": "replace"},
+        {"operationType": "update", "$or": [
+            *({f"updateDescription.updatedFields.{field}": {"$exists": True}} for field in COUNTED_FIELDS),
+            {"updateDescription.removedFields": {"$in": list(COUNTED_FIELDS)}}]},
+    ]}},
+    {"$project": {"operationType": 1, "documentKey": 1, "wallTime": 1}},
+]
 
 
 def is_history_lost(exc: BaseException) -> bool:
@@ -66,29 +80,44 @@ class Follower:
         self.app_name = app_name  # set: first end the transactions a killed consumer of this name left open
         self.after_batch = after_batch or (lambda result: None)
         self.settings = config.consumer
+        self.lease = Lease(cols.state, config.mongodb.source_collection, self.settings.lease_seconds)
 
     def run(self) -> None:
         backoff = Backoff(self.settings.reconnect_max_seconds)
-        while not self.stop.is_set():
-            try:
-                ensure_indexes(self.cols)
-                replica_set = self._is_replica_set()
-                if self.app_name and replica_set:
-                    ended = end_orphaned_transactions(self.client, self.app_name)
-                    if ended:
-                        log.warning("ended %d transaction(s) a killed consumer left open", ended)
-                    self.app_name = None
-                if replica_set:
-                    self._follow()
-                else:
-                    log.warning("MongoDB at %s is not a replica set: no change streams; polling every %.1f s",
-                                self.config.mongodb.uri.split("@")[-1], self.settings.poll_interval_seconds)
-                    self._poll()
-                backoff.reset()
-            except PyMongoError as exc:
-                delay = backoff.next()
-                log.warning("MongoDB unavailable (%s: %s); reconnecting in %.1f s", type(exc).__name__, exc, delay)
-                self.stop.wait(delay)
+        try:
+            while not self.stop.is_set():
+                try:
+                    ensure_indexes(self.cols)
+                    if not self.lease.wait_for(self.stop):
+                        return
+                    replica_set = self._is_replica_set()
+                    if self.app_name and replica_set:
+                        ended = end_orphaned_transactions(self.client, self.app_name)
+                        if ended:
+                            log.warning("ended %d transaction(s) a killed consumer left open", ended)
+                        self.app_name = None
+                    migrate_logged_as(self.client, self.cols, self.config, transactions=replica_set)
+                    if replica_set:
+                        self._follow()
+                    else:
+                        log.warning("MongoDB at %s is not a replica set: no change streams; polling every %.1f s",
+                                    self.config.mongodb.uri.split("@")[-1], self.settings.poll_interval_seconds)
+                        self._poll()
+                    backoff.reset()
+                except LeaseLost as exc:
+                    log.warning("lost the consumer lease (%s): standing by", exc)
+                except PyMongoError as exc:
+                    delay = backoff.next()
+                    log.warning("MongoDB unavailable (%s: %s); reconnecting in %.1f s", type(exc).__name__, exc, delay)
+                    self.stop.wait(delay)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        try:
+            self.lease.release()
+        except PyMongoError as exc:
+            log.warning("could not release the consumer lease (%s); a standby takes over when it expires", exc)
 
     def _is_replica_set(self) -> bool:
         hello = self.client.admin.command("hello")
@@ -148,26 +177,37 @@ class Follower:
     def _catch_up(self, full_scan: bool) -> None:
         started = time.perf_counter()
         result = catch_up(self.client, self.cols, self.config, sinks=self.sinks, include_logged=full_scan,
-                          on_batch=self._log_batch)
+                          on_batch=self._log_batch, lease=self.lease)
+        if full_scan:  # withdrawals made while events were lost: only the counted collection knows them
+            rechecked, _ = recheck_counted(self.client, self.cols, self.config, sinks=self.sinks,
+                                           on_batch=self._log_batch, lease=self.lease)
+            result.documents += rechecked.documents
+            result.batches += rechecked.batches
+            result.counts.update(rechecked.counts)
         if result.documents:
             log.info("caught up: %d documents in %d batches (%s) in %.1f s", result.documents, result.batches,
                      dict(result.counts), time.perf_counter() - started)
 
     def _consume(self, stream: CollectionChangeStream) -> None:
-        last_checkpoint = time.monotonic()
+        last_checkpoint = last_renewal = time.monotonic()
         while not self.stop.is_set():
             events = self._collect(stream)
             if events:
                 ids = [event["documentKey"]["_id"] for event in events]
                 wall = [event["wallTime"] for event in events if event.get("wallTime")]
                 lag = (dt.datetime.now(UTC) - min(wall).replace(tzinfo=UTC)).total_seconds() if wall else None
-                result = commit_batch(self.client, self.cols, self.config, ids, sinks=self.sinks,
-                                      checkpoint=stream.resume_token, lag_seconds=lag)
+                result = commit_isolating(functools.partial(commit_batch, self.client, self.cols, self.config),
+                                          self.cols, list(dict.fromkeys(ids)), sinks=self.sinks,
+                                          checkpoint=stream.resume_token, lag_seconds=lag, lease=self.lease)
                 self._log_batch(result, lag)
-                last_checkpoint = time.monotonic()
-            elif time.monotonic() - last_checkpoint >= self.settings.checkpoint_idle_seconds:
-                self._save_token(stream.resume_token)
-                last_checkpoint = time.monotonic()
+                last_checkpoint = last_renewal = time.monotonic()
+            else:
+                if time.monotonic() - last_checkpoint >= self.settings.checkpoint_idle_seconds:
+                    self._save_token(stream.resume_token)
+                    last_checkpoint = time.monotonic()
+                if time.monotonic() - last_renewal >= self.lease.renew_every:
+                    self.lease.renew()
+                    last_renewal = time.monotonic()
 
     def _collect(self, stream: CollectionChangeStream) -> list[dict]:
         """Events until the batch is full or `batch_max_seconds` old; [] after an idle wait."""
@@ -195,13 +235,24 @@ class Follower:
     # -- polling (standalone servers) -----------------------------------------------------------
 
     def _poll(self) -> None:
+        """Standalone servers: count new reviews, and re-check `recheck_per_poll` counted ones per round,
+        so corrections and withdrawals are applied without change events."""
         from consumer.standalone import commit_batch_journaled, recover_journals
 
         recover_journals(self.cols)
+        after = None
         while not self.stop.is_set():
+            self.lease.renew()
             catch_up(self.client, self.cols, self.config, sinks=self.sinks, on_batch=self._log_batch,
-                     commit=commit_batch_journaled)
+                     commit=commit_batch_journaled, lease=self.lease)
+            _, after = recheck_counted(self.client, self.cols, self.config, sinks=self.sinks, after=after,
+                                       limit=self.settings.recheck_per_poll, on_batch=self._log_rechecked,
+                                       commit=commit_batch_journaled, lease=self.lease)
             self.stop.wait(self.settings.poll_interval_seconds)
+
+    def _log_rechecked(self, result: BatchResult) -> None:
+        if set(result.counts) - {"already_logged"}:   # quiet when nothing changed
+            self._log_batch(result)
 
     def _log_batch(self, result: BatchResult, lag: float | None = None) -> None:
         log.info("batch %s: %d documents %s, %d profiles, %.0f ms%s", result.batch_id, result.documents,

@@ -119,7 +119,7 @@ def test_resume_token_falls_out_of_the_oplog_while_the_consumer_is_stopped(own_m
     process = start("consumer", path, own_mongo.uri, log_path=tmp_path / "consumer.log")
     try:
         wait_for(lambda: rollup_cells(cols)[2] == 55, timeout=60, what="the re-scan")
-        wait_for(lambda: cols.source.find_one({"_id": doc_id})["logged_as"]["truth"] == 6, timeout=30)
+        wait_for(lambda: cols.counted.find_one({"_id": doc_id})["truth"] == 6, timeout=30)
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0

@@ -45,14 +45,25 @@ def rollup_cells(cols: Collections) -> tuple[Counter, Counter, int]:
     return +cells, +rejected, reviews
 
 
-def assert_exactly_once(cols: Collections, n_classes: int) -> int:
-    """Every valid review counted once in the rollups, and marked logged; returns the review count."""
+def assert_exactly_once(cols: Collections, n_classes: int, *, marked: bool = True) -> int:
+    """Every valid review counted once in the rollups, held in the counted collection and (with `marked`,
+    consumer.mark_source) marked logged; returns the review count."""
     expected = expected_cells(cols, n_classes)
     actual = rollup_cells(cols)
     assert actual[0] == +expected[0], f"confusion cells differ: {actual[0] - expected[0]} / {expected[0] - actual[0]}"
     assert actual[1] == +expected[1], "rejected-without-class counts differ"
     assert actual[2] == expected[2], f"review totals differ: rollups {actual[2]}, documents {expected[2]}"
-    unlogged = cols.source.count_documents({"output_validated": {"$ne": None}, "logged": {"$ne": True},
-                                            "_id": {"$nin": cols.rejects.distinct("_id")}})
-    assert unlogged == 0, f"{unlogged} valid reviews are not marked logged"
+    valid = {"output_validated": {"$ne": None}, "_id": {"$nin": cols.rejects.distinct("_id")}}
+    if marked:
+        unlogged = cols.source.count_documents(valid | {"logged": {"$ne": True}})
+        assert unlogged == 0, f"{unlogged} valid reviews are not marked logged"
+    uncounted = set(cols.source.distinct("_id", valid)) - set(cols.counted.distinct("_id"))
+    assert not uncounted, f"{len(uncounted)} valid reviews have no entry in the counted collection"
+    assert cols.counted.count_documents({}) == expected[2] + deleted_counted(cols), \
+        "the counted collection holds entries for documents that are not counted"
     return expected[2]
+
+
+def deleted_counted(cols: Collections) -> int:
+    """Counted entries whose source document is gone (a TTL index, a delete): their history stays counted."""
+    return len(set(cols.counted.distinct("_id")) - set(cols.source.distinct("_id")))
