@@ -12,7 +12,10 @@ import bson
 from bson.datetime_ms import DatetimeMS
 from bson.raw_bson import RawBSONDocument
 
-from consumer.batch import commit_batch
+from clara.config import config_from_mapping
+from clara.db import Collections, connect
+from clara.embedded_mongo import EmbeddedMongo
+from consumer.batch import CONSUMER_STATE_ID, commit_batch
 from consumer.catchup import catch_up
 from tests.support.audit import assert_exactly_once, rollup_cells
 from tests.support.documents import prediction, predictions
@@ -152,3 +155,40 @@ def test_without_source_markers_the_models_documents_stay_byte_for_byte(collecti
     doc_id = next(iter(before))
     commit_batch(mongo_client, collections, config, [doc_id], sinks=())
     assert raw.find_one({"_id": doc_id}).raw == before[doc_id]
+
+
+def test_a_standalone_server_applies_corrections_and_withdrawals(tmp_path):
+    with EmbeddedMongo(tmp_path / "standalone", replica_set=None) as mongo:
+        config = config_from_mapping({"consumer": {"poll_interval_seconds": 0.1, "recheck_per_poll": 7},
+                                      "profiles": {"local_store_dir": str(tmp_path / "profiles")}},
+                                     {"MONGODB_URI": mongo.uri}, source="test")
+        client = connect(config)
+        cols = Collections.of(client, config)
+        docs = predictions(20, start=START)
+        cols.source.insert_many(docs)
+        with running_follower(client, cols, config):
+            wait_for(lambda: total_reviews(cols) == 20, what="the first poll")
+            corrected, withdrawn, saved = docs[3], docs[11], docs[17]
+            cols.source.update_one({"_id": corrected["_id"]}, {"$set": {"output_validated": 6}})
+            cols.source.update_one({"_id": withdrawn["_id"]}, {"$unset": {"output_validated": ""}})
+            cols.source.replace_one({"_id": saved["_id"]}, saved)   # an ODM's save drops `logged`
+            wait_for(lambda: rollup_cells(cols)[0].get((6, corrected["output_prediction"])) and total_reviews(cols) == 19
+                     and cols.source.find_one({"_id": saved["_id"]}).get("logged") is True,
+                     what="the correction, the withdrawal and the re-mark")
+        assert_exactly_once(cols, config.n_classes)
+        client.close()
+
+
+def test_a_withdrawal_made_while_history_was_lost_is_applied(collections, mongo_client, config):
+    docs = predictions(12, start=START)
+    collections.source.insert_many(docs)
+    catch_up(mongo_client, collections, config, sinks=())
+    with collections.source.watch() as stream:
+        collections.source.update_one({"_id": docs[0]["_id"]}, {"$unset": {"output_validated": ""}})
+        stream.try_next()
+        real = stream.resume_token["_data"]
+    stale = {"_data": real[:2] + "00000001" + real[10:]}   # from 1970: long gone from the oplog
+    collections.state.insert_one({"_id": CONSUMER_STATE_ID, "resume_token": stale})
+    with running_follower(mongo_client, collections, config):
+        wait_for(lambda: total_reviews(collections) == 11, what="the withdrawal found by the re-check")
+    assert_exactly_once(collections, config.n_classes)
