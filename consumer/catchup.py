@@ -31,6 +31,12 @@ class CatchUpResult:
     profiles: int = 0
     counts: Counter = dataclasses.field(default_factory=Counter)
 
+    def merge(self, other: CatchUpResult) -> None:
+        self.documents += other.documents
+        self.batches += other.batches
+        self.profiles += other.profiles
+        self.counts.update(other.counts)
+
     def add(self, result: BatchResult) -> None:
         self.documents += result.documents
         self.batches += 1

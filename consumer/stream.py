@@ -2,8 +2,9 @@
 
 Order matters for "nothing missed": the stream is opened (or resumed from the checkpoint) before
 the catch-up scan, starting no later than the majority-committed data the scan reads, so whatever
-the scan cannot see arrives through the stream, and the `logged` marker makes a second sight a no-op. Our own writes never match the stream's filter:
-they touch `logged`/`logged_as`, never `output_validated`.
+the scan cannot see arrives through the stream, and the counted collection makes a second sight a
+no-op. Our own writes never match the stream's filter: they touch `logged`/`logged_at`, never a
+field a count depends on. Only the consumer holding the lease processes anything.
 """
 
 from __future__ import annotations
@@ -181,9 +182,7 @@ class Follower:
         if full_scan:  # withdrawals made while events were lost: only the counted collection knows them
             rechecked, _ = recheck_counted(self.client, self.cols, self.config, sinks=self.sinks,
                                            on_batch=self._log_batch, lease=self.lease)
-            result.documents += rechecked.documents
-            result.batches += rechecked.batches
-            result.counts.update(rechecked.counts)
+            result.merge(rechecked)
         if result.documents:
             log.info("caught up: %d documents in %d batches (%s) in %.1f s", result.documents, result.batches,
                      dict(result.counts), time.perf_counter() - started)
