@@ -8,10 +8,12 @@ runs one in the foreground until interrupted.
 from __future__ import annotations
 
 import argparse
+import base64
 import ctypes
 import logging
 import os
 import platform
+import secrets
 import signal
 import socket
 import subprocess
@@ -61,15 +63,21 @@ def _die_with_parent() -> None:
 
 class EmbeddedMongo:
     """One mongod process: start() waits until it is primary of its replica set (or, with replica_set=None,
-    a standalone server that answers); stop() shuts it down."""
+    a standalone server that answers); stop() shuts it down.
+
+    auth=True turns access control on (`--auth`, and for a replica set a keyFile in the data directory).
+    Until the first user exists, MongoDB's localhost exception lets a client on 127.0.0.1 initiate the
+    replica set and create that user; the URI carries no credentials: add them."""
 
     def __init__(self, data_dir: str | os.PathLike, port: int | None = None, *, oplog_size_mb: int | None = None,
-                 test_commands: bool = False, replica_set: str | None = "rs0", log_path: str | os.PathLike | None = None):
+                 test_commands: bool = False, replica_set: str | None = "rs0",
+                 log_path: str | os.PathLike | None = None, auth: bool = False):
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.oplog_size_mb = oplog_size_mb
         self.test_commands = test_commands
         self.replica_set = replica_set
+        self.auth = auth
         self.log_path = Path(log_path) if log_path else self.data_dir / "mongod.log"
         self.process: subprocess.Popen | None = None
 
@@ -89,10 +97,26 @@ class EmbeddedMongo:
             args += ["--oplogSize", str(self.oplog_size_mb)]
         if self.test_commands:
             args += ["--setParameter", "enableTestCommands=1"]
+        if self.auth:
+            args += ["--auth"]
+            if self.replica_set is not None:  # members authenticate to each other with it, even a single one
+                args += ["--keyFile", str(self.key_file)]
         return args
+
+    @property
+    def key_file(self) -> Path:
+        return self.data_dir / "keyfile"
+
+    def _write_key_file(self) -> None:
+        if self.key_file.exists():
+            return
+        self.key_file.write_text(base64.b64encode(secrets.token_bytes(48)).decode())
+        self.key_file.chmod(0o400)  # mongod refuses a keyFile that others can read
 
     def start(self, timeout: float = 60.0) -> EmbeddedMongo:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.auth and self.replica_set is not None:
+            self._write_key_file()
         log.info("starting mongod on 127.0.0.1:%d with data in %s", self.port, self.data_dir)
         with open(self.data_dir / "mongod.stderr", "wb") as stderr:
             self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=stderr,
@@ -120,7 +144,10 @@ class EmbeddedMongo:
                     if status.get("myState") == 1:
                         return
                 except OperationFailure as exc:
-                    if exc.code == 94:  # NotYetInitialized
+                    if exc.code == 13:  # Unauthorized: users exist, so no localhost exception; hello still answers
+                        if client.admin.command("hello").get("isWritablePrimary"):
+                            return
+                    elif exc.code == 94:  # NotYetInitialized
                         client.admin.command("replSetInitiate", {
                             "_id": self.replica_set, "members": [{"_id": 0, "host": f"127.0.0.1:{self.port}"}]})
                     elif exc.code not in (93, 13436):  # InvalidReplicaSetConfig, NotPrimaryOrSecondary
