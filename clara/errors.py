@@ -11,3 +11,7 @@ class ConfigError(ClaraError):
 
 class EmbeddedMongoError(ClaraError):
     """The embedded mongod could not be started or stopped."""
+
+
+class IndexPrivilegeError(ClaraError):
+    """MongoDB refused the privilege to list or create an index CLARA needs: the message says the way out."""

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from clara.config import Config, load_config
 from clara.db import Collections, connect
-from clara.errors import ConfigError
+from clara.errors import ConfigError, IndexPrivilegeError
 from clara.logs import setup_logging
 from consumer.batch import BatchResult
 from consumer.outbox_queue import sink_names
@@ -97,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     alerts.start()
     try:
         Follower(client, cols, config, sinks, stop, after_batch, app_name=app_name).run()
+    except IndexPrivilegeError as exc:  # retrying cannot help: someone has to grant it or create the index
+        log.error("consumer cannot start: %s", exc)
+        return 2
     finally:
         stop.set()
         worker.wake.set()

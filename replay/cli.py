@@ -1,8 +1,8 @@
 """`python -m replay`: backfill a date range through the consumer's batches, or rebuild it (see --help).
 
 Every argument is checked before anything is read or written: a bad one exits with code 2.
-Exit codes: 0 done (or dry run), 1 MongoDB failed, 2 bad arguments or configuration,
-130 interrupted (run the same command again to finish).
+Exit codes: 0 done (or dry run), 1 MongoDB failed, 2 bad arguments or configuration (or a MongoDB
+privilege CLARA's indexes need is missing), 130 interrupted (run the same command again to finish).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pymongo.errors import PyMongoError
 
 from clara.config import Config, load_config
 from clara.db import Collections, connect, end_orphaned_transactions, ensure_indexes
-from clara.errors import ConfigError
+from clara.errors import ConfigError, IndexPrivilegeError
 from clara.logs import setup_logging
 from consumer.outbox_queue import sink_names
 from replay.errors import UsageError
@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     except PyMongoError as exc:
         log.error("MongoDB failed: %s: %s", type(exc).__name__, exc)
         return EXIT_FAILED
+    except IndexPrivilegeError as exc:
+        log.error("replay cannot start: %s", exc)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         log.warning("aborted: the open batch was rolled back; run the same command again to finish")
         return EXIT_INTERRUPTED
