@@ -18,6 +18,7 @@ class MongoSettings:
     alerts_collection: str = "clara_alerts"
     counted_collection: str = "clara_counted"
     server_selection_timeout_seconds: float = 10.0
+    create_indexes: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
