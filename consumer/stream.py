@@ -26,6 +26,7 @@ from pymongo.read_concern import ReadConcern
 from clara.config import Config
 from clara.db import Collections, end_orphaned_transactions, ensure_indexes
 from clara.records import COUNTED_FIELDS
+from consumer.activity import Activity
 from consumer.batch import CONSUMER_STATE_ID, BatchResult, commit_batch
 from consumer.catchup import catch_up, recheck_counted
 from consumer.isolation import commit_isolating
@@ -82,6 +83,7 @@ class Follower:
         self.after_batch = after_batch or (lambda result: None)
         self.settings = config.consumer
         self.lease = Lease(cols.state, config.mongodb.source_collection, self.settings.lease_seconds)
+        self.activity = Activity()
 
     def run(self) -> None:
         backoff = Backoff(self.settings.reconnect_max_seconds)
@@ -108,10 +110,12 @@ class Follower:
                 except LeaseLost as exc:
                     log.warning("lost the consumer lease (%s): standing by", exc)
                 except PyMongoError as exc:
+                    self.activity.error()
                     delay = backoff.next()
                     log.warning("MongoDB unavailable (%s: %s); reconnecting in %.1f s", type(exc).__name__, exc, delay)
                     self.stop.wait(delay)
         finally:
+            self.activity.flush()
             self._release()
 
     def _release(self) -> None:
@@ -254,7 +258,8 @@ class Follower:
             self._log_batch(result)
 
     def _log_batch(self, result: BatchResult, lag: float | None = None) -> None:
-        log.info("batch %s: %d documents %s, %d profiles, %.0f ms%s", result.batch_id, result.documents,
+        self.activity.note(result, lag)
+        log.debug("batch %s: %d documents %s, %d profiles, %.0f ms%s", result.batch_id, result.documents,
                  result.counts, result.profiles, result.duration_seconds * 1000,
                  "" if lag is None else f", lag {lag:.2f} s",
                  extra={"batch_id": result.batch_id, "batch_size": result.documents, "counts": result.counts,

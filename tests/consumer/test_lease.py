@@ -20,6 +20,7 @@ from tests.support.running import wait_for
 
 UTC = dt.timezone.utc
 START = dt.datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
+DEBUG = {"LOG_LEVEL": "DEBUG"}   # per-batch lines: the standby must have none
 
 
 def consumer_config(tmp_path, database: str):
@@ -56,11 +57,11 @@ def run_two_consumers(tmp_path, uri: str, cols, *, pause_the_active: bool) -> No
     path = consumer_config(tmp_path, cols.db.name)
     writer = Writer(cols)
     writer.write(40)
-    first = start("consumer", path, uri, log_path=tmp_path / "first.log")
+    first = start("consumer", path, uri, log_path=tmp_path / "first.log", env=DEBUG)
     second = None
     try:
         wait_for(lambda: holder_pid(cols) == first.pid, timeout=30, what="the first consumer's lease")
-        second = start("consumer", path, uri, log_path=tmp_path / "second.log")
+        second = start("consumer", path, uri, log_path=tmp_path / "second.log", env=DEBUG)
         wait_for(lambda: "standby" in (tmp_path / "second.log").read_text(), timeout=30, what="the standby")
         total = writer.write(60)
         wait_for(lambda: counted(cols, total), timeout=30, what="reviews counted by the active consumer")
