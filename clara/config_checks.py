@@ -48,7 +48,8 @@ def check(config: Config, source: str) -> None:
         if getattr(consumer, key) < 1:
             _fail(source, f"consumer.{key}", getattr(consumer, key), "an integer of at least 1")
     for key in ("batch_max_seconds", "poll_interval_seconds", "checkpoint_idle_seconds",
-                "reconnect_max_seconds", "outbox_drain_interval_seconds", "lease_seconds"):
+                "reconnect_max_seconds", "outbox_drain_interval_seconds", "lease_seconds",
+                "transaction_max_seconds"):
         if getattr(consumer, key) <= 0:
             _fail(source, f"consumer.{key}", getattr(consumer, key), "a positive number of seconds")
     if not config.profiles.local_store_dir:

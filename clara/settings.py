@@ -47,6 +47,7 @@ class ConsumerSettings:
     mark_source: bool = True
     lease_seconds: float = 15.0
     recheck_per_poll: int = 5000
+    transaction_max_seconds: float = 20.0
 
 
 @dataclasses.dataclass(frozen=True)
