@@ -54,6 +54,9 @@ def check(config: Config, source: str) -> None:
             _fail(source, f"consumer.{key}", getattr(consumer, key), "a positive number of seconds")
     if not config.profiles.local_store_dir:
         _fail(source, "profiles.local_store_dir", "", "a directory path")
+    for key in ("local_store_interval_seconds", "dead_retention_days"):
+        if getattr(config.profiles, key) < 0:
+            _fail(source, f"profiles.{key}", getattr(config.profiles, key), "zero or a positive number")
     endpoint = urlsplit(whylabs.endpoint)
     if endpoint.scheme not in ("http", "https") or not endpoint.hostname:
         _fail(source, "whylabs.endpoint", whylabs.endpoint, "an http(s) URL")
@@ -62,6 +65,8 @@ def check(config: Config, source: str) -> None:
     for key in ("max_seconds", "attempt_timeout_seconds", "backoff_initial_seconds", "backoff_max_seconds"):
         if getattr(whylabs, key) <= 0:
             _fail(source, f"whylabs.{key}", getattr(whylabs, key), "a positive number of seconds")
+    if whylabs.upload_interval_seconds < 0:
+        _fail(source, "whylabs.upload_interval_seconds", whylabs.upload_interval_seconds, "zero or more seconds")
     if not 1 <= web.port <= 65535:
         _fail(source, "web.port", web.port, "a TCP port from 1 to 65535")
     if not 1 <= web.default_range_days <= web.max_range_days:

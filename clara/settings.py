@@ -54,6 +54,8 @@ class ConsumerSettings:
 class ProfileSettings:
     local_store: bool = True
     local_store_dir: str = "var/profiles"
+    local_store_interval_seconds: float = 5.0
+    dead_retention_days: float = 14.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +68,7 @@ class WhyLabsSettings:
     attempt_timeout_seconds: float = 15.0
     backoff_initial_seconds: float = 0.5
     backoff_max_seconds: float = 30.0
+    upload_interval_seconds: float = 300.0
     api_key: str = dataclasses.field(default="", repr=False)
 
     @property

@@ -1,23 +1,95 @@
-"""Queueing profiles in the outbox: what a batch leaves for the sinks, written with the batch's other effects.
+"""Queueing profile rows in the outbox: what a batch leaves for the sinks, written with the batch's other effects.
 
 The entries are written inside the batch's transaction (or its journal on a standalone server), so a
-review's profile rows can never be lost or queued twice; the sinks drain them afterwards.
+review's profile rows can never be lost or queued twice; the sinks drain them afterwards. An entry holds
+the rows of one prediction hour, column by column and as numbers (class ids, not names): no whylogs
+profile is built here, so a batch spanning a thousand hours commits as fast as one spanning one. The
+drain builds the profiles from the rows, outside any transaction (consumer.sinks).
+
+    {_id: "<batch id>:<YYYYMMDDTHH>[:<part>]", batch_id, hour, rows: <count>,
+     columns: {predicted: [int], truth: [int | null], confidence: [float | null],
+               latency_seconds: [float | null]},
+     created_at, pending: [sink], delivered: {sink: at}, attempts: {sink: n}, next_attempt_at: {sink: at},
+     dead: {sink: {reason, at}}}
+
+Entries written before this format hold `profile` (serialized whylogs bytes) instead of `columns`; the
+sinks still deliver them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from bson import Binary
 from pymongo import InsertOne
 from pymongo.client_session import ClientSession
 
 from clara.config import Config
 from clara.db import Collections
 from clara.records import Record
-from consumer.profiles import profiles_by_hour
+from clara.rollups import hour_of
+
+# One entry stays far below MongoDB's 16 MiB document limit (about 50 bytes a row): an hour re-sent
+# whole by replay is split into parts of this many rows.
+MAX_ROWS_PER_ENTRY = 20_000
+# The state document where the drain keeps its upkeep time and the count of dead entries it deleted.
+OUTBOX_STATE_ID = "outbox"
+
+
+@dataclasses.dataclass
+class HourRows:
+    """The profile rows of reviewed predictions, column by column: what the drain profiles."""
+
+    predicted: list[int] = dataclasses.field(default_factory=list)
+    truth: list[int | None] = dataclasses.field(default_factory=list)          # None: rejected without a class
+    confidence: list[float | None] = dataclasses.field(default_factory=list)
+    latency_seconds: list[float | None] = dataclasses.field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.predicted)
+
+    def append(self, record: Record) -> None:
+        self.predicted.append(record.predicted)
+        self.truth.append(record.truth)
+        self.confidence.append(record.confidence)
+        self.latency_seconds.append(record.latency_seconds)
+
+    def extend(self, other: HourRows) -> None:
+        self.predicted += other.predicted
+        self.truth += other.truth
+        self.confidence += other.confidence
+        self.latency_seconds += other.latency_seconds
+
+    def parts(self, size: int) -> Iterator[HourRows]:
+        for start in range(0, len(self), size):
+            end = start + size
+            yield HourRows(self.predicted[start:end], self.truth[start:end], self.confidence[start:end],
+                           self.latency_seconds[start:end])
+
+    def to_doc(self) -> dict[str, list]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> HourRows:
+        """The rows of an entry's `columns`; ValueError when they are not four columns of one length."""
+        try:
+            rows = cls(*(list(doc[field.name]) for field in dataclasses.fields(cls)))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"the entry's columns are malformed: {exc!r}") from exc
+        if len({len(column) for column in dataclasses.astuple(rows)}) != 1:
+            raise ValueError("the entry's columns differ in length")
+        return rows
+
+
+def rows_by_hour(records: Iterable[Record]) -> dict[dt.datetime, HourRows]:
+    """The reviewed records' rows per prediction hour, hours in order."""
+    by_hour: dict[dt.datetime, HourRows] = {}
+    for record in records:
+        if record.reviewed:
+            by_hour.setdefault(hour_of(record.timestamp), HourRows()).append(record)
+    return dict(sorted(by_hour.items()))
 
 
 def sink_names(config: Config) -> tuple[str, ...]:
@@ -28,8 +100,11 @@ def sink_names(config: Config) -> tuple[str, ...]:
 def outbox_documents(config: Config, batch_id: str, records: Sequence[Record], sinks: Sequence[str],
                      now: dt.datetime) -> list[dict[str, Any]]:
     """The outbox entries for a batch's newly counted records (none when no sink is configured)."""
-    profiles = profiles_by_hour(records, config.model.classes) if sinks else {}
-    return [outbox_entry(batch_id, hour, data, rows, sinks, now) for hour, (data, rows) in profiles.items()]
+    if not sinks:
+        return []
+    return [outbox_entry(batch_id, hour, part, sinks, now, index)
+            for hour, rows in rows_by_hour(records).items()
+            for index, part in enumerate(rows.parts(MAX_ROWS_PER_ENTRY))]
 
 
 def queue_profiles(session: ClientSession, cols: Collections, config: Config, batch_id: str,
@@ -41,9 +116,10 @@ def queue_profiles(session: ClientSession, cols: Collections, config: Config, ba
     return len(documents)
 
 
-def outbox_entry(batch_id: str, hour: dt.datetime, profile: bytes, rows: int, sinks: Sequence[str],
-                 now: dt.datetime) -> dict[str, Any]:
-    """An outbox document: one hour's profile from one batch, waiting for every sink in `pending`."""
-    return {"_id": f"{batch_id}:{hour:%Y%m%dT%H}", "batch_id": batch_id, "hour": hour, "profile": Binary(profile),
-            "rows": rows, "created_at": now, "pending": list(sinks), "delivered": {}, "attempts": {},
-            "next_attempt_at": {}, "dead": {}}
+def outbox_entry(batch_id: str, hour: dt.datetime, rows: HourRows, sinks: Sequence[str], now: dt.datetime,
+                 part: int = 0) -> dict[str, Any]:
+    """An outbox document: one hour's rows from one batch, waiting for every sink in `pending`."""
+    entry_id = f"{batch_id}:{hour:%Y%m%dT%H}" + (f":{part}" if part else "")
+    return {"_id": entry_id, "batch_id": batch_id, "hour": hour, "rows": len(rows), "columns": rows.to_doc(),
+            "created_at": now, "pending": list(sinks), "delivered": {}, "attempts": {}, "next_attempt_at": {},
+            "dead": {}}

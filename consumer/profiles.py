@@ -1,10 +1,10 @@
-"""whylogs classification profiles, one per dataset hour, from reviewed records.
+"""whylogs classification profiles of one dataset hour, from the outbox's profile rows.
 
-Only reviewed rows with a known true class go into the classification metrics (null labels break
-whylogs' confusion matrix, whylogs issue 1373); reviews rejected without a class still appear in
-the target (null), prediction and score columns. The bytes use the format whylogs uploads (v0
-delimited), which keeps the model performance metrics; the local store converts them to v1 for
-`whylogs.read`.
+Built by the outbox drain, never inside a batch's transaction. Only rows with a known true class go
+into the classification metrics (null labels break whylogs' confusion matrix, whylogs issue 1373);
+reviews rejected without a class still appear in the target (null), prediction and score columns.
+WhyLabs gets the model performance metrics (whylogs uploads them in its v0 format); the local store's
+v1 files (what `whylogs.read` reads) cannot hold them, so it profiles without.
 """
 
 from __future__ import annotations
@@ -12,19 +12,17 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from whylogs.core import DatasetProfile, DatasetSchema
+from whylogs.core import DatasetProfile, DatasetProfileView, DatasetSchema
 from whylogs.core.metrics.metrics import DistributionMetric
 from whylogs.core.model_performance_metrics.confusion_matrix import ConfusionMatrix
 from whylogs.core.model_performance_metrics.model_performance_metrics import ModelPerformanceMetrics
 from whylogs.core.preprocessing import PreprocessedColumn
 
-from clara.records import Record
-from clara.rollups import hour_of
+from consumer.outbox_queue import HourRows
 
 # whylogs logs at INFO on every profile; keep the consumer's log about batches.
 logging.getLogger("whylogs").setLevel(logging.WARNING)
@@ -55,35 +53,35 @@ class ArrayConfusionMatrix(ConfusionMatrix):
             self.confusion_matrix[cell].columnar_update(PreprocessedColumn.apply(np.asarray(values, dtype=float)))
 
 
-def profiles_by_hour(records: Iterable[Record], classes: Sequence[str]) -> dict[dt.datetime, tuple[bytes, int]]:
-    """(serialized profile, rows) per prediction hour, with the hour as the dataset timestamp."""
-    by_hour: dict[dt.datetime, list[Record]] = defaultdict(list)
-    for record in records:
-        if record.reviewed:
-            by_hour[hour_of(record.timestamp)].append(record)
-    return {hour: (profile_bytes(rows, hour, classes), len(rows)) for hour, rows in sorted(by_hour.items())}
-
-
-def profile_bytes(records: Sequence[Record], hour: dt.datetime, classes: Sequence[str],
-                  created: dt.datetime | None = None) -> bytes:
-    """One hour's profile, serialized; `created` fixes the creation time (else now)."""
+def profile_view(rows: HourRows, hour: dt.datetime, classes: Sequence[str], *, performance: bool = True,
+                 created: dt.datetime | None = None) -> DatasetProfileView:
+    """One hour's profile of `rows`, dataset timestamp = `hour`; `performance` adds the model performance
+    metrics (the confusion matrix of the rows with a known true class); `created` fixes the creation time."""
     profile = DatasetProfile(schema=_SCHEMA, creation_timestamp=created)
+    predictions = [classes[p] for p in rows.predicted]
+    targets = [None if t is None else classes[t] for t in rows.truth]
     profile.track(pandas=pd.DataFrame({
-        "target": [None if r.truth is None else classes[r.truth] for r in records],
-        "prediction": [classes[r.predicted] for r in records],
-        "score": [r.confidence for r in records],
-        "review_latency_seconds": [r.latency_seconds for r in records],
+        "target": targets, "prediction": predictions, "score": rows.confidence,
+        "review_latency_seconds": rows.latency_seconds,
     }))
-    labelled = [r for r in records if r.truth is not None]
-    if labelled:
+    labelled = [i for i, t in enumerate(rows.truth) if t is not None]
+    if performance and labelled:
         # What why.log_classification_metrics computes, without its second pass over the columns.
-        predictions = [classes[r.predicted] for r in labelled]
-        targets = [classes[r.truth] for r in labelled]
-        matrix = ArrayConfusionMatrix(labels=sorted(set(targets + predictions)))
-        matrix.add(predictions, targets, [1.0 if r.confidence is None else r.confidence for r in labelled])
+        labelled_predictions = [predictions[i] for i in labelled]
+        labelled_targets = [targets[i] for i in labelled]
+        scores = [1.0 if rows.confidence[i] is None else rows.confidence[i] for i in labelled]
+        matrix = ArrayConfusionMatrix(labels=sorted(set(labelled_targets + labelled_predictions)))
+        matrix.add(labelled_predictions, labelled_targets, scores)
         profile.add_model_performance_metrics(ModelPerformanceMetrics(confusion_matrix=matrix))
     profile.set_dataset_timestamp(hour)
-    view = profile.view()
+    return profile.view()
+
+
+def profile_bytes(rows: HourRows, hour: dt.datetime, classes: Sequence[str],
+                  created: dt.datetime | None = None) -> bytes:
+    """One hour's profile with its performance metrics, serialized as whylogs uploads it (v0 delimited;
+    v1 when no row has a known true class)."""
+    view = profile_view(rows, hour, classes, created=created)
     buffer = io.BytesIO()
     buffer.name = "profile.bin"  # whylogs' writer reports the target's name
     view._write(file=buffer, use_v0=view.model_performance_metrics is not None)

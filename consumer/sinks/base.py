@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
+
+from whylogs.core import DatasetProfileView
 
 from clara.errors import ClaraError
 
 
 class SinkError(ClaraError):
-    """A sink could not deliver an outbox entry."""
+    """A sink could not deliver outbox entries."""
 
 
 class TransientSinkError(SinkError):
@@ -25,7 +27,7 @@ class TransientSinkError(SinkError):
 
 
 class PermanentSinkError(SinkError):
-    """The sink refused the entry for good (a 4xx, an unreadable profile); it goes to dead-letter state."""
+    """The sink refused for good (a 4xx, an unreadable profile); the entries go to dead-letter state."""
 
     def __init__(self, reason: str):
         super().__init__(reason)
@@ -34,19 +36,23 @@ class PermanentSinkError(SinkError):
 
 @dataclasses.dataclass(frozen=True)
 class OutboxEntry:
-    """One profile waiting in the outbox: a batch's reviews of one dataset hour."""
+    """One outbox entry: a batch's reviews of one dataset hour, as profile rows (or, in entries written
+    before rows, as serialized profile bytes)."""
 
     id: str
     batch_id: str
     hour: dt.datetime
-    profile: bytes
     rows: int
+    columns: Mapping[str, Any] | None = None
+    profile: bytes | None = None
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> OutboxEntry:
         hour = doc["hour"]
         hour = hour.replace(tzinfo=dt.timezone.utc) if hour.tzinfo is None else hour.astimezone(dt.timezone.utc)
-        return cls(str(doc["_id"]), str(doc["batch_id"]), hour, bytes(doc["profile"]), int(doc.get("rows", 0)))
+        profile = doc.get("profile")
+        return cls(str(doc["_id"]), str(doc.get("batch_id", "")), hour, int(doc.get("rows", 0)), doc.get("columns"),
+                   None if profile is None else bytes(profile))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,14 +64,21 @@ class Delivered:
 
 
 class Sink(Protocol):
-    """A destination for profiles; `deliver` is idempotent per entry or says when it may not be."""
+    """A destination for profiles, which the drain hands one merged profile per prediction hour."""
 
     name: str
+    performance: bool         # whether the profiles it gets need model performance metrics
+    interval_seconds: float   # entries wait until the oldest is this old, then all go at once
+    exclusive: bool           # one drainer at a time (consumer.sinks.drain_lease)
 
-    def deliver(self, entry: OutboxEntry) -> Delivered:
-        """Deliver one entry; raise TransientSinkError or PermanentSinkError when it cannot."""
+    def held(self, hour: dt.datetime) -> frozenset[str]:
+        """Ids of entries the sink already holds for `hour` whose acknowledgement may have been lost."""
+        ...
+
+    def deliver(self, hour: dt.datetime, view: DatasetProfileView, entry_ids: Sequence[str]) -> Delivered:
+        """Deliver the hour's profile of `entry_ids`; raise TransientSinkError or PermanentSinkError when it cannot."""
         ...
 
     def retry_delay(self, attempts: int) -> float:
-        """Seconds before an entry that failed `attempts` times in a row is tried again."""
+        """Seconds before entries that failed `attempts` times in a row are tried again."""
         ...

@@ -1,17 +1,21 @@
-"""The WhyLabs sink: whylogs' own WhyLabsWriter, wrapped in one bounded tenacity retry per entry.
+"""The WhyLabs sink: whylogs' own WhyLabsWriter, wrapped in one bounded tenacity retry per upload.
+
+The drain hands it one profile per prediction hour (every due entry of the hour merged, with model
+performance metrics), so an hour costs one upload per drain, however many batches it took.
 
 The writer asks `POST {endpoint}/v1/log/async` (API key in X-API-Key, dataset in X-WHYLABS-RESOURCE)
 for an upload URL, then PUTs the v0 profile there. Its own retry does not cover the first call, so the
 whole upload is one attempt here: bounded attempts and time, full-jitter exponential waits, a deadline
 per attempt, retrying only connection errors, timeouts, 408, 429 (at least Retry-After apart) and 5xx.
-Any other answer is permanent: the entry goes to dead-letter state with the reason.
+Any other answer is permanent: the hour's entries go to dead-letter state with the reason.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import tenacity
 import urllib3.exceptions
@@ -24,8 +28,7 @@ from whylogs.api.writer.whylabs import WhyLabsWriter
 from whylogs.core import DatasetProfileView
 
 from clara.config import WhyLabsSettings
-from consumer.sinks.base import Delivered, OutboxEntry, PermanentSinkError, SinkError, TransientSinkError
-from consumer.sinks.profiles import view_of
+from consumer.sinks.base import Delivered, PermanentSinkError, SinkError, TransientSinkError
 from consumer.sinks.whylabs_http import AttemptClock, BoundedPool, Phase, UploadHTTPError, retry_after_seconds
 
 log = logging.getLogger("consumer.sinks.whylabs")
@@ -35,17 +38,20 @@ TRANSIENT_STATUSES = {408, 429}
 
 class WhyLabsSink:
     name = "whylabs"
+    performance = True
+    exclusive = False
 
     def __init__(self, settings: WhyLabsSettings, *, sleep: Callable[[float], None] = time.sleep):
         if not settings.enabled:
             raise SinkError("the WhyLabs sink needs whylabs.org_id, whylabs.dataset_id and WHYLABS_API_KEY")
         self.settings = settings
+        self.interval_seconds = settings.upload_interval_seconds
         self.clock = AttemptClock(settings.attempt_timeout_seconds)
         self.writer = build_writer(settings, self.clock)
         self.sleep = sleep
 
     def retrying(self) -> tenacity.Retrying:
-        """One entry's retry budget, from config."""
+        """One upload's retry budget, from config."""
         s = self.settings
         return tenacity.Retrying(
             stop=tenacity.stop_after_attempt(s.attempts) | tenacity.stop_before_delay(s.max_seconds),
@@ -58,35 +64,38 @@ class WhyLabsSink:
         s = self.settings
         return min(s.backoff_max_seconds, s.backoff_initial_seconds * 2 ** attempts)
 
-    def deliver(self, entry: OutboxEntry) -> Delivered:
-        """Upload the entry's profile (dataset timestamp = its hour) to the configured dataset."""
-        view = view_of(entry.profile, entry.hour)
+    def held(self, hour: dt.datetime) -> frozenset[str]:
+        return frozenset()  # WhyLabs cannot tell what it already has: at least once
+
+    def deliver(self, hour: dt.datetime, view: DatasetProfileView, entry_ids: Sequence[str]) -> Delivered:
+        """Upload the hour's profile (dataset timestamp = its hour) to the configured dataset."""
+        what = f"the profile of {hour:%Y-%m-%d %H}:00 UTC ({len(entry_ids)} outbox entries)"
         lost_answers = 0
         try:
             for attempt in self.retrying():
                 with attempt:
                     try:
-                        self._upload(view, entry)
+                        self._upload(view, what)
                     except TransientSinkError as exc:
                         if exc.maybe_delivered:
                             lost_answers += 1
-                            log.warning("outbox entry %s: the upload was sent but its answer was lost (%s); "
-                                        "WhyLabs may receive this profile twice", entry.id, exc.reason)
+                            log.warning("%s: the upload was sent but its answer was lost (%s); "
+                                        "WhyLabs may receive this profile twice", what, exc.reason)
                         raise
         except TransientSinkError as exc:
             exc.maybe_delivered = exc.maybe_delivered or lost_answers > 0
             raise
         if lost_answers:
-            log.warning("outbox entry %s delivered to WhyLabs after %d lost answer(s): possible duplicate upload",
-                        entry.id, lost_answers)
+            log.warning("%s delivered to WhyLabs after %d lost answer(s): possible duplicate upload",
+                        what, lost_answers)
         return Delivered(possible_duplicate=lost_answers > 0)
 
-    def _upload(self, view: DatasetProfileView, entry: OutboxEntry) -> None:
+    def _upload(self, view: DatasetProfileView, what: str) -> None:
         self.clock.start()
         try:
             ok, message = self.writer.write(view)
         except Exception as exc:  # noqa: BLE001 - classified below; anything unknown counts as transient
-            raise classify(exc, self.clock.phase, entry) from exc
+            raise classify(exc, self.clock.phase, what) from exc
         if not ok:
             raise TransientSinkError(f"the whylogs WhyLabs writer reported a failure: {message}")
 
@@ -104,7 +113,7 @@ class WaitRetryAfter(tenacity.wait.wait_base):
         return max(wait, retry_after) if retry_after is not None else wait
 
 
-def classify(exc: BaseException, phase: Phase, entry: OutboxEntry) -> SinkError:
+def classify(exc: BaseException, phase: Phase, what: str) -> SinkError:
     """A writer failure as transient (retry) or permanent (dead letter), with a reason a person can read."""
     where = "async-log request" if phase == "log" else "profile upload"
     if isinstance(exc, (ApiException, UploadHTTPError)):
@@ -125,7 +134,7 @@ def classify(exc: BaseException, phase: Phase, entry: OutboxEntry) -> SinkError:
         return TransientSinkError(f"the {where} failed: {type(exc).__name__}: {exc}", maybe_delivered=after_send)
     if isinstance(exc, SinkError):
         return exc
-    log.exception("outbox entry %s: unexpected error from the whylogs WhyLabs writer; retrying later", entry.id)
+    log.exception("%s: unexpected error from the whylogs WhyLabs writer; retrying later", what)
     return TransientSinkError(f"unexpected {type(exc).__name__} in the {where}: {exc}", maybe_delivered=after_send)
 
 

@@ -1,4 +1,4 @@
-"""Hour profiles: the fast confusion matrix gives the bytes whylogs' own computation gives."""
+"""Hour profiles from outbox rows: the fast confusion matrix gives the bytes whylogs' own computation gives."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from whylogs.migration.converters import read_v0_to_view
 
 import consumer.profiles as profiles
 from clara.records import Record, Review
+from consumer.outbox_queue import HourRows, rows_by_hour
 
 UTC = dt.timezone.utc
 HOUR = dt.datetime(2024, 5, 1, 13, tzinfo=UTC)
@@ -18,6 +19,7 @@ CLASSES = ["SIGRE", "blue", "brown", "green", "green_point", "grey", "yellow"]
 
 
 def records(n: int, seed: int) -> list[Record]:
+    """n reviews of HOUR: a tenth rejected without a class, a few without a confidence."""
     rng = random.Random(seed)
     result = []
     for i in range(n):
@@ -40,9 +42,16 @@ class WhylogsOwnMatrix(ModelPerformanceMetrics):
                                       scores=confusion_matrix.scores)
 
 
-def both_ways(monkeypatch, rows: list[Record]) -> tuple[bytes, bytes]:
+def rows_of(records: list[Record]) -> HourRows:
+    [(hour, rows)] = rows_by_hour(records).items()
+    assert hour == HOUR
+    return rows
+
+
+def both_ways(monkeypatch, records: list[Record]) -> tuple[bytes, bytes]:
     """(our profile, the profile with whylogs' own confusion matrix code), same creation time."""
     created = dt.datetime(2024, 5, 2, tzinfo=UTC)
+    rows = rows_of(records)
     fast = profiles.profile_bytes(rows, HOUR, CLASSES, created=created)
 
     class Recorder(profiles.ConfusionMatrix):
@@ -87,13 +96,35 @@ def test_large_cells_have_the_same_counts_moments_and_extremes(monkeypatch, tmp_
 
 
 def test_profile_reads_back_with_the_confusion_matrix_counts(tmp_path):
-    rows = records(300, 4)
-    view = view_of(profiles.profile_bytes(rows, HOUR, CLASSES), tmp_path)
+    reviews = records(300, 4)
+    view = view_of(profiles.profile_bytes(rows_of(reviews), HOUR, CLASSES), tmp_path)
     matrix = view.model_performance_metrics.confusion_matrix
-    labelled = [r for r in rows if r.truth is not None]
+    labelled = [r for r in reviews if r.truth is not None]
     index = {label: i for i, label in enumerate(matrix.labels)}
     for (pred, true), metric in matrix.confusion_matrix.items():
         expected = sum(1 for r in labelled if index[CLASSES[r.predicted]] == pred and index[CLASSES[r.truth]] == true)
         assert metric.n == expected
     assert sum(metric.n for metric in matrix.confusion_matrix.values()) == len(labelled)
     assert view.dataset_timestamp == HOUR
+
+
+def test_rows_keep_what_the_profile_needs_as_numbers():
+    reviews = records(50, 6)
+    rows = rows_of(reviews)
+    assert rows.predicted == [r.predicted for r in reviews] and rows.truth == [r.truth for r in reviews]
+    assert rows.confidence == [r.confidence for r in reviews]
+    assert rows.latency_seconds == [r.latency_seconds for r in reviews]
+    assert HourRows.from_doc(rows.to_doc()) == rows
+    assert all(isinstance(v, (int, float, type(None))) for column in rows.to_doc().values() for v in column)
+
+
+def test_the_local_store_profile_leaves_out_only_the_performance_metrics():
+    rows = rows_of(records(200, 7))
+    full = profiles.profile_view(rows, HOUR, CLASSES)
+    light = profiles.profile_view(rows, HOUR, CLASSES, performance=False)
+    assert full.model_performance_metrics is not None and light.model_performance_metrics is None
+    assert light.dataset_timestamp == HOUR
+    for column in ("target", "prediction", "score", "review_latency_seconds"):
+        summaries = [view.get_column(column).to_summary_dict() for view in (light, full)]
+        counts = [{k: v for k, v in summary.items() if k.startswith(("counts/", "types/"))} for summary in summaries]
+        assert counts[0] == counts[1] and counts[0]["counts/n"] == 200

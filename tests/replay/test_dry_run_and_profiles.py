@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
-
-from whylogs.migration.converters import read_v0_to_view
 
 from consumer.catchup import catch_up
+from consumer.sinks import OutboxEntry
+from consumer.sinks.profiles import hour_view
 from replay.cli import main
 from tests.replay.conftest import snapshot
 from tests.support.documents import predictions
 
 UTC = dt.timezone.utc
 START = dt.datetime(2026, 3, 9, 23, tzinfo=UTC)   # local midnight of 2026-03-10 in Europe/Madrid
-
-
-def dataset_timestamp(profile: bytes) -> dt.datetime:
-    handle, path = tempfile.mkstemp(suffix=".bin")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(profile)
-        return read_v0_to_view(path).dataset_timestamp
-    finally:
-        os.unlink(path)
 
 
 def test_dry_run_reports_documents_hours_days_and_sinks_and_changes_nothing(collections, mongo_client, config,
@@ -58,5 +46,7 @@ def test_resent_profiles_carry_their_hour_as_dataset_timestamp(collections, mong
         assert sorted(entry["hour"] for entry in entries) == sorted(reviews)
         for entry in entries:
             assert entry["pending"] == ["local"] and entry["rows"] == reviews[entry["hour"]]
-            assert dataset_timestamp(entry["profile"]) == entry["hour"]
+            view = hour_view([OutboxEntry.from_document(entry)], entry["hour"], config.model.classes,
+                             performance=True).view
+            assert view.dataset_timestamp == entry["hour"]
         collections.outbox.delete_many({})
