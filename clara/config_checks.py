@@ -115,6 +115,11 @@ def _check_drift(config: Config, source: str) -> None:
         _fail(source, "drift.backlog_max_pending", drift.backlog_max_pending, "zero (off) or a positive count")
     if drift.lag_max_seconds < 0:
         _fail(source, "drift.lag_max_seconds", drift.lag_max_seconds, "zero (off) or a positive number of seconds")
+    if drift.outbox_max_entries < 0:
+        _fail(source, "drift.outbox_max_entries", drift.outbox_max_entries, "zero (off) or a positive count")
+    if drift.outbox_max_age_seconds < 0:
+        _fail(source, "drift.outbox_max_age_seconds", drift.outbox_max_age_seconds,
+              "zero (off) or a positive number of seconds")
 
 
 def _check_alerts(alerts: AlertSettings, source: str) -> None:

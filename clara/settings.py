@@ -113,6 +113,8 @@ class DriftSettings:
     recall_min_reviews: int = 100
     backlog_max_pending: int = 0
     lag_max_seconds: float = 0.0
+    outbox_max_entries: int = 0
+    outbox_max_age_seconds: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,11 +9,13 @@ with too few reviews gives no verdict (`firing` None): an open alert then stays 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
 from clara.config import Config
 from drift import detectors
+from drift.outbox import OutboxStatus
 from drift.windows import Window
 
 DRIFT, PERFORMANCE, OPERATIONAL = "drift", "performance", "operational"
@@ -192,3 +194,33 @@ def lag_finding(state: dict[str, Any] | None, config: Config) -> Finding:
     return Finding("lag", "consumer", OPERATIONAL, firing, "warning",
                    {"kind": "now", "last_batch_at": last.isoformat() if last else None},
                    {"name": "lag_seconds", "value": lag}, {"max": limit}, message)
+
+
+def outbox_finding(status: OutboxStatus, config: Config, now: dt.datetime) -> Finding:
+    """Fires when a sink has more entries waiting than drift.outbox_max_entries, its oldest waits longer than
+    drift.outbox_max_age_seconds (either 0: not checked), or any entry is dead-lettered (it is deleted after
+    profiles.dead_retention_days unless requeued)."""
+    limit, max_age = config.drift.outbox_max_entries, config.drift.outbox_max_age_seconds
+    ages = {sink: max(0.0, (now - at).total_seconds()) for sink, at in status.oldest.items()}
+    problems = []
+    for sink in sorted(status.waiting):
+        waiting, age = status.waiting[sink], ages.get(sink, 0.0)
+        if limit and waiting > limit:
+            problems.append(f"{status.shown(waiting)} entries waiting for {sink} (alert above {limit:,})")
+        if max_age and age > max_age:
+            problems.append(f"the oldest entry for {sink} has waited {age:,.0f} s (alert above {max_age:g} s)")
+    if status.dead:
+        days = config.profiles.dead_retention_days
+        deadline = f" within {days:g} days of their refusal or they are deleted" if days > 0 else ""
+        problems.append(f"{status.shown(status.dead)} dead-lettered entries (a sink refused them for good): "
+                        f"fix the cause and requeue them{deadline}")
+    if problems:
+        message = "profile outbox: " + "; ".join(problems)
+    else:
+        waiting = ", ".join(f"{status.shown(n)} for {sink}" for sink, n in sorted(status.waiting.items())) or "none"
+        message = f"profile outbox: entries waiting: {waiting}; none dead"
+    statistic = {"name": "outbox_entries", "value": max(status.waiting.values(), default=0),
+                 "waiting": status.waiting, "oldest_age_seconds": ages, "dead": status.dead,
+                 "dead_expired": status.dead_expired, "count_cap": status.cap}
+    return Finding("outbox", "sinks", OPERATIONAL, bool(problems), "critical" if status.dead else "warning",
+                   {"kind": "now"}, statistic, {"max_entries": limit, "max_age_seconds": max_age}, message)

@@ -4,7 +4,7 @@
 until `drift.evaluate_interval_seconds` have passed, and only one evaluator wins each turn (an atomic
 claim on the state document {_id: "drift"}, so several consumer processes do not evaluate twice). An
 evaluation reads a few hundred rollup documents (the windows and their reference periods) and, when
-enabled, counts pending reviews (capped) and reads the consumer's state document.
+enabled, counts pending reviews (capped), reads the consumer's state document and what waits in the outbox.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pymongo.errors import DuplicateKeyError
 
 from clara.config import Config
 from clara.db import CONSUMER_STATE_ID, Collections
-from drift import checks, windows
+from drift import checks, outbox, windows
 from drift.alerts import Transition, apply_findings, ensure_alert_indexes
 from drift.checks import Finding
 
@@ -77,6 +77,8 @@ def findings_at(cols: Collections, config: Config, now: dt.datetime) -> list[Fin
         found.append(checks.backlog_finding(pending, pending == cap, config))
     if drift.lag_max_seconds:
         found.append(checks.lag_finding(cols.state.find_one({"_id": CONSUMER_STATE_ID}), config))
+    if drift.outbox_max_entries or drift.outbox_max_age_seconds:
+        found.append(checks.outbox_finding(outbox.outbox_status(cols, outbox.count_cap(drift)), config, now))
     return found
 
 
