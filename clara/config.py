@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from clara.config_checks import check
+from clara.config_checks import Origin, check
 from clara.errors import ConfigError
 from clara.settings import (  # noqa: F401 - the sections are part of this module's interface
     AlertSettings, Config, ConsumerSettings, DriftSettings, ModelSettings, MongoSettings, ProfileSettings,
@@ -26,6 +26,7 @@ DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.toml"
 ENVIRONMENT = {
     "MONGODB_URI": ("mongodb", "uri"),
     "PORT": ("web", "port"),
+    "HOST": ("web", "host"),
     "WHYLABS_API_KEY": ("whylabs", "api_key"),
     "WHYLABS_DEFAULT_ORG_ID": ("whylabs", "org_id"),
     "WHYLABS_DEFAULT_DATASET_ID": ("whylabs", "dataset_id"),
@@ -34,6 +35,9 @@ ENVIRONMENT = {
     "CLARA_BASIC_AUTH": ("web", "basic_auth"),
 }
 SECRET_KEYS = {("whylabs", "api_key"), ("web", "api_token"), ("web", "basic_auth")}
+# Under PORT (a PaaS sets it and routes traffic to the container's external interface) the dashboard
+# listens on every interface, unless HOST names one.
+ALL_INTERFACES = "0.0.0.0"
 SECTIONS: dict[str, type] = {name: cls for name, cls in typing.get_type_hints(Config).items() if name != "source"}
 
 
@@ -73,12 +77,16 @@ def config_from_mapping(raw: Mapping[str, Any], environ: Mapping[str, str] | Non
     if isinstance(file_uri, str) and "@" in file_uri:
         raise ConfigError(f"{source}: mongodb.uri holds credentials; secrets are never read from the file: "
                           f"set the environment variable MONGODB_URI instead")
+    overridden: dict[str, str] = {}  # "section.key" -> the environment variable its value came from
     for var, (section, key) in ENVIRONMENT.items():
         if environ.get(var):
             sections[section][key] = environ[var] if key != "port" else _env_int(var, environ[var])
+            overridden[f"{section}.{key}"] = var
+    if environ.get("PORT") and not environ.get("HOST"):
+        sections["web"]["host"] = ALL_INTERFACES
     built = {name: _build_section(name, SECTIONS[name], sections[name], source) for name in SECTIONS}
     config = Config(**built, source=source)
-    check(config, source)
+    check(config, Origin(source, overridden))
     return config
 
 
@@ -86,7 +94,7 @@ def _env_int(var: str, value: str) -> int:
     try:
         return int(value)
     except ValueError as exc:
-        raise ConfigError(f"environment variable {var}={value!r}: expected an integer") from exc
+        raise ConfigError(f"environment variable {var} = {value!r}: expected an integer") from exc
 
 
 def _build_section(name: str, cls: type, table: dict[str, Any], source: str) -> Any:

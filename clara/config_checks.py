@@ -4,25 +4,65 @@ from __future__ import annotations
 
 import datetime as dt
 import typing
+import warnings
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pymongo import uri_parser
+from pymongo.errors import PyMongoError
+
 from clara.errors import ConfigError
 from clara.settings import AlertSettings, Config
+
+URI_EXAMPLE = "a MongoDB URI such as mongodb://host:27017/?replicaSet=rs0"
+
+
+class Origin(str):
+    """The configuration file's name, knowing which keys an environment variable set ("web.port" -> "PORT"),
+    so that a bad value is blamed on where it came from."""
+
+    environment: Mapping[str, str]
+
+    def __new__(cls, source: str, environment: Mapping[str, str] | None = None) -> Origin:
+        origin = super().__new__(cls, source)
+        origin.environment = dict(environment or {})
+        return origin
 
 
 def _fail(source: str, key: str, value: Any, expected: str) -> typing.NoReturn:
     shown = "<hidden: it holds credentials>" if key == "mongodb.uri" and "@" in str(value) else repr(value)
-    raise ConfigError(f"{source}: {key} = {shown}: expected {expected}")
+    variable = getattr(source, "environment", {}).get(key)
+    where = f"environment variable {variable}" if variable else f"{source}: {key}"
+    raise ConfigError(f"{where} = {shown}: expected {expected}")
+
+
+def uri_problem(uri: str) -> str | None:
+    """Why the MongoDB driver would refuse this URI (None: it would not), found without any network I/O."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("mongodb", "mongodb+srv") or not parts.hostname:
+        return ""
+    # The driver resolves mongodb+srv names when it parses them; the rest of the syntax is checked offline.
+    offline = uri if parts.scheme == "mongodb" else "mongodb://" + uri.removeprefix("mongodb+srv://")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # unknown options are warnings to the driver too, not errors
+            uri_parser.parse_uri(offline, warn=True)
+    except (PyMongoError, ValueError) as exc:
+        if parts.scheme == "mongodb+srv" and "srv" in str(exc).lower():
+            return None
+        reason = str(exc)
+        return "the driver refuses it" if parts.password and len(parts.password) > 3 and parts.password in reason else reason
+    return None
 
 
 def check(config: Config, source: str) -> None:
     """Cross-field and value checks that types alone cannot express."""
     mongo, model, consumer, web, whylabs = config.mongodb, config.model, config.consumer, config.web, config.whylabs
-    parts = urlsplit(mongo.uri)
-    if parts.scheme not in ("mongodb", "mongodb+srv") or not parts.hostname:
-        _fail(source, "mongodb.uri", mongo.uri, "a MongoDB URI such as mongodb://host:27017/?replicaSet=rs0")
+    problem = uri_problem(mongo.uri)
+    if problem is not None:
+        _fail(source, "mongodb.uri", mongo.uri, URI_EXAMPLE + (f" ({problem})" if problem else ""))
     if not mongo.database or any(ch in mongo.database for ch in ' $/\\."'):
         _fail(source, "mongodb.database", mongo.database, "a database name without spaces, '$', '/', '.' or quotes")
     for key in ("source_collection", "rollups_collection", "outbox_collection",
@@ -69,6 +109,10 @@ def check(config: Config, source: str) -> None:
         _fail(source, "whylabs.upload_interval_seconds", whylabs.upload_interval_seconds, "zero or more seconds")
     if not 1 <= web.port <= 65535:
         _fail(source, "web.port", web.port, "a TCP port from 1 to 65535")
+    if not web.host or any(ch.isspace() or ch in "/@" for ch in web.host):
+        _fail(source, "web.host", web.host, "a host name or IP address to listen on, such as 127.0.0.1 or 0.0.0.0")
+    if web.api_timeout_seconds <= 0:
+        _fail(source, "web.api_timeout_seconds", web.api_timeout_seconds, "a positive number of seconds")
     if not 1 <= web.default_range_days <= web.max_range_days:
         _fail(source, "web.default_range_days", web.default_range_days,
               f"from 1 to web.max_range_days ({web.max_range_days})")

@@ -15,3 +15,7 @@ class EmbeddedMongoError(ClaraError):
 
 class IndexPrivilegeError(ClaraError):
     """MongoDB refused the privilege to list or create an index CLARA needs: the message says the way out."""
+
+
+class AccessDenied(ClaraError):
+    """MongoDB refused the credentials or a privilege at start-up: retrying cannot help, someone must fix them."""

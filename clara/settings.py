@@ -84,6 +84,7 @@ class WebSettings:
     max_range_days: int = 400
     sse_heartbeat_seconds: float = 15.0
     sse_max_updates_per_second: float = 4.0
+    api_timeout_seconds: float = 5.0
     api_token: str = dataclasses.field(default="", repr=False)
     basic_auth: str = dataclasses.field(default="", repr=False)
 

@@ -10,9 +10,12 @@ import signal
 import threading
 from collections.abc import Callable
 
+from pymongo.errors import PyMongoError
+
+from clara.access import check_access, wait_for_access
 from clara.config import Config, load_config
-from clara.db import Collections, connect
-from clara.errors import ConfigError, IndexPrivilegeError
+from clara.db import Collections, connect, ensure_indexes
+from clara.errors import AccessDenied, ConfigError, IndexPrivilegeError
 from clara.logs import setup_logging
 from consumer.batch import BatchResult
 from consumer.outbox_queue import sink_names
@@ -53,13 +56,17 @@ def outbox_delivery(cols: Collections, config: Config) -> Callable[[], object]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m consumer", description=__doc__)
     parser.add_argument("--config", help="path to config.toml (default: the repository's config.toml)")
+    parser.add_argument("--prepare", action="store_true",
+                        help="check MongoDB access and create the indexes, then exit (a PaaS release process)")
     args = parser.parse_args(argv)
-    setup_logging()
     try:
+        setup_logging()
         config = load_config(args.config)
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return 2
+    if args.prepare:
+        return prepare(config)
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -91,6 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    try:
+        if not wait_for_access(cols, stop, config.consumer.reconnect_max_seconds):
+            client.close()
+            return 0
+    except AccessDenied as exc:  # retrying cannot help: the credentials or the roles must change
+        log.error("consumer cannot start: %s", exc)
+        client.close()
+        return 2
     log.info("consumer starting: %s.%s, sinks %s", config.mongodb.database, config.mongodb.source_collection,
              ", ".join(sinks) or "none")
     worker.start()
@@ -108,4 +123,23 @@ def main(argv: list[str] | None = None) -> int:
         alerts.join(timeout=config.alerts.attempts * (config.alerts.attempt_timeout_seconds + 1) + 5)
         client.close()
     log.info("consumer stopped")
+    return 0
+
+
+def prepare(config: Config) -> int:
+    """The release step: fail fast on refused credentials or privileges, create the indexes CLARA needs."""
+    client = connect(config)
+    try:
+        cols = Collections.of(client, config)
+        check_access(cols)
+        ensure_indexes(cols)
+    except (AccessDenied, IndexPrivilegeError) as exc:
+        log.error("cannot prepare the deployment: %s", exc)
+        return 2
+    except PyMongoError as exc:
+        log.error("cannot prepare the deployment: MongoDB is unreachable (%s)", type(exc).__name__)
+        return 1
+    finally:
+        client.close()
+    log.info("prepared %s: MongoDB access checked, indexes in place", config.mongodb.database)
     return 0

@@ -17,6 +17,7 @@ from web.errors import error_middleware
 from web.ops import count_requests
 from web.rollup_cache import RollupCache
 from web.routes import setup_routes
+from web.security import security_headers, time_limit
 
 
 async def mongo_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -33,7 +34,9 @@ def create_app(config: Config) -> web.Application:
     auth = auth_middleware(config.web)
     if auth is not None:
         middlewares.append(auth)
+    middlewares.append(time_limit)
     app = web.Application(middlewares=middlewares)
+    app.on_response_prepare.append(security_headers)
     app[keys.CONFIG] = config
     app[keys.REQUESTS] = Counter()
     app[keys.ROLLUP_CACHE] = RollupCache(config.model.zone)

@@ -2,30 +2,35 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from aiohttp import web
 
-from web import alerts, api, ops, sse
+from web import alerts, api, assets, ops, sse
 from web.errors import MissingAssets
 from web.openapi import openapi
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
-NODE_MODULES = HERE / "node_modules"
 
 
 async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html")
 
 
+async def vendor_file(path: Path, request: web.Request) -> web.FileResponse:
+    return web.FileResponse(path)
+
+
 def setup_routes(app: web.Application) -> None:
-    if not (NODE_MODULES / "chart.js").is_dir():
-        raise MissingAssets(f"{NODE_MODULES} lacks the dashboard's npm packages; run scripts/setup "
-                            "(or `npm ci` in web/)")
+    if assets.missing():
+        raise MissingAssets(f"{assets.NODE_MODULES} lacks the dashboard's files {', '.join(assets.missing())}; "
+                            "run scripts/setup, `npm ci` in web/, or `python -m web.assets`")
     app.router.add_get("/", index)
     app.router.add_static("/static/", STATIC)
-    app.router.add_static("/vendor/", NODE_MODULES)
+    for name in assets.vendor_files():  # exactly the files the page loads, not the whole node_modules
+        app.router.add_get(f"/vendor/{name}", functools.partial(vendor_file, assets.NODE_MODULES / name))
     app.router.add_get("/api/meta", api.meta)
     app.router.add_get("/api/summary", api.summary)
     app.router.add_get("/api/daily", api.daily)

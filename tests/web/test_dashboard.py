@@ -64,8 +64,8 @@ async def test_every_tab_draws_the_api_numbers_and_updates_live(aiohttp_server, 
     server = await aiohttp_server(create_app(web_config), host="127.0.0.1")
     page, problems = browser_page
     await page.goto(str(server.make_url("/")))
-    await page.wait_for_function("document.body.dataset.ready === 'true'")
-    await page.wait_for_function("document.querySelector('#live').dataset.state === 'up'")
+    await page.wait_for_function("() => document.body.dataset.ready === 'true'")
+    await page.wait_for_function("() => document.querySelector('#live').dataset.state === 'up'")
 
     async def api(path: str) -> dict:  # the API's own answers are the reference for the page
         return await page.evaluate("path => fetch(path).then(r => r.json())", path)
@@ -111,7 +111,7 @@ async def test_every_tab_draws_the_api_numbers_and_updates_live(aiohttp_server, 
     # A review processed now reaches the open tab without a reload. (Overview is still fresh: no data
     # changed since it was drawn, so switching back to it redraws nothing.)
     await page.click("#tab-overview")
-    await page.wait_for_function("!document.getElementById('panel-overview').hidden")
+    await page.wait_for_function("() => !document.getElementById('panel-overview').hidden")
     await page.evaluate("window.__sameDocument = true")
     fresh = {"_id": 10_000_000, "filename": "live.jpg", "output_prediction": 1, "output_confidence": 0.9,
              "timestamp": now, "output_validated": 1, "timestamp_validated": now}

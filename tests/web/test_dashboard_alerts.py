@@ -34,8 +34,8 @@ async def test_drift_tab_shows_the_alerts_and_follows_them_live(aiohttp_server, 
     server = await aiohttp_server(create_app(web_config), host="127.0.0.1")
     page, problems = browser_page
     await page.goto(str(server.make_url("/")))
-    await page.wait_for_function("document.body.dataset.ready === 'true'")
-    await page.wait_for_function("document.querySelector('#live').dataset.state === 'up'")
+    await page.wait_for_function("() => document.body.dataset.ready === 'true'")
+    await page.wait_for_function("() => document.querySelector('#live').dataset.state === 'up'")
     alerts = await page.evaluate("fetch('/api/alerts').then(r => r.json())")
     opened = [alert["id"] for alert in alerts["open"]]
     assert opened and await page.evaluate("document.getElementById('alerts-badge').dataset.count") == str(len(opened))
@@ -56,7 +56,7 @@ async def test_drift_tab_shows_the_alerts_and_follows_them_live(aiohttp_server, 
     [new] = [t.alert_id for t in floor.transitions if t.kind == "opened"]
     await page.wait_for_function("n => document.getElementById('alerts-badge').dataset.count === n",
                                  arg=str(len(opened) + 1), timeout=5_000)
-    await page.wait_for_function(f"({OPEN_ROWS})[0] === '{new}'", timeout=5_000)
+    await page.wait_for_function(f"() => ({OPEN_ROWS})[0] === '{new}'", timeout=5_000)
     assert await page.evaluate("window.__sameDocument") is True
     assert await page.evaluate("document.getElementById('error').hidden")
     assert problems == []

@@ -1,4 +1,5 @@
-"""`python -m web` as a real process: serves on $PORT, answers /healthz, stops cleanly on SIGTERM."""
+"""`python -m web` as a real process: serves on $PORT (every interface; HOST narrows it), answers /healthz,
+stops cleanly on SIGTERM; bad environment values and refused MongoDB credentials stop it with one line."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def test_python_m_web_serves_and_stops(tmp_path, mongo_uri, web_config):
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=20)
     assert process.returncode == 0, output
-    assert f"dashboard on http://127.0.0.1:{port}/" in output
+    assert f"dashboard on http://0.0.0.0:{port}/ (every interface)" in output
 
 
 def test_bad_configuration_is_reported_with_the_key(tmp_path):
