@@ -29,6 +29,8 @@ import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
 
+from pymongo.errors import PyMongoError
+
 from clara.config import Config
 from clara.db import Collections
 from consumer.outbox_queue import OUTBOX_STATE_ID
@@ -43,6 +45,7 @@ log = logging.getLogger("consumer.sinks")
 DEFAULT_LIMIT = 1000
 ROWS_PER_CALL = 200_000          # bounds one call's memory when entries are large (replay re-sends whole hours)
 MAINTENANCE_SECONDS = 600.0
+UNEXPECTED_MAX_DELAY = 3600.0    # an hour that fails in an unexpected way is retried at most this far apart
 KNOWN_SINKS = ("local", "whylabs")
 _NOT_DEAD = {"dead": {"$in": [{}, None]}}
 
@@ -77,7 +80,7 @@ def build_sinks(config: Config) -> list[Sink]:
 
 def deliver_pending(collections: Collections, config: Config, sinks: Sequence[Sink], *,
                     now: dt.datetime | None = None, limit: int = DEFAULT_LIMIT) -> DrainResult:
-    """Deliver up to `limit` due outbox entries (oldest first), one profile per sink and hour; never in a transaction."""
+    """Deliver up to `limit` due outbox entries, oldest first: one profile per sink and hour, never in a transaction."""
     now = now or dt.datetime.now(dt.timezone.utc)
     result = DrainResult()
     ready = [sink for sink in sinks if _ready(collections, sink, now, limit)]
@@ -168,18 +171,31 @@ def _deliver_hour(collections: Collections, config: Config, sink: Sink, hour: dt
         delay = max(sink.retry_delay(attempts), exc.retry_after or 0.0)
         log.warning("%s failed for %d outbox entries of %s (attempt %d: %s); retrying in %.1f s",
                     name, len(ids), f"{hour:%Y-%m-%d %H}:00", attempts, exc.reason, delay)
-        collections.outbox.update_many({"_id": {"$in": ids}, "pending": name}, {
-            "$inc": {f"attempts.{name}": 1},
-            "$set": {f"next_attempt_at.{name}": now + dt.timedelta(seconds=delay), f"last_error.{name}": exc.reason}})
-        result.count("failed", name, len(ids))
+        _failed(collections, name, ids, exc.reason, now + dt.timedelta(seconds=delay), result)
         if exc.maybe_delivered:
             result.possible_duplicates += ids
         return False
+    except PyMongoError:
+        raise  # MongoDB is away: the whole call is retried
+    except Exception as exc:  # noqa: BLE001 - one hour's unexpected failure must not hold up the others
+        attempts = 1 + max((attempts_before.get(i, 0) for i in ids), default=0)
+        delay = min(UNEXPECTED_MAX_DELAY, 2.0 ** attempts)
+        log.exception("%s: unexpected error delivering %d outbox entries of %s; retrying in %.0f s",
+                      name, len(ids), f"{hour:%Y-%m-%d %H}:00", delay)
+        _failed(collections, name, ids, f"{type(exc).__name__}: {exc}", now + dt.timedelta(seconds=delay), result)
+        return True
     _acknowledge(collections, name, ids, now, result)
     result.count("profiles", name)
     if delivered.possible_duplicate:
         result.possible_duplicates += ids
     return True
+
+
+def _failed(collections: Collections, name: str, ids: list[str], reason: str, retry_at: dt.datetime,
+            result: DrainResult) -> None:
+    collections.outbox.update_many({"_id": {"$in": ids}, "pending": name}, {
+        "$inc": {f"attempts.{name}": 1}, "$set": {f"next_attempt_at.{name}": retry_at, f"last_error.{name}": reason}})
+    result.count("failed", name, len(ids))
 
 
 def _acknowledge(collections: Collections, name: str, ids: list[str], now: dt.datetime, result: DrainResult) -> int:

@@ -299,3 +299,26 @@ def test_one_drainer_at_a_time_writes_the_local_store(collections, config, outbo
     collections.state.update_one({"_id": drain_lease.DRAIN_LEASE_ID}, {"$set": {"expires_at": T0}})  # it expired
     assert deliver_pending(collections, config, build_sinks(config)).delivered == {"local": 3}
     assert collections.state.find_one({"_id": drain_lease.DRAIN_LEASE_ID})["owner"] == drain_lease.owner()
+
+
+def test_an_hour_failing_unexpectedly_is_retried_later_and_holds_up_no_other(collections, config, outbox_entry,
+                                                                           monkeypatch, caplog):
+    fill(collections, outbox_entry, pending=("local",))
+    real = LocalProfileStore.deliver
+
+    def broken_first_hour(self, hour, view, entry_ids):
+        if hour == T0:
+            raise ValueError("a whylogs bug")
+        return real(self, hour, view, entry_ids)
+
+    monkeypatch.setattr(LocalProfileStore, "deliver", broken_first_hour)
+    result = deliver_pending(collections, config, build_sinks(config), now=T0)
+    assert result.failed == {"local": 1} and result.delivered == {"local": 2}
+    assert "unexpected error" in caplog.text
+    stuck = collections.outbox.find_one({"pending": "local"})
+    assert stuck["last_error"]["local"] == "ValueError: a whylogs bug" and stuck["next_attempt_at"]["local"] > T0
+    monkeypatch.undo()
+    assert deliver_pending(collections, config, build_sinks(config), now=T0).delivered == {}   # not yet due
+    later = T0 + dt.timedelta(minutes=1)
+    assert deliver_pending(collections, config, build_sinks(config), now=later).delivered == {"local": 1}
+    assert counts(config) == dict(zip(HOURS, [3, 4, 5]))
