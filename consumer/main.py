@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import functools
 import logging
 import os
 import signal
@@ -12,6 +13,7 @@ from collections.abc import Callable
 
 from pymongo.errors import PyMongoError
 
+from clara import telemetry
 from clara.access import check_access, wait_for_access
 from clara.config import Config, load_config
 from clara.db import Collections, connect, ensure_indexes
@@ -29,9 +31,10 @@ class PeriodicWorker(threading.Thread):
     """Runs a task beside the follower (draining the outbox, evaluating alerts), so a slow sink or webhook
     never holds up a batch: every `interval` seconds, or sooner when woken."""
 
-    def __init__(self, name: str, deliver: Callable[[], object], interval: float, stop: threading.Event):
+    def __init__(self, name: str, deliver: Callable[[], object], interval: float, stop: threading.Event,
+                 on_error: Callable[[str], None] = lambda name: None):
         super().__init__(name=name, daemon=True)
-        self.deliver, self.interval, self.stop = deliver, interval, stop
+        self.deliver, self.interval, self.stop, self.on_error = deliver, interval, stop, on_error
         self.wake = threading.Event()
 
     def run(self) -> None:
@@ -40,6 +43,7 @@ class PeriodicWorker(threading.Thread):
                 self.deliver()
             except Exception:  # noqa: BLE001 - a failing sink must not end delivery; it is retried next round
                 log.exception("%s failed; retrying in %.1f s", self.name, self.interval)
+                self.on_error(self.name)
             if self.stop.is_set():
                 return
             self.wake.wait(self.interval)
@@ -50,7 +54,16 @@ def outbox_delivery(cols: Collections, config: Config) -> Callable[[], object]:
     from consumer.sinks import build_sinks, deliver_pending
 
     sinks = build_sinks(config)
-    return lambda: deliver_pending(cols, config, sinks)
+    return lambda: telemetry.record_profile_deliveries(cols, deliver_pending(cols, config, sinks))
+
+
+def alerts_round(task: Callable[[], object], cols: Collections) -> Callable[[], None]:
+    """The alerts worker's round, counting its webhook deliveries into the telemetry."""
+    def run_once() -> None:
+        result = task()
+        if result is not None:
+            telemetry.record_webhook_deliveries(cols, result)
+    return run_once
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,17 +93,19 @@ def main(argv: list[str] | None = None) -> int:
     client = connect(config, appname=app_name)
     cols = Collections.of(client, config)
     sinks = sink_names(config)
+    failed = functools.partial(telemetry.record_worker_error, cols)
     worker = PeriodicWorker("outbox-delivery", outbox_delivery(cols, config),
-                            config.consumer.outbox_drain_interval_seconds, stop)
+                            config.consumer.outbox_drain_interval_seconds, stop, failed)
     try:
-        alerts = PeriodicWorker("alerts", alerts_task(client, cols, config, os.environ),
-                                config.alerts.deliveries_drain_interval_seconds, stop)
+        alerts = PeriodicWorker("alerts", alerts_round(alerts_task(client, cols, config, os.environ), cols),
+                                config.alerts.deliveries_drain_interval_seconds, stop, failed)
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         client.close()
         return 2
 
     def after_batch(result: BatchResult) -> None:
+        telemetry.record_batch(cols, result)
         if result.profiles:
             worker.wake.set()
         alerts.wake.set()

@@ -13,17 +13,17 @@ from pymongo import MongoClient
 from clara.config import Config
 from clara.db import Collections
 from drift.evaluate import evaluate_after_batch
-from drift.webhooks import drain, targets
+from drift.webhooks import DrainResult, drain, targets
 
 
 def alerts_task(client: MongoClient, cols: Collections, config: Config,
-                environ: Mapping[str, str]) -> Callable[[], None]:
-    """A no-argument round of alert work; raises ConfigError now if a webhook's URL variable is unset."""
+                environ: Mapping[str, str]) -> Callable[[], DrainResult | None]:
+    """A no-argument round of alert work, returning what its webhook drain did (None without webhooks);
+    raises ConfigError now if a webhook's URL variable is unset."""
     hooks = targets(config, environ)
 
-    def run_once() -> None:
+    def run_once() -> DrainResult | None:
         evaluate_after_batch(client, cols, config)
-        if hooks:
-            drain(cols, config, hooks)
+        return drain(cols, config, hooks) if hooks else None
 
     return run_once

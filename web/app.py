@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -14,7 +13,8 @@ from web import keys, sse
 from web.alerts import drift_client_ctx
 from web.auth import auth_middleware
 from web.errors import error_middleware
-from web.ops import count_requests
+from web.instruments import Metrics
+from web.metrics import count_requests
 from web.rollup_cache import RollupCache
 from web.routes import setup_routes
 from web.security import security_headers, time_limit
@@ -38,7 +38,7 @@ def create_app(config: Config) -> web.Application:
     app = web.Application(middlewares=middlewares)
     app.on_response_prepare.append(security_headers)
     app[keys.CONFIG] = config
-    app[keys.REQUESTS] = Counter()
+    app[keys.METRICS] = Metrics()
     app[keys.ROLLUP_CACHE] = RollupCache(config.model.zone)
     app.cleanup_ctx.extend([mongo_ctx, drift_client_ctx, sse.hub_ctx])
     app.on_shutdown.append(sse.close_streams)

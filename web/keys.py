@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from aiohttp import web
 
 from clara.config import Config
 from clara.db import Collections
 from web.hub import Hub
+from web.instruments import Metrics
 from web.rollup_cache import RollupCache
 
 CONFIG = web.AppKey("config", Config)
@@ -19,5 +18,5 @@ DRIFT_COLLECTIONS = web.AppKey("drift_collections", Collections)
 HUB = web.AppKey("hub", Hub)
 # Per-day totals of the hourly rollups, refreshed from the hours that changed (web.rollup_cache).
 ROLLUP_CACHE = web.AppKey("rollup_cache", RollupCache)
-# (route, method, status) -> requests answered, for /metrics.
-REQUESTS = web.AppKey("requests", Counter)
+# This process's Prometheus registry (request counters and latency; web.metrics).
+METRICS = web.AppKey("metrics", Metrics)

@@ -50,6 +50,13 @@ async def consumer_state(collections: Collections, now: dt.datetime) -> dict[str
             "seconds_since_last_batch": since}
 
 
+async def open_alerts_by_severity(collections: Collections) -> dict[str, int]:
+    """How many alerts are open now, by severity."""
+    cursor = await collections.alerts.aggregate([{"$match": {"status": "open"}},
+                                                 {"$group": {"_id": "$severity", "n": {"$sum": 1}}}])
+    return {str(row["_id"]): row["n"] async for row in cursor}
+
+
 async def ping(collections: Collections) -> None:
     await collections.db.client.admin.command("ping")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from web import alerts, api, assets, ops, sse
+from web import alerts, api, assets, metrics, ops, sse
 from web.errors import MissingAssets
 from web.openapi import openapi
 
@@ -44,4 +44,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/stream", sse.stream)
     app.router.add_get("/api/openapi.json", openapi)
     app.router.add_get("/healthz", ops.healthz)
-    app.router.add_get("/metrics", ops.metrics)
+    app.router.add_get("/metrics", metrics.metrics)

@@ -1,14 +1,11 @@
-"""/healthz, /metrics in Prometheus text, and optional access control on every route but /healthz."""
+"""/healthz, and optional access control on every route but /healthz (/metrics: test_metrics.py)."""
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import random
 
 import pytest
 
-from tests.web.conftest import UTC, make_documents
 from web.app import create_app
 
 ROUTES = ("/", "/api/meta", "/api/summary", "/api/stream", "/api/openapi.json", "/metrics",
@@ -19,39 +16,6 @@ async def test_healthz_pings_mongodb(client):
     response = await client.get("/healthz")
     assert response.status == 200
     assert await response.json() == {"status": "ok", "mongodb": "reachable"}
-
-
-def samples(text: str) -> dict[str, str]:
-    return {line.rsplit(" ", 1)[0]: line.rsplit(" ", 1)[1] for line in text.splitlines() if not line.startswith("#")}
-
-
-async def test_metrics_in_prometheus_text(client, web_collections, process, web_config):
-    now = dt.datetime.now(UTC)
-    web_collections.source.insert_many(make_documents(random.Random(1), now - dt.timedelta(hours=30), 24, 3,
-                                                      web_config.n_classes))
-    process()
-    web_collections.state.update_one({"_id": "consumer"}, {"$set": {"lag_seconds": 0.5, "last_batch_at": now}},
-                                     upsert=True)
-    summary = await (await client.get("/api/summary")).json()
-    response = await client.get("/metrics")
-    assert response.status == 200
-    assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
-    text = await response.text()
-    assert "# TYPE clara_accuracy gauge" in text and "# TYPE clara_http_requests_total counter" in text
-    values = samples(text)
-    assert float(values["clara_accuracy"]) == summary["accuracy"]
-    assert float(values['clara_f1{average="weighted"}']) == summary["averages"]["weighted"]["f1"]
-    assert int(values["clara_reviews"]) == summary["reviews"]
-    assert int(values["clara_pending_reviews"]) == summary["pending"]
-    assert float(values["clara_consumer_lag_seconds"]) == 0.5
-    assert values["clara_outbox_backlog"] == str(web_collections.outbox.count_documents({}))
-    assert values['clara_http_requests_total{route="/api/summary",method="GET",status="200"}'] == "1"
-
-
-async def test_metrics_without_reviews_are_nan_not_zero(client):
-    values = samples(await (await client.get("/metrics")).text())
-    assert values["clara_accuracy"] == "NaN" and values["clara_reviews"] == "0"
-    assert values["clara_consumer_lag_seconds"] == "NaN"
 
 
 @pytest.fixture
