@@ -66,7 +66,8 @@ def check(config: Config, source: str) -> None:
     if not mongo.database or any(ch in mongo.database for ch in ' $/\\."'):
         _fail(source, "mongodb.database", mongo.database, "a database name without spaces, '$', '/', '.' or quotes")
     for key in ("source_collection", "rollups_collection", "outbox_collection",
-                "rejects_collection", "state_collection", "alerts_collection", "counted_collection"):
+                "rejects_collection", "state_collection", "alerts_collection", "counted_collection",
+                "predictions_collection"):
         value = getattr(mongo, key)
         if not value.strip() or "$" in value or value.startswith("system."):
             _fail(source, f"mongodb.{key}", value, "a collection name without '$', not starting with 'system.'")

@@ -51,6 +51,7 @@ class Collections:
     state: Collection
     alerts: Collection
     counted: Collection
+    predictions: Collection
     create_indexes: bool = True  # mongodb.create_indexes: ensure_indexes may create the missing ones
 
     @classmethod
@@ -59,7 +60,7 @@ class Collections:
         db = client.get_database(names.database, write_concern=MAJORITY, read_concern=ReadConcern("majority"))
         return cls(db, db[names.source_collection], db[names.rollups_collection], db[names.outbox_collection],
                    db[names.rejects_collection], db[names.state_collection], db[names.alerts_collection],
-                   db[names.counted_collection], names.create_indexes)
+                   db[names.counted_collection], db[names.predictions_collection], names.create_indexes)
 
 
 @dataclasses.dataclass(frozen=True)

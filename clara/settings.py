@@ -17,6 +17,7 @@ class MongoSettings:
     state_collection: str = "clara_state"
     alerts_collection: str = "clara_alerts"
     counted_collection: str = "clara_counted"
+    predictions_collection: str = "clara_predictions_hourly"
     server_selection_timeout_seconds: float = 10.0
     create_indexes: bool = True
 

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pymongo
+from bson import Timestamp
 from pymongo import DeleteOne, MongoClient, ReplaceOne, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.read_concern import ReadConcern
@@ -31,6 +32,7 @@ from clara.errors import ClaraError
 from clara.records import Record, Rejection, parse_document
 from clara.rollups import Counted, RollupDelta
 from consumer.lease import Lease
+from consumer.predictions import Inserted, apply_inserts
 from consumer.outbox_queue import queue_profiles
 
 log = logging.getLogger(__name__)
@@ -125,10 +127,14 @@ class BatchTooSlow(ClaraError):
 
 def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Sequence[Any], *,
                  sinks: Sequence[str], checkpoint: Mapping | None = None,
-                 lag_seconds: float | None = None, lease: Lease | None = None) -> BatchResult:
+                 lag_seconds: float | None = None, lease: Lease | None = None,
+                 inserted: Sequence[Inserted] = (), cut: Timestamp | None = None,
+                 cut_start: dt.datetime | None = None) -> BatchResult:
     """Apply one batch of source documents (by _id) in a single transaction, exactly once.
 
-    With a lease, the transaction also renews it, and commits nothing when another consumer holds it.
+    `inserted` are the batch's insert events: their predictions are counted here (those after the `cut`),
+    with the checkpoint that moves past them. With a lease, the transaction also renews it, and commits
+    nothing when another consumer holds it.
     """
     started = time.perf_counter()
     unique_ids = list(dict.fromkeys(ids))
@@ -139,14 +145,17 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
         attempt_started = time.monotonic()
         if lease is not None:
             lease.renew(session)
-        docs = list(cols.source.find({"_id": {"$in": unique_ids}}, session=session))
+        docs = list(cols.source.find({"_id": {"$in": unique_ids}}, session=session)) if unique_ids else []
         plan = plan_batch(docs, config.n_classes, uuid.uuid4().hex[:16],
-                          counted=read_counted(cols, unique_ids, session))
+                          counted=read_counted(cols, unique_ids, session) if unique_ids else {})
         holder["plan"] = plan
         holder["profiles"] = apply_plan(session, cols, config, plan, sinks)
+        if inserted:
+            plan.counts["predictions"] = apply_inserts(session, cols, config.n_classes, inserted, cut, cut_start,
+                                                       dt.datetime.now(UTC))
         if checkpoint is not None or lag_seconds is not None:
             _record_state(session, cols, plan, checkpoint, lag_seconds, len(unique_ids))
-        if len(unique_ids) > 1 and time.monotonic() - attempt_started > limit:
+        if len(unique_ids) + len(inserted) > 1 and time.monotonic() - attempt_started > limit:
             raise BatchTooSlow(f"{len(unique_ids)} documents took {time.monotonic() - attempt_started:.1f} s "
                                f"in one transaction (consumer.transaction_max_seconds = {limit:g})")
 
@@ -156,7 +165,8 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
         session.with_transaction(transaction, read_concern=ReadConcern("snapshot"),
                                  write_concern=WriteConcern("majority"))
     plan: BatchPlan = holder["plan"]
-    return BatchResult(plan.batch_id, len(unique_ids), Counter(plan.counts), len(plan.delta.by_hour),
+    documents = len(set(unique_ids) | {item.doc.get("_id") for item in inserted})
+    return BatchResult(plan.batch_id, documents, Counter(plan.counts), len(plan.delta.by_hour),
                        holder["profiles"], time.perf_counter() - started)
 
 

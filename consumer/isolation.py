@@ -47,20 +47,27 @@ def is_batch_fault(exc: BaseException) -> bool:
 
 def commit_isolating(commit: Callable[..., BatchResult], cols: Collections, ids: Sequence[Any],
                      **kwargs: Any) -> BatchResult:
-    """`commit(ids, **kwargs)`, splitting on batch faults; a lone failing document is set aside."""
+    """`commit(ids, **kwargs)`, splitting on batch faults; a lone failing document is set aside.
+
+    A batch's insert events (`inserted=`) are split with it.
+    """
+    inserted = list(kwargs.pop("inserted", ()))
     try:
-        return commit(ids, **kwargs)
+        return commit(ids, inserted=inserted, **kwargs)
     except Exception as exc:  # noqa: BLE001 - classified right below; server trouble is re-raised
         if not is_batch_fault(exc):
             raise
-        if len(ids) == 1:
-            set_aside(cols, ids[0], exc)
+        if len(ids) + len(inserted) == 1:
+            set_aside(cols, ids[0] if ids else inserted[0].doc.get("_id"), exc)
             return BatchResult("set-aside", 1, Counter(rejected=1, set_aside=1), 0, 0, 0.0)
         log.warning("batch of %d documents failed (%s: %s); splitting it to isolate the cause",
-                    len(ids), type(exc).__name__, exc)
-    half = len(ids) // 2
-    first = commit_isolating(commit, cols, ids[:half], **(kwargs | {"checkpoint": None}))
-    second = commit_isolating(commit, cols, ids[half:], **kwargs)
+                    len(ids) + len(inserted), type(exc).__name__, exc)
+    half_ids, half_inserted = (len(ids) + 1) // 2, len(inserted) // 2
+    if not half_ids and not half_inserted:
+        half_inserted = 1
+    first = commit_isolating(commit, cols, ids[:half_ids], **(kwargs | {"checkpoint": None,
+                                                                         "inserted": inserted[:half_inserted]}))
+    second = commit_isolating(commit, cols, ids[half_ids:], **(kwargs | {"inserted": inserted[half_inserted:]}))
     return BatchResult(second.batch_id, first.documents + second.documents, first.counts + second.counts,
                        first.hours + second.hours, first.profiles + second.profiles,
                        first.duration_seconds + second.duration_seconds)

@@ -17,17 +17,24 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+import pymongo
 from pymongo import ReturnDocument
 from pymongo.client_session import ClientSession
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from clara.errors import ClaraError
 
 log = logging.getLogger(__name__)
 UTC = dt.timezone.utc
+TAKE_TIMEOUT_SECONDS = 5.0
 PROCESS_STARTED = time.time()   # tells this process from an earlier one that had the same pid
+
+
+def is_timeout(exc: PyMongoError) -> bool:
+    return getattr(exc, "timeout", False) is True
 
 
 class LeaseLost(ClaraError):
@@ -37,8 +44,11 @@ class LeaseLost(ClaraError):
 class Lease:
     """The lease document `lease:<source collection>` in the state collection."""
 
-    def __init__(self, state, source_name: str, seconds: float):
+    def __init__(self, state, source_name: str, seconds: float, *, before_takeover: Callable[[], object] | None = None):
         self.state, self.seconds = state, seconds
+        # Called before taking the lease from a holder that is gone or has stopped renewing: its killed
+        # process may have left a transaction open that still locks the lease document (for up to 60 s).
+        self.before_takeover = before_takeover
         self.id = f"lease:{source_name}"
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         held = {"owner": self.owner, "host": socket.gethostname(), "pid": os.getpid(),
@@ -58,14 +68,28 @@ class Lease:
 
     def try_acquire(self) -> bool:
         """Take the lease if it is free, expired or already ours."""
+        holder = self.holder()
+        dead = holder is not None and holder.get("owner") != self.owner and self._holder_is_dead(holder)
+        if self.before_takeover is not None and holder is not None and holder.get("owner") != self.owner and (
+                dead or holder.get("expires_at", dt.datetime.max.replace(tzinfo=UTC)) < self._server_now()):
+            self.before_takeover()
         try:
-            doc = self.state.find_one_and_update({"_id": self.id}, self._take, upsert=True,
-                                                 return_document=ReturnDocument.AFTER)
+            with pymongo.timeout(TAKE_TIMEOUT_SECONDS):
+                doc = self.state.find_one_and_update({"_id": self.id}, self._take, upsert=True,
+                                                     return_document=ReturnDocument.AFTER)
         except DuplicateKeyError:
             return False  # another consumer created it at the same moment
+        except PyMongoError as exc:
+            if not is_timeout(exc):
+                raise
+            log.info("the consumer lease is locked by another transaction; trying again")
+            return False
         if doc is not None and doc.get("owner") == self.owner:
             return True
-        return doc is not None and self._holder_is_dead(doc) and self._take_from(doc)
+        return doc is not None and dead and self._take_from(doc)
+
+    def _server_now(self) -> dt.datetime:
+        return self.state.database.client.admin.command("hello", codec_options=self.state.codec_options)["localTime"]
 
     def _holder_is_dead(self, doc: dict[str, Any]) -> bool:
         """A holder on this machine whose process is gone (a kill -9, a crash): no need to wait for expiry.

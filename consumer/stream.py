@@ -9,15 +9,21 @@ field a count depends on. Only the consumer holding the lease processes anything
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import contextlib
 import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+import bson
+import bson.errors
 from bson import Timestamp
+from bson.codec_options import CodecOptions, DatetimeConversion
+from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
 from pymongo.change_stream import CollectionChangeStream
 from pymongo.errors import OperationFailure, PyMongoError
@@ -29,28 +35,69 @@ from clara.records import COUNTED_FIELDS
 from consumer.activity import Activity
 from consumer.batch import CONSUMER_STATE_ID, BatchResult, commit_batch
 from consumer.catchup import catch_up, recheck_counted
-from consumer.isolation import commit_isolating
+from consumer.isolation import commit_isolating, set_aside
 from consumer.lease import Lease, LeaseLost
 from consumer.migrate import migrate_logged_as
+from consumer.predictions import Inserted, Recount, begin_recount, read_state, recount_replacing, recount_thread, unfinished_recount
 
 log = logging.getLogger(__name__)
 UTC = dt.timezone.utc
 # Server codes for a resume point that is gone from the oplog.
 HISTORY_LOST = {286, 280, 136}
-# Every change that can move a count: reviewed inserts, replaces of any kind (an ODM's save, a replace that
-# withdraws the review), updates or removals of any counted field. CLARA's own writes touch only `logged`
-# and `logged_at`, so they never match. Only the key is kept: the batch re-reads the documents anyway, and
-# an event carrying a document the driver cannot decode must not stop the stream.
-REVIEW_EVENTS = [
+# Every change that can move a count: inserts (every prediction is counted at insert), replaces of any
+# kind (an ODM's save, a replace that withdraws the review), updates or removals of any counted field.
+# CLARA's own writes touch only `logged` and `logged_at`, so they never match. An insert keeps only the
+# fields that count; other events only their key (the batch re-reads reviewed documents anyway).
+EVENTS = [
     {"$match": {"$or": [
-        {"operationType": "insert", "fullDocument.output_validated": {"$ne": None}},
-        {"operationType": "replace"},
+        {"operationType": {"$in": ["insert", "replace"]}},
         {"operationType": "update", "$or": [
             *({f"updateDescription.updatedFields.{field}": {"$exists": True}} for field in COUNTED_FIELDS),
             {"updateDescription.removedFields": {"$in": list(COUNTED_FIELDS)}}]},
     ]}},
-    {"$project": {"operationType": 1, "documentKey": 1, "wallTime": 1}},
+    {"$project": {"operationType": 1, "documentKey": 1, "wallTime": 1, "clusterTime": 1, "fullDocument": {
+        "$cond": [{"$eq": ["$operationType", "insert"]},
+                  {"_id": "$fullDocument._id", **{f: f"$fullDocument.{f}" for f in ("logged", *COUNTED_FIELDS)}},
+                  "$$REMOVE"]}}},
 ]
+# Events stay raw until read field by field: a document the driver cannot decode is set aside, not fatal.
+RAW_EVENTS = CodecOptions(document_class=RawBSONDocument, tz_aware=True, tzinfo=UTC,
+                          datetime_conversion=DatetimeConversion.DATETIME_AUTO)
+# After history is lost, prediction hours from this long before the last checkpoint are recounted.
+RECOUNT_MARGIN = dt.timedelta(days=1)
+# Standalone servers (no change streams): each poll recounts the prediction hours this recent.
+STANDALONE_RECOUNT = dt.timedelta(hours=3)
+
+
+@dataclasses.dataclass
+class EventBatch:
+    """A batch of change events, sorted for the batch pipeline."""
+
+    review_ids: list = dataclasses.field(default_factory=list)     # documents whose review may have changed
+    inserted: list[Inserted] = dataclasses.field(default_factory=list)
+    undecodable: list = dataclasses.field(default_factory=list)    # (document key, error)
+    wall: list[dt.datetime] = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def of(cls, events: Sequence[Mapping]) -> EventBatch:
+        batch = cls()
+        for event in events:
+            doc_id = event["documentKey"]["_id"]
+            if event.get("wallTime"):
+                batch.wall.append(event["wallTime"])
+            if event["operationType"] != "insert":
+                batch.review_ids.append(doc_id)
+                continue
+            try:
+                doc = bson.decode(event["fullDocument"].raw, RAW_EVENTS.with_options(document_class=dict))
+            except bson.errors.BSONError as exc:
+                batch.undecodable.append((doc_id, exc))
+                continue
+            batch.inserted.append(Inserted(doc, event["clusterTime"]))
+            if doc.get("output_validated") is not None:
+                batch.review_ids.append(doc_id)
+        batch.review_ids = list(dict.fromkeys(batch.review_ids))
+        return batch
 
 
 def is_history_lost(exc: BaseException) -> bool:
@@ -79,11 +126,16 @@ class Follower:
                  stop: threading.Event, after_batch: Callable[[BatchResult], None] | None = None,
                  app_name: str | None = None):
         self.client, self.cols, self.config, self.sinks, self.stop = client, cols, config, sinks, stop
-        self.app_name = app_name  # set: first end the transactions a killed consumer of this name left open
+        self.app_name = app_name  # set: end the transactions a killed consumer of this name left open
+        self.orphans_ended = False
         self.after_batch = after_batch or (lambda result: None)
         self.settings = config.consumer
-        self.lease = Lease(cols.state, config.mongodb.source_collection, self.settings.lease_seconds)
+        self.lease = Lease(cols.state, config.mongodb.source_collection, self.settings.lease_seconds,
+                           before_takeover=self._end_orphans if app_name else None)
         self.activity = Activity()
+        self.opened_at: Timestamp | None = None    # where a fresh stream started
+        self.cut: Timestamp | None = None          # insert events at or before it are in a recount
+        self.cut_start: dt.datetime | None = None  # ... for the hours from this one on
 
     def run(self) -> None:
         backoff = Backoff(self.settings.reconnect_max_seconds)
@@ -94,11 +146,8 @@ class Follower:
                     if not self.lease.wait_for(self.stop):
                         return
                     replica_set = self._is_replica_set()
-                    if self.app_name and replica_set:
-                        ended = end_orphaned_transactions(self.client, self.app_name)
-                        if ended:
-                            log.warning("ended %d transaction(s) a killed consumer left open", ended)
-                        self.app_name = None
+                    if self.app_name and replica_set and not self.orphans_ended:
+                        self._end_orphans()
                     migrate_logged_as(self.client, self.cols, self.config, transactions=replica_set)
                     if replica_set:
                         self._follow()
@@ -118,6 +167,15 @@ class Follower:
             self.activity.flush()
             self._release()
 
+    def _end_orphans(self) -> None:
+        """End the transactions a killed consumer of ours left open (they lock what they touched for 60 s)."""
+        if not self._is_replica_set():
+            return
+        ended = end_orphaned_transactions(self.client, self.app_name)
+        if ended:
+            log.warning("ended %d transaction(s) a killed consumer left open", ended)
+        self.orphans_ended = True
+
     def _release(self) -> None:
         try:
             self.lease.release()
@@ -130,7 +188,7 @@ class Follower:
 
     # -- change stream --------------------------------------------------------------------------
 
-    def _open(self, token: Any) -> CollectionChangeStream:
+    def _open(self, token: Any, resume_at: Timestamp | None = None) -> CollectionChangeStream:
         """Resume after the checkpoint; without one, start where the catch-up scan's view ends.
 
         A stream opened "now" starts after writes the server has applied but not yet majority-committed,
@@ -138,8 +196,9 @@ class Follower:
         Starting at the majority-committed time closes that gap (a review seen both ways counts once).
         """
         max_await = int(min(max(self.settings.batch_max_seconds * 1000, 50), 1000))
-        start = None if token is not None else self._majority_committed_time()
-        return self.cols.source.watch(REVIEW_EVENTS, resume_after=token,
+        start = None if token is not None else resume_at or self._majority_committed_time()
+        self.opened_at = start
+        return self.cols.source.with_options(codec_options=RAW_EVENTS).watch(EVENTS, resume_after=token,
                                       start_at_operation_time=start, max_await_time_ms=max_await,
                                       batch_size=self.settings.batch_size)
 
@@ -152,18 +211,19 @@ class Follower:
 
     def _follow(self) -> None:
         state = self.cols.state.find_one({"_id": CONSUMER_STATE_ID}) or {}
-        token = state.get("resume_token")
+        token, resume_at = state.get("resume_token"), state.get("resume_at")
         full_scan = False
+        recount_from: dt.datetime | None | bool = False if token or resume_at else None   # None: every hour
         while not self.stop.is_set():
             try:
-                stream = self._open(token)
+                stream = self._open(token, resume_at)
             except OperationFailure as exc:
-                if not is_history_lost(exc) or token is None:
+                if not is_history_lost(exc) or (token is None and resume_at is None):
                     raise
                 self._history_lost(exc)
-                token, full_scan = None, True
+                token, resume_at, full_scan, recount_from = None, None, True, self._recount_start(state)
                 continue
-            with stream:
+            with stream, self._predictions(stream, recount_from):
                 try:
                     self._catch_up(full_scan)
                     self._save_token(stream.resume_token)
@@ -173,7 +233,38 @@ class Follower:
                     if not is_history_lost(exc):
                         raise
                     self._history_lost(exc)
-                    token, full_scan = None, True
+                    token, resume_at, full_scan, recount_from = None, None, True, self._recount_start(state)
+
+    def _recount_start(self, state: Mapping) -> dt.datetime | None:
+        """After history is lost: recount prediction hours from a margin before the last checkpoint."""
+        checkpoint_at = state.get("checkpoint_at")
+        return None if checkpoint_at is None else checkpoint_at - RECOUNT_MARGIN
+
+    @contextlib.contextmanager
+    def _predictions(self, stream: CollectionChangeStream, recount_from: dt.datetime | None | bool) -> Iterator[None]:
+        """Set the prediction cut, start (or resume) a recount beside the stream, stop it on the way out.
+
+        recount_from False: follow the checkpoint, resuming an unfinished recount; None or a time: recount
+        every hour, or the hours from then.
+        """
+        state = read_state(self.cols)
+        plan = unfinished_recount(state)
+        if recount_from is not False:
+            reason = "no checkpoint: counting what the collection holds" if recount_from is None else "history lost"
+            plan = begin_recount(self.client, self.cols, recount_from, stream.resume_token, self.opened_at, reason)
+            state = read_state(self.cols)
+        self.cut, self.cut_start = state.get("cut"), state.get("recount", {}).get("start")
+        stop = threading.Event()
+        thread = None
+        if plan is not None:
+            thread = recount_thread(Recount(self.cols, self.config.n_classes, plan, stop), lambda done: None)
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if thread is not None:
+                thread.join(timeout=60)
 
     def _history_lost(self, exc: OperationFailure) -> None:
         log.warning("the checkpoint's resume token is no longer in the oplog (history lost: %s); opening a "
@@ -196,12 +287,14 @@ class Follower:
         while not self.stop.is_set():
             events = self._collect(stream)
             if events:
-                ids = [event["documentKey"]["_id"] for event in events]
-                wall = [event["wallTime"] for event in events if event.get("wallTime")]
-                lag = (dt.datetime.now(UTC) - min(wall).replace(tzinfo=UTC)).total_seconds() if wall else None
+                batch = EventBatch.of(events)
+                for doc_id, exc in batch.undecodable:
+                    set_aside(self.cols, doc_id, exc)
+                lag = (dt.datetime.now(UTC) - min(batch.wall).replace(tzinfo=UTC)).total_seconds() if batch.wall else None
                 result = commit_isolating(functools.partial(commit_batch, self.client, self.cols, self.config),
-                                          self.cols, list(dict.fromkeys(ids)), sinks=self.sinks,
-                                          checkpoint=stream.resume_token, lag_seconds=lag, lease=self.lease)
+                                          self.cols, batch.review_ids, sinks=self.sinks, inserted=batch.inserted,
+                                          cut=self.cut, cut_start=self.cut_start, checkpoint=stream.resume_token,
+                                          lag_seconds=lag, lease=self.lease)
                 self._log_batch(result, lag)
                 last_checkpoint = last_renewal = time.monotonic()
             else:
@@ -244,8 +337,12 @@ class Follower:
 
         recover_journals(self.cols)
         after = None
+        recent: dt.datetime | None = None   # first poll: every hour
         while not self.stop.is_set():
             self.lease.renew()
+            polled_at = dt.datetime.now(UTC)
+            recount_replacing(self.cols, self.config.n_classes, recent)
+            recent = polled_at - STANDALONE_RECOUNT
             catch_up(self.client, self.cols, self.config, sinks=self.sinks, on_batch=self._log_batch,
                      commit=commit_batch_journaled, lease=self.lease)
             _, after = recheck_counted(self.client, self.cols, self.config, sinks=self.sinks, after=after,

@@ -12,7 +12,7 @@ from clara.db import Collections, connect
 from clara.embedded_mongo import EmbeddedMongo
 from consumer.batch import CONSUMER_STATE_ID
 from consumer.catchup import catch_up
-from consumer.stream import REVIEW_EVENTS, Follower
+from consumer.stream import EVENTS, Follower
 from tests.support.audit import assert_exactly_once, rollup_cells
 from tests.support.documents import predictions
 from tests.support.running import running_follower, wait_for
@@ -64,7 +64,7 @@ def test_a_fresh_stream_starts_where_the_catch_up_scan_stops_seeing(collections,
 
 
 def test_its_own_writes_do_not_come_back_through_the_stream(collections, mongo_client, config):
-    with collections.source.watch(REVIEW_EVENTS) as watcher:
+    with collections.source.watch(EVENTS) as watcher:
         with running_follower(mongo_client, collections, config):
             collections.source.insert_many(predictions(10, start=START))
             wait_for(lambda: collections.source.count_documents({"logged": True}) == 10, what="logging")

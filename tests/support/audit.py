@@ -67,3 +67,48 @@ def assert_exactly_once(cols: Collections, n_classes: int, *, marked: bool = Tru
 def deleted_counted(cols: Collections) -> int:
     """Counted entries whose source document is gone (a TTL index, a delete): their history stays counted."""
     return len(set(cols.counted.distinct("_id")) - set(cols.source.distinct("_id")))
+
+
+def expected_predictions(cols: Collections, n_classes: int) -> tuple[Counter, int, int]:
+    """(per hour and class, bad, total) counted straight from the raw documents, without CLARA's parser."""
+    per_class: Counter = Counter()
+    bad = total = 0
+    for doc in cols.source.find({"timestamp": {"$type": "date"}}):
+        stamp = doc["timestamp"]
+        if not isinstance(stamp, dt.datetime):
+            continue   # outside Python's range: set aside, in no hour
+        hour = stamp.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        pred, conf, truth = doc.get("output_prediction"), doc.get("output_confidence"), doc.get("output_validated")
+        valid = (isinstance(pred, int) and not isinstance(pred, bool) and 0 <= pred < n_classes
+                 and isinstance(doc.get("filename"), str) and doc.get("filename")
+                 and (conf is None or (isinstance(conf, (int, float)) and not isinstance(conf, bool) and 0 <= conf <= 1))
+                 and (truth is None or isinstance(truth, bool) or (isinstance(truth, int) and 0 <= truth < n_classes))
+                 and (doc.get("timestamp_validated") is None or isinstance(doc.get("timestamp_validated"), dt.datetime))
+                 and (doc.get("trained") is None or isinstance(doc.get("trained"), bool))
+                 and (doc.get("logged") is None or isinstance(doc.get("logged"), bool)))
+        total += 1
+        if valid:
+            per_class[(hour, pred)] += 1
+        else:
+            bad += 1
+    return per_class, bad, total
+
+
+def rollup_predictions(cols: Collections) -> tuple[Counter, int, int]:
+    per_class: Counter = Counter()
+    bad = total = 0
+    for doc in cols.predictions.find():
+        hour = doc["_id"].astimezone(UTC)
+        for key, n in (doc.get("classes") or {}).items():
+            per_class[(hour, int(key))] += n
+        bad += doc.get("bad", 0)
+        total += doc.get("predictions", 0)
+    return +per_class, bad, total
+
+
+def assert_predictions_exact(cols: Collections, n_classes: int) -> int:
+    """Every prediction counted once in its hour and class (bad ones as bad); returns the total."""
+    expected, actual = expected_predictions(cols, n_classes), rollup_predictions(cols)
+    assert actual[0] == +expected[0], f"prediction counts differ: {actual[0] - expected[0]} / {expected[0] - actual[0]}"
+    assert actual[1:] == expected[1:], f"bad/total predictions differ: rollups {actual[1:]}, documents {expected[1:]}"
+    return expected[2]

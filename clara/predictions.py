@@ -1,0 +1,137 @@
+"""Prediction rollups: every prediction counted once, by the UTC hour of its prediction time, at insert.
+
+Label-free and known at once, unlike the review rollups (clara/rollups.py), which wait for reviewers.
+One document per hour, integer counters only, so increments and recounts add up exactly:
+
+    {_id: <hour>, predictions: n, classes: {"<pred>": n}, confidence: {"<pred>": {"<bin>": n}},
+     no_confidence: {"<pred>": n}, bad: n, updated_at: <date>, recounted_at: <cluster time>}
+
+`bad` counts documents with a prediction time but a broken contract (unknown class, confidence out of
+range...); a document without a usable prediction time belongs to no hour and is only set aside.
+`recounted_at` is the cluster time of the snapshot the hour was last recounted from: an insert event at
+or before it is already in the counts. Segments (model version, site) will add the same counters under
+`segments.<name>.` in the same document, so ranges stay one read of the hour documents.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from clara.records import Rejection, parse_document
+from clara.rollups import confidence_bin, hour_of, local_day
+
+UTC = dt.timezone.utc
+# Rejections that leave no prediction time to file the document under.
+TIMELESS = {"_id", "document", "timestamp"}
+
+
+def prediction_key(doc: Mapping[str, Any], n_classes: int) -> tuple[dt.datetime, dict[str, int]] | None:
+    """The hour a source document's prediction counts in and its $inc, or None when it has no hour."""
+    return classify(doc, n_classes)[0]
+
+
+def classify(doc: Mapping[str, Any], n_classes: int) -> tuple[tuple[dt.datetime, dict[str, int]] | None,
+                                                              Rejection | None]:
+    """(hour and $inc, or None) and, for a document that breaks the contract, the Rejection."""
+    parsed = parse_document(doc, n_classes)
+    if isinstance(parsed, Rejection):
+        if parsed.field in TIMELESS:
+            return None, parsed
+        return (hour_of(_aware(doc["timestamp"])), {"predictions": 1, "bad": 1}), parsed
+    predicted = parsed.predicted
+    inc = {"predictions": 1, f"classes.{predicted}": 1}
+    if parsed.confidence is None:
+        inc[f"no_confidence.{predicted}"] = 1
+    else:
+        inc[f"confidence.{predicted}.{confidence_bin(parsed.confidence)}"] = 1
+    return (hour_of(parsed.timestamp), inc), None
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+class PredictionDelta:
+    """Increments for many hours, merged: one $inc per hour."""
+
+    def __init__(self) -> None:
+        self.by_hour: dict[dt.datetime, Counter[str]] = defaultdict(Counter)
+
+    def add(self, hour: dt.datetime, inc: Mapping[str, int]) -> None:
+        self.by_hour[hour].update(inc)
+
+    def add_doc(self, doc: Mapping[str, Any], n_classes: int) -> bool:
+        """Count one source document; False when it has no hour."""
+        key = prediction_key(doc, n_classes)
+        if key is None:
+            return False
+        self.add(*key)
+        return True
+
+    def updates(self) -> list[tuple[dt.datetime, dict[str, int]]]:
+        return [(hour, dict(self.by_hour[hour])) for hour in sorted(self.by_hour)]
+
+    def documents(self) -> dict[dt.datetime, dict[str, Any]]:
+        """Each hour's counters as a stored document (nested maps), for a recount that replaces the hour."""
+        return {hour: nest(inc) | {"_id": hour} for hour, inc in self.updates()}
+
+
+def nest(flat: Mapping[str, int]) -> dict[str, Any]:
+    """{"classes.3": 2} -> {"classes": {"3": 2}}: the shape $inc leaves behind, for a replace."""
+    result: dict[str, Any] = {}
+    for path, value in flat.items():
+        *parents, leaf = path.split(".")
+        node = result
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return result
+
+
+@dataclasses.dataclass
+class PredictionTotals:
+    """Prediction counters summed over some set of hours."""
+
+    predictions: int = 0
+    bad: int = 0
+    classes: Counter = dataclasses.field(default_factory=Counter)            # pred -> n
+    confidence: Counter = dataclasses.field(default_factory=Counter)         # (pred, bin) -> n
+    no_confidence: Counter = dataclasses.field(default_factory=Counter)      # pred -> n
+
+    def add_doc(self, doc: Mapping[str, Any]) -> None:
+        self.predictions += doc.get("predictions", 0)
+        self.bad += doc.get("bad", 0)
+        for key, n in (doc.get("classes") or {}).items():
+            self.classes[int(key)] += n
+        for key, n in (doc.get("no_confidence") or {}).items():
+            self.no_confidence[int(key)] += n
+        for pred, bins in (doc.get("confidence") or {}).items():
+            for key, n in bins.items():
+                self.confidence[(int(pred), int(key))] += n
+
+    @classmethod
+    def of(cls, docs: Iterable[Mapping[str, Any]]) -> PredictionTotals:
+        totals = cls()
+        for doc in docs:
+            totals.add_doc(doc)
+        return totals
+
+    def confidence_hist(self) -> Counter:
+        """Confidence bins over every predicted class."""
+        hist: Counter = Counter()
+        for (_, key), n in self.confidence.items():
+            hist[key] += n
+        return hist
+
+
+def predictions_by_day(docs: Iterable[Mapping[str, Any]], zone: ZoneInfo) -> dict[dt.date, PredictionTotals]:
+    """Prediction counters per calendar day in `zone`, from hour documents."""
+    days: dict[dt.date, PredictionTotals] = defaultdict(PredictionTotals)
+    for doc in docs:
+        days[local_day(_aware(doc["_id"]), zone)].add_doc(doc)
+    return dict(days)

@@ -1,0 +1,276 @@
+"""Every prediction counted once, at insert, with no write to the model's documents.
+
+Exactly-once comes from the stream and its checkpoint: each batch's insert events are counted in the
+batch's transaction, which also saves the resume token, so a crash redoes exactly the uncounted ones.
+When there is no history to follow — a collection new to CLARA, a resume token gone from the oplog —
+the affected hours are recounted from the source instead, never $inc'ed twice:
+
+1. `begin_recount` pins a snapshot time S (MongoDB's own `atClusterTime`), and in one transaction
+   empties the hours to recount, records S as the cut and the recount as under way, and checkpoints
+   the stream opened just before (so a crash resumes from there).
+2. From then on the consumer counts only insert events after S; those at or before S are in the
+   recount. The recount itself (`Recount.run`, beside the consumer) reads the source as it was at S,
+   a day at a time, and adds each hour's counts once (`recount_id` on the hour makes a redo a no-op).
+
+Standalone servers have neither change streams nor snapshots: each poll recounts recent hours whole.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from bson import Timestamp
+from pymongo import MongoClient, UpdateOne
+from pymongo.client_session import ClientSession
+from pymongo.errors import DuplicateKeyError
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from clara.db import CONSUMER_STATE_ID, Collections
+from clara.predictions import PredictionDelta, classify
+from clara.records import COUNTED_FIELDS, Rejection
+from clara.rollups import hour_of
+
+log = logging.getLogger(__name__)
+UTC = dt.timezone.utc
+STATE_ID = "predictions"
+COUNTERS = ("predictions", "classes", "confidence", "no_confidence", "bad")
+PROJECTION = dict.fromkeys(("logged", *COUNTED_FIELDS), 1)
+DAY = dt.timedelta(days=1)
+# Dates Python can hold (the rest are set aside by the record parser and belong to no hour).
+EARLIEST = dt.datetime(1, 1, 2, tzinfo=UTC)
+LATEST = dt.datetime(9999, 12, 30, tzinfo=UTC)
+
+
+@dataclasses.dataclass(frozen=True)
+class Inserted:
+    """A prediction as its insert event carried it, and the cluster time of the insert."""
+
+    doc: Mapping[str, Any]
+    at: Timestamp
+
+
+def apply_inserts(session: ClientSession, cols: Collections, n_classes: int, inserted: Sequence[Inserted],
+                  cut: Timestamp | None, cut_start: dt.datetime | None, now: dt.datetime) -> int:
+    """$inc the prediction rollups in the caller's transaction, except for inserts a recount holds (at or
+    before its `cut`, in an hour from its `cut_start` on); returns how many were counted."""
+    delta = PredictionDelta()
+    counted = 0
+    rejects = []
+    for item in inserted:
+        key, rejection = classify(item.doc, n_classes)
+        if cut is not None and item.at <= cut and key is not None and (cut_start is None or key[0] >= cut_start):
+            continue   # already in the recount read at the cut
+        if key is not None:
+            delta.add(*key)
+            counted += 1
+        if rejection is not None and item.doc.get("output_validated") is None:
+            rejects.append(reject_write(rejection, now))
+    writes = [UpdateOne({"_id": hour}, {"$inc": inc, "$set": {"updated_at": now}}, upsert=True)
+              for hour, inc in delta.updates()]
+    if writes:
+        cols.predictions.bulk_write(writes, ordered=False, session=session)
+    if rejects:   # reviewed ones are set aside by the review path, with the document
+        cols.rejects.bulk_write(rejects, ordered=False, session=session)
+    return counted
+
+
+def reject_write(rejection: Rejection, now: dt.datetime) -> UpdateOne:
+    """Set an unreviewed prediction that breaks the contract aside, with the reason."""
+    return UpdateOne({"_id": rejection.id}, {"$set": {"field": rejection.field, "reason": str(rejection), "at": now}},
+                     upsert=True)
+
+
+# -- snapshots at a known cluster time -------------------------------------------------------------
+
+def snapshot_time(cols: Collections) -> Timestamp:
+    """The cluster time MongoDB picks for a snapshot read now (its `atClusterTime`)."""
+    reply = cols.db.command("find", cols.source.name, filter={}, projection={"_id": 1}, limit=1, singleBatch=True,
+                            readConcern={"level": "snapshot"})
+    return reply["cursor"]["atClusterTime"]
+
+
+def scan_at(cols: Collections, selector: Mapping, at: Timestamp, batch_size: int = 5000) -> Iterator[Mapping]:
+    """Source documents matching `selector` as they were at cluster time `at` (projected to what counts)."""
+    name, options = cols.source.name, cols.source.codec_options
+    with cols.db.client.start_session() as session:   # a cursor's getMore must come from the session that opened it
+        reply = cols.db.command("find", name, filter=dict(selector), projection=PROJECTION, batchSize=batch_size,
+                                readConcern={"level": "snapshot", "atClusterTime": at}, codec_options=options,
+                                session=session)
+        cursor = reply["cursor"]
+        yield from cursor["firstBatch"]
+        cursor_id = cursor["id"]
+        while cursor_id:
+            reply = cols.db.command("getMore", cursor_id, collection=name, batchSize=batch_size,
+                                    codec_options=options, session=session)
+            yield from reply["cursor"]["nextBatch"]
+            cursor_id = reply["cursor"]["id"]
+
+
+# -- recounts ----------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class RecountPlan:
+    """A recount under way: its id, the snapshot time it reads at, the hours it covers ([start, end))."""
+
+    id: str
+    at: Timestamp
+    start: dt.datetime | None   # None: from the first prediction
+    end: dt.datetime | None     # None: through the last one
+
+    def hours(self) -> dict:
+        bounds = {}
+        if self.start is not None:
+            bounds["$gte"] = self.start
+        if self.end is not None:
+            bounds["$lt"] = self.end
+        return {"_id": bounds} if bounds else {}
+
+
+def read_state(cols: Collections) -> dict[str, Any]:
+    return cols.state.find_one({"_id": STATE_ID}) or {}
+
+
+def unfinished_recount(state: Mapping[str, Any]) -> RecountPlan | None:
+    recount = state.get("recount")
+    if not recount or recount.get("done_at"):
+        return None
+    return RecountPlan(recount["id"], recount["at"], recount.get("start"), recount.get("end"))
+
+
+def begin_recount(client: MongoClient, cols: Collections, start: dt.datetime | None,
+                  checkpoint: Mapping | None, opened_at: Timestamp | None, reason: str) -> RecountPlan:
+    """Pin the cut, empty the hours to recount and checkpoint the stream, in one transaction.
+
+    A stream that has no resume token yet is checkpointed by the time it started at (`resume_at`).
+    """
+    start = None if start is None else hour_of(start)   # whole hours: each hour emptied is counted whole
+    plan = RecountPlan(uuid.uuid4().hex[:12], snapshot_time(cols), start, None)
+    now = dt.datetime.now(UTC)
+
+    def transaction(session: ClientSession) -> None:
+        cols.predictions.update_many(plan.hours(), {"$unset": dict.fromkeys(COUNTERS, ""),
+                                                    "$set": {"updated_at": now}}, session=session)
+        cols.state.update_one({"_id": STATE_ID}, {"$set": {
+            "cut": plan.at, "recount": {"id": plan.id, "at": plan.at, "start": start, "end": None,
+                                        "reason": reason, "started_at": now, "done_through": None}}},
+            upsert=True, session=session)
+        position = {"resume_token": checkpoint} if checkpoint is not None else {"resume_at": opened_at}
+        if checkpoint is not None or opened_at is not None:
+            cols.state.update_one({"_id": CONSUMER_STATE_ID}, {"$set": position | {"checkpoint_at": now}},
+                                  upsert=True, session=session)
+
+    with client.start_session() as session:
+        session.with_transaction(transaction, read_concern=ReadConcern("snapshot"),
+                                 write_concern=WriteConcern("majority"))
+    log.info("recounting predictions %s (%s) from the source as of cluster time %s",
+             "from " + f"{start:%Y-%m-%d %H:00} UTC" if start else "of every hour", reason, plan.at)
+    return plan
+
+
+class Recount:
+    """Reads the source at the plan's snapshot a day at a time and adds each hour's counts once."""
+
+    def __init__(self, cols: Collections, n_classes: int, plan: RecountPlan, stop: threading.Event,
+                 progress_seconds: float = 10.0):
+        self.cols, self.n_classes, self.plan, self.stop = cols, n_classes, plan, stop
+        self.progress_seconds = progress_seconds
+        self.documents = 0
+
+    def run(self) -> bool:
+        """True when every day is counted; False when stopped (a later start resumes)."""
+        started = last_report = time.monotonic()
+        state = read_state(self.cols).get("recount") or {}
+        done_through = state.get("done_through") if state.get("id") == self.plan.id else None
+        for day_start, day_end in self._days(done_through):
+            if self.stop.is_set():
+                return False
+            delta = PredictionDelta()
+            rejects = []
+            for doc in scan_at(self.cols, self._between(day_start, day_end), self.plan.at):
+                key, rejection = classify(doc, self.n_classes)
+                if key is not None:
+                    delta.add(*key)
+                if rejection is not None and rejection.id is not None and doc.get("output_validated") is None:
+                    rejects.append(reject_write(rejection, dt.datetime.now(UTC)))
+                self.documents += 1
+            self._add(delta)
+            if rejects:
+                self.cols.rejects.bulk_write(rejects, ordered=False)
+            self.cols.state.update_one({"_id": STATE_ID, "recount.id": self.plan.id},
+                                       {"$set": {"recount.done_through": day_end}})
+            if time.monotonic() - last_report >= self.progress_seconds:
+                log.info("recounting predictions: %d documents, through %s UTC", self.documents,
+                         f"{day_end:%Y-%m-%d}")
+                last_report = time.monotonic()
+        self.cols.state.update_one({"_id": STATE_ID, "recount.id": self.plan.id},
+                                   {"$set": {"recount.done_at": dt.datetime.now(UTC)}})
+        log.info("recounted %d predictions in %.1f s", self.documents, time.monotonic() - started)
+        return True
+
+    def _between(self, start: dt.datetime, end: dt.datetime) -> dict:
+        return {"timestamp": {"$type": "date", "$gte": start, "$lt": end}}
+
+    def _days(self, done_through: dt.datetime | None) -> Iterator[tuple[dt.datetime, dt.datetime]]:
+        """UTC days of the plan's range that hold predictions at the snapshot, jumping over empty ones."""
+        cursor = max(filter(None, (self.plan.start, done_through, EARLIEST)))
+        while (found := self._next_timestamp(cursor)) is not None:
+            day = max(cursor, found.replace(hour=0, minute=0, second=0, microsecond=0))
+            yield day, day + DAY
+            cursor = day + DAY
+
+    def _next_timestamp(self, after: dt.datetime) -> dt.datetime | None:
+        if after >= LATEST:
+            return None
+        reply = self.cols.db.command("find", self.cols.source.name,
+                                     filter={"timestamp": {"$type": "date", "$gte": after, "$lt": LATEST}},
+                                     projection={"timestamp": 1}, sort={"timestamp": 1}, limit=1, singleBatch=True,
+                                     readConcern={"level": "snapshot", "atClusterTime": self.plan.at},
+                                     codec_options=self.cols.source.codec_options)
+        batch = reply["cursor"]["firstBatch"]
+        return batch[0]["timestamp"] if batch else None
+
+    def _add(self, delta: PredictionDelta) -> None:
+        now = dt.datetime.now(UTC)
+        for hour, inc in delta.updates():
+            try:
+                self.cols.predictions.update_one(
+                    {"_id": hour, "recount_id": {"$ne": self.plan.id}},
+                    {"$inc": inc, "$set": {"recount_id": self.plan.id, "updated_at": now}}, upsert=True)
+            except DuplicateKeyError:
+                pass  # the hour exists and already took this recount
+
+
+def recount_replacing(cols: Collections, n_classes: int, start: dt.datetime | None) -> int:
+    """Standalone servers: replace the prediction rollups of every hour from `start` by a count of the source."""
+    selector = {"timestamp": {"$type": "date"} | ({} if start is None else {"$gte": start})}
+    delta = PredictionDelta()
+    documents = 0
+    for doc in cols.source.find(selector, PROJECTION):
+        delta.add_doc(doc, n_classes)
+        documents += 1
+    now = dt.datetime.now(UTC)
+    fresh = delta.documents()
+    for hour, doc in fresh.items():
+        cols.predictions.replace_one({"_id": hour}, doc | {"updated_at": now}, upsert=True)
+    stale = {"_id": {"$nin": list(fresh)}} | ({} if start is None else {"_id": {"$gte": start, "$nin": list(fresh)}})
+    cols.predictions.update_many(stale, {"$unset": dict.fromkeys(COUNTERS, ""), "$set": {"updated_at": now}})
+    return documents
+
+
+def recount_thread(recount: Recount, on_done: Callable[[bool], None]) -> threading.Thread:
+    def target() -> None:
+        try:
+            on_done(recount.run())
+        except Exception:  # noqa: BLE001 - logged; the next start resumes the recount
+            log.exception("recounting predictions failed; it resumes at the next start")
+            on_done(False)
+
+    return threading.Thread(target=target, name="prediction-recount", daemon=True)
