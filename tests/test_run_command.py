@@ -27,7 +27,8 @@ def test_every_process_runs_a_module_that_exists(procfile):
 
 
 def test_production_procfile_runs_web_and_worker():
-    assert processes("Procfile") == {"web": "python -m web", "worker": "python -m consumer"}
+    assert processes("Procfile") == {"release": "python -m consumer --prepare", "web": "python -m web",
+                                     "worker": "python -m consumer"}
     assert set(processes("Procfile.dev")) == {"mongo", "simulator", "consumer", "web"}
 
 
