@@ -17,13 +17,19 @@ SCORES = {"type": "object", "required": ["precision", "recall", "f1"],
           "properties": {score: NUMBER for score in ("precision", "recall", "f1")}}
 BY_AVERAGE = {"type": "object", "required": ["macro", "weighted"],
               "properties": {"macro": NUMBERS, "weighted": NUMBERS}}
+# Local days 1970-01-01 .. 9998-12-31 (web.params.EARLIEST, LATEST), as the server accepts them.
+YEAR = r"(19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
+DATE = {"type": "string", "format": "date",
+        "pattern": rf"^{YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"}
+# The rule no JSON Schema can state (it relates two parameters), stated for people and for tests.
+RANGE_RULE = ("`from` must not be after `to`, and the range spans at most web.max_range_days days "
+              "(`x-clara-max-range-days`); otherwise HTTP 400 naming `to`")
 DATE_PARAMETERS = [
-    {"name": name, "in": "query", "required": False, "description": text,
-     "schema": {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}}
-    for name, text in (("from", "First local day (YYYY-MM-DD) in the configured zone; default: "
-                                "web.default_range_days - 1 days before `to`"),
-                       ("to", "Last local day, inclusive; default: today. At most web.max_range_days days "
-                              "from `from`"))]
+    {"name": name, "in": "query", "required": False, "description": text, "schema": DATE}
+    for name, text in (("from", "First local day (YYYY-MM-DD, 1970-01-01 to 9998-12-31) in the configured zone; "
+                                "default: web.default_range_days - 1 days before `to`. " + RANGE_RULE),
+                       ("to", "Last local day, inclusive; default: today, or with `from` alone the last day of the "
+                              "longest range from it up to today (never before `from`). " + RANGE_RULE))]
 LIMIT_PARAMETER = {"name": "limit", "in": "query", "required": False,
                    "description": "Past alerts returned at most (newest first); default 100, 0 for open alerts only",
                    "schema": {"type": "integer", "minimum": 0, "maximum": 1000}}
@@ -48,6 +54,14 @@ FINDING = _object(key=TEXT, detector=TEXT, subject=TEXT, type=TEXT, firing={"typ
 SERIES = _object(key=TEXT, detector=TEXT, subject=TEXT, statistic=TEXT, values=NUMBERS, p_values=NUMBERS,
                  firing={"type": "array", "items": {"type": "boolean", "nullable": True}}, threshold=NUMBERS,
                  threshold_label=TEXT)
+
+
+# Server-Sent Events of /api/stream: the JSON `data` of each event type (heartbeats are comments).
+EVENTS = {
+    "status": _object(live={"type": "boolean"}),
+    "update": _object(hours={"type": "array", "nullable": True, "items": MOMENT}),
+    "alerts": _object(ids={"type": "array", "nullable": True, "items": TEXT}),
+}
 
 
 LATENCY = _object(count=COUNT, mean_seconds=NUMBER, histogram={"type": "array", "items": _object(
@@ -84,6 +98,9 @@ SCHEMAS = {
     "AlertDetail": {**ALERT, "required": [*ALERT["required"], "transitions"],
                     "properties": {**ALERT["properties"], "transitions": {"type": "array", "items": OBJECT},
                                    "deliveries": {"type": "array", "items": OBJECT}}},
+    "StatusEvent": EVENTS["status"],
+    "UpdateEvent": EVENTS["update"],
+    "AlertsEvent": EVENTS["alerts"],
     "Drift": _object(range=RANGE, evaluated_at={**MOMENT, "nullable": True},
                      findings={"type": "array", "items": FINDING},
                      days={"type": "array", "items": {"type": "string", "format": "date"}},
@@ -104,8 +121,9 @@ ENDPOINTS = {
                          [ALERT_ID_PARAMETER]),
     "/api/drift": ("The latest drift findings, and each day-window check per day of the range with its alert line",
                    "Drift", True),
-    "/api/stream": ("Server-Sent Events: `status`, `update` (rollups) and `alerts` events, heartbeats; "
-                    "honours Last-Event-ID",
+    "/api/stream": ("Server-Sent Events: `status` ({live}), `update` ({hours}: UTC hours whose rollups changed, "
+                    "null for unknown) and `alerts` ({ids}, null for unknown) events, heartbeat comments; honours "
+                    "Last-Event-ID. Each event's data is JSON, described by `x-clara-events`",
                     "text/event-stream", False),
     "/api/openapi.json": ("This description", "application/json", False),
     "/healthz": ("200 when MongoDB answers a ping, 503 otherwise; never needs credentials", "Healthz", False),
@@ -116,9 +134,18 @@ ENDPOINTS = {
 WITHOUT_DATABASE = frozenset({"/api/meta", "/api/stream", "/api/openapi.json"})
 
 
-def _operation(path: str, summary: str, body: str, parameters: bool | list[dict]) -> dict:
+# Where an alert listed by /api/alerts is read in full: schemathesis follows these to /api/alerts/{id}.
+ALERT_LINKS = {name: {"operationId": "api_alerts_id", "parameters": {"id": f"$response.body#/{part}/0/id"},
+                      "description": f"The first {part} alert in detail"}
+               for name, part in (("OpenAlertDetail", "open"), ("PastAlertDetail", "past"))}
+
+
+def _operation(path: str, summary: str, body: str, parameters: bool | list[dict], max_range_days: int) -> dict:
     if body in SCHEMAS:
         content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}}
+    elif body == "text/event-stream":
+        content = {body: {"schema": {"type": "string"}, "x-clara-events": {
+            name: {"$ref": f"#/components/schemas/{name.capitalize()}Event"} for name in EVENTS}}}
     else:
         content = {body: {"schema": {"type": "object" if body == "application/json" else "string"}}}
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -130,17 +157,21 @@ def _operation(path: str, summary: str, body: str, parameters: bool | list[dict]
         responses["404"] = {"description": "No such resource", **error}
     if path not in WITHOUT_DATABASE:
         responses["503"] = {"description": "MongoDB is unavailable", **error}
+    if path == "/api/alerts":
+        responses["200"]["links"] = ALERT_LINKS
     operation_id = path.strip("/").translate(str.maketrans("/.", "__", "{}"))
-    return {"get": {"summary": summary, "operationId": operation_id, "parameters": parameters,
-                    "responses": responses}}
+    operation = {"summary": summary, "operationId": operation_id, "parameters": parameters, "responses": responses}
+    if any(parameter["name"] == "from" for parameter in parameters):
+        operation["x-clara-max-range-days"] = max_range_days
+    return {"get": operation}
 
 
-def document() -> dict:
+def document(max_range_days: int = 400) -> dict:
     return {"openapi": "3.0.3",
             "info": {"title": "CLARA Monitor", "version": "1.0",
                      "description": "Exact classification metrics from hourly rollups. Dates are local days in the "
                                     "configured time zone; unknown query parameters are refused with 400."},
-            "paths": {path: _operation(path, *spec) for path, spec in ENDPOINTS.items()},
+            "paths": {path: _operation(path, *spec, max_range_days) for path, spec in ENDPOINTS.items()},
             "components": {"schemas": SCHEMAS,
                            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
                                                "basic": {"type": "http", "scheme": "basic"}}}}
@@ -148,8 +179,8 @@ def document() -> dict:
 
 async def openapi(request: web.Request) -> web.Response:
     query(request, allowed=())
-    body = document()
     settings = request.app[keys.CONFIG].web
+    body = document(settings.max_range_days)
     if settings.api_token or settings.basic_auth:
         body["security"] = [{"bearer": []}, {"basic": []}]
     return web.json_response(body)

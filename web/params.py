@@ -74,7 +74,13 @@ def range_of(values: dict[str, str], config: Config) -> DateRange:
     """The date range named by already-checked query values (see `query`); `date_range` for the rest."""
     default = default_range(config)
     given_first = _date("from", values["from"]) if "from" in values else None
-    last = _date("to", values["to"]) if "to" in values else default.last
+    if "to" in values:
+        last = _date("to", values["to"])
+    elif given_first is not None:  # from alone: up to today, within the longest range, never before from
+        longest = given_first + dt.timedelta(days=config.web.max_range_days - 1)
+        last = max(given_first, min(default.last, longest))
+    else:
+        last = default.last
     first = given_first or max(last - dt.timedelta(days=config.web.default_range_days - 1), EARLIEST)
     if last < first:
         raise BadParameter("to", f"{last.isoformat()} is before from ({first.isoformat()})")

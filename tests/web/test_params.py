@@ -61,3 +61,14 @@ async def test_longest_range_is_accepted(client):
     response = await client.get("/api/daily", params={"from": "2023-01-01", "to": "2024-02-04"})
     assert response.status == 200
     assert len((await response.json())["days"]) == 400
+
+
+async def test_from_alone_ends_today_within_the_longest_range_never_before_from(client, web_config):
+    today = dt.datetime.now(web_config.model.zone).date()
+    cases = {(today - dt.timedelta(days=3)).isoformat(): today,
+             "1970-01-01": dt.date(1970, 1, 1) + dt.timedelta(days=web_config.web.max_range_days - 1),
+             "9000-01-01": dt.date(9000, 1, 1)}
+    for first, last in cases.items():
+        response = await client.get("/api/summary", params={"from": first})
+        assert response.status == 200, await response.text()
+        assert (await response.json())["range"]["to"] == last.isoformat(), first
