@@ -129,7 +129,7 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
                  sinks: Sequence[str], checkpoint: Mapping | None = None,
                  lag_seconds: float | None = None, lease: Lease | None = None,
                  inserted: Sequence[Inserted] = (), cut: Timestamp | None = None,
-                 cut_start: dt.datetime | None = None) -> BatchResult:
+                 cut_hours: frozenset | None = None) -> BatchResult:
     """Apply one batch of source documents (by _id) in a single transaction, exactly once.
 
     `inserted` are the batch's insert events: their predictions are counted here (those after the `cut`),
@@ -151,7 +151,7 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
         holder["plan"] = plan
         holder["profiles"] = apply_plan(session, cols, config, plan, sinks)
         if inserted:
-            plan.counts["predictions"] = apply_inserts(session, cols, config.n_classes, inserted, cut, cut_start,
+            plan.counts["predictions"] = apply_inserts(session, cols, config.n_classes, inserted, cut, cut_hours,
                                                        dt.datetime.now(UTC))
         if checkpoint is not None or lag_seconds is not None:
             _record_state(session, cols, plan, checkpoint, lag_seconds, len(unique_ids))

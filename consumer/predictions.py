@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from bson import Timestamp
+from bson import ObjectId, Timestamp
 from pymongo import MongoClient, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.errors import DuplicateKeyError
@@ -44,6 +44,9 @@ STATE_ID = "predictions"
 COUNTERS = ("predictions", "classes", "confidence", "no_confidence", "bad")
 PROJECTION = dict.fromkeys(("logged", *COUNTED_FIELDS), 1)
 DAY = dt.timedelta(days=1)
+HOUR = dt.timedelta(hours=1)
+# A lost stream whose inserts touched more hours than this is recounted whole.
+MAX_RECOUNT_HOURS = 5000
 # Dates Python can hold (the rest are set aside by the record parser and belong to no hour).
 EARLIEST = dt.datetime(1, 1, 2, tzinfo=UTC)
 LATEST = dt.datetime(9999, 12, 30, tzinfo=UTC)
@@ -58,15 +61,15 @@ class Inserted:
 
 
 def apply_inserts(session: ClientSession, cols: Collections, n_classes: int, inserted: Sequence[Inserted],
-                  cut: Timestamp | None, cut_start: dt.datetime | None, now: dt.datetime) -> int:
+                  cut: Timestamp | None, cut_hours: frozenset | None, now: dt.datetime) -> int:
     """$inc the prediction rollups in the caller's transaction, except for inserts a recount holds (at or
-    before its `cut`, in an hour from its `cut_start` on); returns how many were counted."""
+    before its `cut`, in one of its `cut_hours`, None: every hour); returns how many were counted."""
     delta = PredictionDelta()
     counted = 0
     rejects = []
     for item in inserted:
         key, rejection = classify(item.doc, n_classes)
-        if cut is not None and item.at <= cut and key is not None and (cut_start is None or key[0] >= cut_start):
+        if cut is not None and item.at <= cut and key is not None and (cut_hours is None or key[0] in cut_hours):
             continue   # already in the recount read at the cut
         if key is not None:
             delta.add(*key)
@@ -118,48 +121,69 @@ def scan_at(cols: Collections, selector: Mapping, at: Timestamp, batch_size: int
 
 @dataclasses.dataclass(frozen=True)
 class RecountPlan:
-    """A recount under way: its id, the snapshot time it reads at, the hours it covers ([start, end))."""
+    """A recount under way: its id, the snapshot time it reads at, the hours it covers (None: every hour)."""
 
     id: str
     at: Timestamp
-    start: dt.datetime | None   # None: from the first prediction
-    end: dt.datetime | None     # None: through the last one
+    hours: frozenset[dt.datetime] | None
 
-    def hours(self) -> dict:
-        bounds = {}
-        if self.start is not None:
-            bounds["$gte"] = self.start
-        if self.end is not None:
-            bounds["$lt"] = self.end
-        return {"_id": bounds} if bounds else {}
+    def hour_filter(self) -> dict:
+        return {} if self.hours is None else {"_id": {"$in": sorted(self.hours)}}
 
 
 def read_state(cols: Collections) -> dict[str, Any]:
     return cols.state.find_one({"_id": STATE_ID}) or {}
 
 
+def _hours_of(recount: Mapping[str, Any]) -> frozenset[dt.datetime] | None:
+    hours = recount.get("hours")
+    return None if hours is None else frozenset(hour_of(hour) for hour in hours)
+
+
+def cut_of(state: Mapping[str, Any]) -> tuple[Timestamp | None, frozenset | None]:
+    """The cut the consumer applies to insert events: (cluster time, hours), from the state document."""
+    return state.get("cut"), _hours_of(state.get("recount") or {})
+
+
 def unfinished_recount(state: Mapping[str, Any]) -> RecountPlan | None:
     recount = state.get("recount")
     if not recount or recount.get("done_at"):
         return None
-    return RecountPlan(recount["id"], recount["at"], recount.get("start"), recount.get("end"))
+    return RecountPlan(recount["id"], recount["at"], _hours_of(recount))
 
 
-def begin_recount(client: MongoClient, cols: Collections, start: dt.datetime | None,
+def hours_inserted_since(cols: Collections, since: dt.datetime | None) -> frozenset[dt.datetime] | None:
+    """The prediction hours of the documents inserted since `since` (read from their ObjectIds): the hours
+    a lost stream may have missed. None (every hour) when that cannot be told."""
+    newest = cols.source.find_one({}, {"_id": 1}, sort=[("_id", -1)])
+    if since is None or newest is None or not isinstance(newest["_id"], ObjectId):
+        return None
+    pipeline = [{"$match": {"_id": {"$gte": ObjectId.from_datetime(since)}, "timestamp": {"$type": "date"}}},
+                {"$group": {"_id": {"$dateTrunc": {"date": "$timestamp", "unit": "hour"}}}},
+                {"$limit": MAX_RECOUNT_HOURS + 1}]
+    hours = frozenset(hour_of(doc["_id"]) for doc in cols.source.aggregate(pipeline)
+                      if isinstance(doc["_id"], dt.datetime))
+    return None if len(hours) > MAX_RECOUNT_HOURS else hours
+
+
+def begin_recount(client: MongoClient, cols: Collections, hours: frozenset[dt.datetime] | None,
                   checkpoint: Mapping | None, opened_at: Timestamp | None, reason: str) -> RecountPlan:
     """Pin the cut, empty the hours to recount and checkpoint the stream, in one transaction.
 
-    A stream that has no resume token yet is checkpointed by the time it started at (`resume_at`).
+    An unfinished earlier recount is folded in (its hours are recounted too). A stream that has no resume
+    token yet is checkpointed by the time it started at (`resume_at`).
     """
-    start = None if start is None else hour_of(start)   # whole hours: each hour emptied is counted whole
-    plan = RecountPlan(uuid.uuid4().hex[:12], snapshot_time(cols), start, None)
+    earlier = unfinished_recount(read_state(cols))
+    if earlier is not None:
+        hours = None if hours is None or earlier.hours is None else hours | earlier.hours
+    plan = RecountPlan(uuid.uuid4().hex[:12], snapshot_time(cols), hours)
     now = dt.datetime.now(UTC)
 
     def transaction(session: ClientSession) -> None:
-        cols.predictions.update_many(plan.hours(), {"$unset": dict.fromkeys(COUNTERS, ""),
-                                                    "$set": {"updated_at": now}}, session=session)
+        cols.predictions.update_many(plan.hour_filter(), {"$unset": dict.fromkeys(COUNTERS, ""),
+                                                          "$set": {"updated_at": now}}, session=session)
         cols.state.update_one({"_id": STATE_ID}, {"$set": {
-            "cut": plan.at, "recount": {"id": plan.id, "at": plan.at, "start": start, "end": None,
+            "cut": plan.at, "recount": {"id": plan.id, "at": plan.at, "hours": None if hours is None else sorted(hours),
                                         "reason": reason, "started_at": now, "done_through": None}}},
             upsert=True, session=session)
         position = {"resume_token": checkpoint} if checkpoint is not None else {"resume_at": opened_at}
@@ -170,8 +194,8 @@ def begin_recount(client: MongoClient, cols: Collections, start: dt.datetime | N
     with client.start_session() as session:
         session.with_transaction(transaction, read_concern=ReadConcern("snapshot"),
                                  write_concern=WriteConcern("majority"))
-    log.info("recounting predictions %s (%s) from the source as of cluster time %s",
-             "from " + f"{start:%Y-%m-%d %H:00} UTC" if start else "of every hour", reason, plan.at)
+    log.info("recounting predictions of %s (%s) from the source as of cluster time %s",
+             "every hour" if hours is None else f"{len(hours)} hours", reason, plan.at)
     return plan
 
 
@@ -216,11 +240,18 @@ class Recount:
         return True
 
     def _between(self, start: dt.datetime, end: dt.datetime) -> dict:
-        return {"timestamp": {"$type": "date", "$gte": start, "$lt": end}}
+        if self.plan.hours is None:
+            return {"timestamp": {"$type": "date", "$gte": start, "$lt": end}}
+        return {"$or": [{"timestamp": {"$type": "date", "$gte": hour, "$lt": hour + HOUR}}
+                        for hour in sorted(self.plan.hours) if start <= hour < end]}
 
     def _days(self, done_through: dt.datetime | None) -> Iterator[tuple[dt.datetime, dt.datetime]]:
-        """UTC days of the plan's range that hold predictions at the snapshot, jumping over empty ones."""
-        cursor = max(filter(None, (self.plan.start, done_through, EARLIEST)))
+        """UTC days of the plan that hold predictions at the snapshot, jumping over empty ones."""
+        if self.plan.hours is not None:
+            days = sorted({hour.replace(hour=0) for hour in self.plan.hours})
+            yield from ((day, day + DAY) for day in days if done_through is None or day >= done_through)
+            return
+        cursor = max(filter(None, (done_through, EARLIEST)))
         while (found := self._next_timestamp(cursor)) is not None:
             day = max(cursor, found.replace(hour=0, minute=0, second=0, microsecond=0))
             yield day, day + DAY

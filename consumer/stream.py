@@ -38,7 +38,8 @@ from consumer.catchup import catch_up, recheck_counted
 from consumer.isolation import commit_isolating, set_aside
 from consumer.lease import Lease, LeaseLost
 from consumer.migrate import migrate_logged_as
-from consumer.predictions import Inserted, Recount, begin_recount, read_state, recount_replacing, recount_thread, unfinished_recount
+from consumer.predictions import (Inserted, Recount, begin_recount, cut_of, hours_inserted_since, read_state,
+                                  recount_replacing, recount_thread, unfinished_recount)
 
 log = logging.getLogger(__name__)
 UTC = dt.timezone.utc
@@ -135,7 +136,7 @@ class Follower:
         self.activity = Activity()
         self.opened_at: Timestamp | None = None    # where a fresh stream started
         self.cut: Timestamp | None = None          # insert events at or before it are in a recount
-        self.cut_start: dt.datetime | None = None  # ... for the hours from this one on
+        self.cut_hours: frozenset | None = None    # ... in these hours (None: every hour)
 
     def run(self) -> None:
         backoff = Backoff(self.settings.reconnect_max_seconds)
@@ -213,7 +214,7 @@ class Follower:
         state = self.cols.state.find_one({"_id": CONSUMER_STATE_ID}) or {}
         token, resume_at = state.get("resume_token"), state.get("resume_at")
         full_scan = False
-        recount_from: dt.datetime | None | bool = False if token or resume_at else None   # None: every hour
+        recount_from: frozenset | None | bool = False if token or resume_at else None   # None: every hour
         while not self.stop.is_set():
             try:
                 stream = self._open(token, resume_at)
@@ -235,17 +236,18 @@ class Follower:
                     self._history_lost(exc)
                     token, resume_at, full_scan, recount_from = None, None, True, self._recount_start(state)
 
-    def _recount_start(self, state: Mapping) -> dt.datetime | None:
-        """After history is lost: recount prediction hours from a margin before the last checkpoint."""
+    def _recount_start(self, state: Mapping) -> frozenset[dt.datetime] | None:
+        """After history is lost: recount the prediction hours of what was inserted since a margin before
+        the last checkpoint (every hour when that cannot be told)."""
         checkpoint_at = state.get("checkpoint_at")
-        return None if checkpoint_at is None else checkpoint_at - RECOUNT_MARGIN
+        return hours_inserted_since(self.cols, None if checkpoint_at is None else checkpoint_at - RECOUNT_MARGIN)
 
     @contextlib.contextmanager
-    def _predictions(self, stream: CollectionChangeStream, recount_from: dt.datetime | None | bool) -> Iterator[None]:
+    def _predictions(self, stream: CollectionChangeStream, recount_from: frozenset | None | bool) -> Iterator[None]:
         """Set the prediction cut, start (or resume) a recount beside the stream, stop it on the way out.
 
-        recount_from False: follow the checkpoint, resuming an unfinished recount; None or a time: recount
-        every hour, or the hours from then.
+        recount_from False: follow the checkpoint, resuming an unfinished recount; None or a set of hours:
+        recount every hour, or those.
         """
         state = read_state(self.cols)
         plan = unfinished_recount(state)
@@ -253,7 +255,7 @@ class Follower:
             reason = "no checkpoint: counting what the collection holds" if recount_from is None else "history lost"
             plan = begin_recount(self.client, self.cols, recount_from, stream.resume_token, self.opened_at, reason)
             state = read_state(self.cols)
-        self.cut, self.cut_start = state.get("cut"), state.get("recount", {}).get("start")
+        self.cut, self.cut_hours = cut_of(state)
         stop = threading.Event()
         thread = None
         if plan is not None:
@@ -293,7 +295,7 @@ class Follower:
                 lag = (dt.datetime.now(UTC) - min(batch.wall).replace(tzinfo=UTC)).total_seconds() if batch.wall else None
                 result = commit_isolating(functools.partial(commit_batch, self.client, self.cols, self.config),
                                           self.cols, batch.review_ids, sinks=self.sinks, inserted=batch.inserted,
-                                          cut=self.cut, cut_start=self.cut_start, checkpoint=stream.resume_token,
+                                          cut=self.cut, cut_hours=self.cut_hours, checkpoint=stream.resume_token,
                                           lag_seconds=lag, lease=self.lease)
                 self._log_batch(result, lag)
                 last_checkpoint = last_renewal = time.monotonic()

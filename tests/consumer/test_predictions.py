@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 import signal
+import struct
 import threading
 
 import bson
@@ -70,23 +72,35 @@ def test_a_restart_follows_the_checkpoint_and_counts_nothing_twice(collections, 
     assert_predictions_exact(collections, config.n_classes)
 
 
-def test_history_lost_recounts_the_recent_hours_to_the_same_rollups(collections, mongo_client, config):
-    collections.source.insert_many(predictions(120, start=START, reviewed_fraction=0.5))
+def old_id(days: float) -> bson.ObjectId:
+    """An ObjectId as a writer would have made it `days` ago."""
+    moment = dt.datetime.now(UTC) - dt.timedelta(days=days)
+    return bson.ObjectId(struct.pack(">I", int(moment.timestamp())) + os.urandom(8))
+
+
+def test_history_lost_recounts_the_hours_of_what_was_inserted_since(collections, mongo_client, config):
+    # Inserted three days ago (their ObjectIds say so), and counted then.
+    collections.source.insert_many([doc | {"_id": old_id(3)} for doc in predictions(120, start=START,
+                                                                                      reviewed_fraction=0.5)])
     with running_follower(mongo_client, collections, config):
         wait_for(lambda: total_predictions(collections) == 120, what="the first count")
+        wait_for(lambda: collections.state.find_one({"_id": STATE_ID})["recount"].get("done_at"), what="its end")
     before = rollup_predictions(collections)
-    collections.state.update_one({"_id": CONSUMER_STATE_ID}, {"$set": {"checkpoint_at": START + dt.timedelta(hours=5)}})
-    collections.source.insert_many(unreviewed(15, start=START + dt.timedelta(hours=6), seed=4))   # missed events
+    # Inserted while the consumer was down, in hours of their own and in an hour counted before.
+    missed = unreviewed(15, start=START + dt.timedelta(days=10), seed=4) + unreviewed(1, start=START, seed=5)
+    collections.source.insert_many(missed)
+    collections.state.update_one({"_id": CONSUMER_STATE_ID}, {"$set": {"checkpoint_at": dt.datetime.now(UTC)}})
     # The server answers the resume as it does once the token has rolled out of the oplog (a real roll-over
     # is in tests/faults/test_mongo_faults.py; it takes a gigabyte of writes).
     mongo_client.admin.command("configureFailPoint", "failCommand", mode={"times": 1},
                                data={"failCommands": ["aggregate"], "errorCode": 286})
     with running_follower(mongo_client, collections, config):
-        wait_for(lambda: total_predictions(collections) == 135, what="the recount after history was lost")
+        wait_for(lambda: total_predictions(collections) == 136, what="the recount after history was lost")
         wait_for(lambda: collections.state.find_one({"_id": STATE_ID})["recount"].get("done_at"), what="its end")
-    assert collections.state.find_one({"_id": STATE_ID})["recount"]["start"] == START - dt.timedelta(hours=19)
+    recounted = set(collections.state.find_one({"_id": STATE_ID})["recount"]["hours"])
+    assert recounted == {doc["timestamp"].replace(minute=0, second=0, tzinfo=UTC) for doc in missed}
     after = rollup_predictions(collections)
-    assert after[2] - before[2] == 15
+    assert after[2] - before[2] == 16
     assert_predictions_exact(collections, config.n_classes)
 
 

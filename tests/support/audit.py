@@ -45,9 +45,10 @@ def rollup_cells(cols: Collections) -> tuple[Counter, Counter, int]:
     return +cells, +rejected, reviews
 
 
-def assert_exactly_once(cols: Collections, n_classes: int, *, marked: bool = True) -> int:
+def assert_exactly_once(cols: Collections, n_classes: int, *, marked: bool = True, predictions: bool = True) -> int:
     """Every valid review counted once in the rollups, held in the counted collection and (with `marked`,
-    consumer.mark_source) marked logged; returns the review count."""
+    consumer.mark_source) marked logged; with `predictions`, every prediction once as inserted (when a
+    consumer counted them and its recount is complete); returns the review count."""
     expected = expected_cells(cols, n_classes)
     actual = rollup_cells(cols)
     assert actual[0] == +expected[0], f"confusion cells differ: {actual[0] - expected[0]} / {expected[0] - actual[0]}"
@@ -61,6 +62,9 @@ def assert_exactly_once(cols: Collections, n_classes: int, *, marked: bool = Tru
     assert not uncounted, f"{len(uncounted)} valid reviews have no entry in the counted collection"
     assert cols.counted.count_documents({}) == expected[2] + deleted_counted(cols), \
         "the counted collection holds entries for documents that are not counted"
+    recount = (cols.state.find_one({"_id": "predictions"}) or {}).get("recount") or {}
+    if predictions and recount.get("done_at"):   # a consumer counted predictions too, its recount complete
+        assert_predictions_exact(cols, n_classes)
     return expected[2]
 
 
