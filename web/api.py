@@ -13,7 +13,8 @@ import functools
 from aiohttp import web
 
 from web import keys, queries, reports
-from web.params import date_range, default_range, query
+from web.params import RANGE_PARAMETERS, DateRange, date_range, default_range, query, range_of
+from web.volume import granularity, sum_predictions, volume_body
 
 
 async def _run(function, *args):
@@ -61,7 +62,39 @@ def _range_report(function):
 
 classes = _range_report(reports.classes)
 confusion = _range_report(reports.confusion)
-training = _range_report(reports.training)
+
+
+async def training(request: web.Request) -> web.Response:
+    """Training-set class counts beside the range's predictions: all of them, and the reviewed ones."""
+    config, collections = request.app[keys.CONFIG], request.app[keys.COLLECTIONS]
+    days = date_range(request, config)
+    by_day, predictions = await asyncio.gather(_by_day(request, days),
+                                               request.app[keys.PREDICTION_CACHE].by_day(collections, days))
+    return web.json_response(await _run(reports.from_days, reports.training, by_day,
+                                        sum_predictions(predictions.values()), days, config))
+
+
+async def volume(request: web.Request) -> web.Response:
+    """All predictions per day (per hour for short ranges) split into reviewed / rejected / pending, the
+    review coverage, and today so far, from the prediction and review rollups (web.volume)."""
+    config, collections = request.app[keys.CONFIG], request.app[keys.COLLECTIONS]
+    values = query(request, (*RANGE_PARAMETERS, "by"))
+    days = range_of(values, config)
+    by = granularity(values, days)
+    now = dt.datetime.now(dt.timezone.utc)
+    local_today = now.astimezone(config.model.zone).date()
+    today = DateRange(local_today, local_today, config.model.zone)
+    predictions, reviews = request.app[keys.PREDICTION_CACHE], request.app[keys.ROLLUP_CACHE]
+    if by == "hour":
+        periods = (predictions.by_hour(collections, days), reviews.by_hour(collections, days))
+    else:
+        periods = (predictions.by_day(collections, days), reviews.by_day(collections, days))
+    by_prediction, by_review, today_predictions, today_reviews, recounting = await asyncio.gather(
+        *periods, predictions.by_day(collections, today), reviews.by_day(collections, today),
+        queries.prediction_recount(collections))
+    return web.json_response(await _run(
+        volume_body, days, by, by_prediction, by_review,
+        (today_predictions.get(today.first), today_reviews.get(today.first)), now, recounting))
 
 
 async def health(request: web.Request) -> web.Response:

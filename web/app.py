@@ -9,6 +9,7 @@ from pymongo import AsyncMongoClient
 
 from clara.config import Config
 from clara.db import Collections, client_options
+from clara.predictions import PredictionTotals
 from web import keys, sse
 from web.alerts import drift_client_ctx
 from web.auth import auth_middleware
@@ -40,6 +41,7 @@ def create_app(config: Config) -> web.Application:
     app[keys.CONFIG] = config
     app[keys.METRICS] = Metrics()
     app[keys.ROLLUP_CACHE] = RollupCache(config.model.zone)
+    app[keys.PREDICTION_CACHE] = RollupCache(config.model.zone, role="predictions", summed=PredictionTotals.of)
     app.cleanup_ctx.extend([mongo_ctx, drift_client_ctx, sse.hub_ctx])
     app.on_shutdown.append(sse.close_streams)
     setup_routes(app)

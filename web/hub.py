@@ -1,9 +1,10 @@
 """The live-update hub: one producer watches rollups and alerts, one publisher fans events out to clients.
 
-The producer follows one change stream on the database, narrowed to the rollups and alerts collections,
-and reconnects with backoff when MongoDB goes away. Bursts of changes are coalesced: clients get at most
-`max_per_second` rounds of events a second; a round holds an `update` event naming the UTC hours whose
-rollups changed and/or an `alerts` event naming the alerts that changed. Event ids are
+The producer follows one change stream on the database, narrowed to the review rollups, the prediction
+rollups and the alerts collections, and reconnects with backoff when MongoDB goes away. Bursts of changes
+are coalesced: clients get at most `max_per_second` rounds of events a second; a round holds an `update`
+event naming the UTC hours whose rollups (of either kind: a review, or a new prediction) changed and/or an
+`alerts` event naming the alerts that changed. Event ids are
 `<epoch>-<sequence>`: a client that reconnects with any other Last-Event-ID than the latest has missed
 something and is told at once.
 """
@@ -132,14 +133,14 @@ class Hub:
         self.changed()
         self.alerts_changed()
 
-    async def watch(self, rollups, alerts) -> None:
-        """Follow the rollups and alerts collections (one change stream) until stopped, reconnecting after failures.
+    async def watch(self, rollups, alerts, predictions) -> None:
+        """Follow the rollups, prediction rollups and alerts (one change stream) until stopped, reconnecting.
 
         Stopping is cooperative: pymongo (4.20) turns a task cancellation inside a getMore into a
         connection error and resumes the stream, so a cancelled watcher could run on forever.
         """
-        # Both collections live in the configured database: a database stream narrowed to them.
-        pipeline = [{"$match": {"ns.coll": {"$in": [rollups.name, alerts.name]}}}]
+        # The collections live in the configured database: a database stream narrowed to them.
+        pipeline = [{"$match": {"ns.coll": {"$in": [rollups.name, predictions.name, alerts.name]}}}]
         delay, first = 0.25, True
         while not self._stopping.is_set():
             try:

@@ -18,5 +18,7 @@ DRIFT_COLLECTIONS = web.AppKey("drift_collections", Collections)
 HUB = web.AppKey("hub", Hub)
 # Per-day totals of the hourly rollups, refreshed from the hours that changed (web.rollup_cache).
 ROLLUP_CACHE = web.AppKey("rollup_cache", RollupCache)
+# The same for the prediction rollups (every prediction, counted at insert): PredictionTotals per day.
+PREDICTION_CACHE = web.AppKey("prediction_cache", RollupCache)
 # This process's Prometheus registry (request counters and latency; web.metrics).
 METRICS = web.AppKey("metrics", Metrics)

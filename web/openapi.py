@@ -30,6 +30,9 @@ DATE_PARAMETERS = [
                                 "default: web.default_range_days - 1 days before `to`. " + RANGE_RULE),
                        ("to", "Last local day, inclusive; default: today, or with `from` alone the last day of the "
                               "longest range from it up to today (never before `from`). " + RANGE_RULE))]
+BY_PARAMETER = {"name": "by", "in": "query", "required": False,
+                "description": "One value per local day, or per UTC hour; default: per hour for ranges of up to 2 days",
+                "schema": {"type": "string", "enum": ["day", "hour"]}}
 LIMIT_PARAMETER = {"name": "limit", "in": "query", "required": False,
                    "description": "Past alerts returned at most (newest first); default 100, 0 for open alerts only",
                    "schema": {"type": "integer", "minimum": 0, "maximum": 1000}}
@@ -64,6 +67,14 @@ EVENTS = {
 }
 
 
+# Volume and coverage: all predictions (prediction rollups) against the reviewed ones (review rollups).
+FIGURES = {"predictions": COUNT, "bad": COUNT, "reviewed": COUNT, "rejected": COUNT, "pending": COUNT,
+           "reviews": COUNT, "coverage": {"type": "number", "minimum": 0, "maximum": 1, "nullable": True}}
+FIGURE_SERIES = {name: {"type": "array", "items": {**schema, "nullable": True}} for name, schema in FIGURES.items()}
+VOLUME = _object(range=RANGE, by={"type": "string", "enum": ["day", "hour"]}, periods=STRINGS, **FIGURE_SERIES,
+                 total=_object(**FIGURES), today=_object(day={"type": "string", "format": "date"}, as_of=MOMENT,
+                                                          **FIGURES),
+                 recounting={"type": "boolean"})
 LATENCY = _object(count=COUNT, mean_seconds=NUMBER, histogram={"type": "array", "items": _object(
     upper_seconds={"type": "integer", "nullable": True}, count=COUNT)})
 SCHEMAS = {
@@ -85,7 +96,10 @@ SCHEMAS = {
                        f1=NUMBERS, support=COUNTS, predicted=COUNTS),
     "Confusion": _object(range=RANGE, classes=STRINGS, matrix={"type": "array", "items": COUNTS},
                          rates={"type": "array", "items": NUMBERS}, rejected=COUNTS),
-    "Training": _object(range=RANGE, classes=STRINGS, colors=STRINGS, training_counts=COUNTS, predicted=COUNTS),
+    "Training": _object(range=RANGE, classes=STRINGS, colors=STRINGS, training_counts=COUNTS, predicted=COUNTS,
+                        reviewed_true=COUNTS, reviews=COUNT, rejected_without_class=COUNT, all_predicted=COUNTS,
+                        all_predictions=COUNT, bad=COUNT),
+    "Volume": VOLUME,
     "Health": _object(range=RANGE, pending=COUNT, latency=LATENCY, outbox_backlog=COUNT, live={"type": "boolean"},
                       rejects=_object(total=COUNT, by_reason={"type": "array", "items": _object(
                           reason={"type": "string"}, field={"type": "string", "nullable": True}, count=COUNT,
@@ -113,7 +127,11 @@ ENDPOINTS = {
     "/api/daily": ("The same metrics per local day; days without reviews are null", "Daily", True),
     "/api/classes": ("Precision, recall, F1, support and predictions per class", "Classes", True),
     "/api/confusion": ("Confusion matrix: counts and row-normalised rates", "Confusion", True),
-    "/api/training": ("Training-set class counts beside the predictions of the range", "Training", True),
+    "/api/volume": ("All predictions per local day (or UTC hour: `periods`) split into reviewed (a true class "
+                    "known), rejected without a class, pending and bad (set aside); `coverage` = reviews / (reviews "
+                    "+ pending); `today` so far; null after now", "Volume", [*DATE_PARAMETERS, BY_PARAMETER]),
+    "/api/training": ("Training-set class counts beside the range's predictions: all of them by predicted class, "
+                      "the reviewed ones by predicted and by true class", "Training", True),
     "/api/health": ("Pending reviews, review latency, set-aside documents, outbox and consumer", "Health", True),
     "/api/alerts": ("Open alerts, and past alerts opened in the range (newest first, at most `limit`)", "Alerts",
                     [*DATE_PARAMETERS, LIMIT_PARAMETER]),

@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Any
 
 from clara.db import CONSUMER_STATE_ID, Collections
+from consumer.predictions import STATE_ID as PREDICTIONS_STATE_ID
 from web.params import DateRange
 
 REJECT_REASONS_SHOWN = 50
@@ -48,6 +49,13 @@ async def consumer_state(collections: Collections, now: dt.datetime) -> dict[str
     return {"known": bool(doc), "last_batch_at": _iso(last_batch_at),
             "lag_seconds": float(lag) if isinstance(lag, (int, float)) and not isinstance(lag, bool) else None,
             "seconds_since_last_batch": since}
+
+
+async def prediction_recount(collections: Collections) -> bool:
+    """Whether the consumer is recounting prediction hours now (their counts are still filling up)."""
+    doc = await collections.state.find_one({"_id": PREDICTIONS_STATE_ID}, {"recount": 1}) or {}
+    recount = doc.get("recount") or {}
+    return bool(recount) and not recount.get("done_at")
 
 
 async def open_alerts_by_severity(collections: Collections) -> dict[str, int]:

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from clara.config import Config
 from clara.metrics import AVERAGES, ClassificationMetrics, classification_metrics_each
+from clara.predictions import PredictionTotals
 from clara.rollups import LATENCY_EDGES, Totals
 from web.params import DateRange
 
@@ -114,7 +115,17 @@ def confusion(totals: Totals, days: DateRange, config: Config) -> dict:
             "rejected": [totals.rejected.get(c, 0) for c in range(config.n_classes)]}
 
 
-def training(totals: Totals, days: DateRange, config: Config) -> dict:
+def training(totals: Totals, predictions: PredictionTotals, days: DateRange, config: Config) -> dict:
+    """The training set's class counts beside the range's predictions: all of them by predicted class (the
+    prediction rollups; bad documents apart), and the reviewed ones by predicted and by true class."""
+    n = config.n_classes
+    true = [0] * n
+    for (truth, _), count in totals.cells.items():
+        if 0 <= truth < n:
+            true[truth] += count
     return {"range": days.to_json(), "classes": list(config.model.classes), "colors": list(config.model.colors),
             "training_counts": list(config.model.training_counts),
-            "predicted": predicted_by_class(totals, config.n_classes)}
+            "predicted": predicted_by_class(totals, n), "reviewed_true": true,
+            "reviews": totals.reviews, "rejected_without_class": sum(totals.rejected.values()),
+            "all_predicted": [predictions.classes.get(c, 0) for c in range(n)],
+            "all_predictions": predictions.predictions, "bad": predictions.bad}

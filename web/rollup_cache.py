@@ -1,4 +1,7 @@
-"""Per-day totals of the hourly rollups, kept in memory and refreshed from the hours that changed.
+"""Per-day totals of hourly rollups, kept in memory and refreshed from the hours that changed.
+
+One cache per kind of rollup (the review rollups, summed into `Totals`, and the prediction rollups,
+summed into `PredictionTotals`), each with its own collection role and summing function.
 
 Decoding the ~2,200 hourly documents of a 90-day range costs tens of milliseconds of CPU (summing
 them again as much), so the web process keeps every hour it has read and the Totals of every local
@@ -22,7 +25,8 @@ import asyncio
 import datetime as dt
 import functools
 from collections import defaultdict
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from clara.db import Collections
@@ -34,37 +38,27 @@ MAX_HOURS = 200_000  # about 23 years of hours; beyond that the memory is simply
 
 Hour = dt.datetime
 Stamp = dt.datetime | None
+T = TypeVar("T")
 
 
-class RollupCache:
-    def __init__(self, zone: ZoneInfo, recent_seconds: float = RECENT_SECONDS):
+class RollupCache(Generic[T]):
+    """`role` names the clara.db.Collections field to read; `summed` adds hour documents up into a T."""
+
+    def __init__(self, zone: ZoneInfo, recent_seconds: float = RECENT_SECONDS, role: str = "rollups",
+                 summed: Callable[[Iterable[dict[str, Any]]], T] = Totals.of):
         self.zone = zone
         self.recent = dt.timedelta(seconds=recent_seconds)
+        self.role, self.summed = role, summed
         self.hours: dict[Hour, tuple[Stamp, dict[str, Any]]] = {}
-        self.days: dict[dt.date, tuple[tuple, Totals]] = {}
+        self.days: dict[dt.date, tuple[tuple, T]] = {}
         self._running: dict[tuple[Hour, Hour], asyncio.Task] = {}   # the listing under way, per range
         self._next: dict[tuple[Hour, Hour], asyncio.Task] = {}      # the one that starts after it
 
-    async def by_day(self, collections: Collections, days: DateRange) -> dict[dt.date, Totals]:
-        """The Totals of every local day of the range that has rollups (a day without any is absent)."""
+    async def by_day(self, collections: Collections, days: DateRange) -> dict[dt.date, T]:
+        """The totals of every local day of the range that has rollups (a day without any is absent)."""
         start, end = days.bounds
-        query = {"_id": {"$gte": start, "$lt": end}}
         settled = dt.datetime.now(UTC) - self.recent   # an hour written after this is not trusted from memory
-        if any(start <= hour < end for hour in self.hours):
-            listed = await self._listing(collections, start, end)
-            stale = [hour for hour, stamp in listed.items() if not self._trusted(hour, stamp, settled)]
-            fetched = await collections.rollups.find({"_id": {"$in": stale}}).to_list(None) if stale else []
-        else:  # nothing of the range in memory yet: read it all at once
-            fetched = await collections.rollups.find(query).to_list(None)
-            listed = {_utc(doc["_id"]): doc.get("updated_at") for doc in fetched}
-        for hour in [hour for hour in self.hours if start <= hour < end and hour not in listed]:
-            del self.hours[hour]  # deleted (a rebuilt hour not written again)
-        if len(self.hours) + len(fetched) > MAX_HOURS:
-            self.hours.clear()
-            self.days.clear()
-        for doc in fetched:
-            self.hours[_utc(doc["_id"])] = (doc.get("updated_at"), doc)
-
+        listed = await self._refresh(collections, start, end, settled)
         by_day: dict[dt.date, list[Hour]] = defaultdict(list)
         for hour in listed:
             if hour in self.hours:
@@ -80,11 +74,40 @@ class RollupCache:
                 to_sum[day] = (key, [self.hours[hour][1] for hour in hours])
         if to_sum:
             summed = await asyncio.get_running_loop().run_in_executor(
-                None, functools.partial(_sum_days, {day: docs for day, (_, docs) in to_sum.items()}))
+                None, functools.partial(_sum_days, self.summed, {day: docs for day, (_, docs) in to_sum.items()}))
             for day, totals in summed.items():
                 self.days[day] = (to_sum[day][0], totals)
                 result[day] = totals
         return result
+
+    async def by_hour(self, collections: Collections, days: DateRange) -> dict[Hour, dict[str, Any]]:
+        """The stored document of every UTC hour of the range that has one, fresh as in `by_day`."""
+        start, end = days.bounds
+        listed = await self._refresh(collections, start, end, dt.datetime.now(UTC) - self.recent)
+        return {hour: self.hours[hour][1] for hour in sorted(listed) if hour in self.hours}
+
+    def _collection(self, collections: Collections):
+        return getattr(collections, self.role)
+
+    async def _refresh(self, collections: Collections, start: Hour, end: Hour,
+                       settled: dt.datetime) -> dict[Hour, Stamp]:
+        """Bring every stored hour of [start, end) into memory as stored now; returns the range's listing."""
+        query = {"_id": {"$gte": start, "$lt": end}}
+        if any(start <= hour < end for hour in self.hours):
+            listed = await self._listing(collections, start, end)
+            stale = [hour for hour, stamp in listed.items() if not self._trusted(hour, stamp, settled)]
+            fetched = await self._collection(collections).find({"_id": {"$in": stale}}).to_list(None) if stale else []
+        else:  # nothing of the range in memory yet: read it all at once
+            fetched = await self._collection(collections).find(query).to_list(None)
+            listed = {_utc(doc["_id"]): doc.get("updated_at") for doc in fetched}
+        for hour in [hour for hour in self.hours if start <= hour < end and hour not in listed]:
+            del self.hours[hour]  # deleted (a rebuilt hour not written again)
+        if len(self.hours) + len(fetched) > MAX_HOURS:
+            self.hours.clear()
+            self.days.clear()
+        for doc in fetched:
+            self.hours[_utc(doc["_id"])] = (doc.get("updated_at"), doc)
+        return listed
 
     async def _listing(self, collections: Collections, start: Hour, end: Hour) -> dict[Hour, Stamp]:
         """The range's (hour, updated_at) pairs, from a listing that starts after this call."""
@@ -108,7 +131,7 @@ class RollupCache:
     async def _list(self, collections: Collections, start: Hour, end: Hour) -> dict[Hour, Stamp]:
         query = {"_id": {"$gte": start, "$lt": end}}
         return {_utc(doc["_id"]): doc.get("updated_at")
-                for doc in await collections.rollups.find(query, {"updated_at": 1}).to_list(None)}
+                for doc in await self._collection(collections).find(query, {"updated_at": 1}).to_list(None)}
 
     def _trusted(self, hour: Hour, stamp: Stamp, settled: dt.datetime) -> bool:
         """Whether the hour in memory is the one stored: same updated_at, and not written just now."""
@@ -117,8 +140,8 @@ class RollupCache:
                 and stamp < settled)
 
 
-def _sum_days(docs_by_day: dict[dt.date, list[dict]]) -> dict[dt.date, Totals]:
-    return {day: Totals.of(docs) for day, docs in docs_by_day.items()}
+def _sum_days(summed: Callable[[Iterable[dict]], T], docs_by_day: dict[dt.date, list[dict]]) -> dict[dt.date, T]:
+    return {day: summed(docs) for day, docs in docs_by_day.items()}
 
 
 def _utc(hour: dt.datetime) -> dt.datetime:

@@ -34,6 +34,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/meta", api.meta)
     app.router.add_get("/api/summary", api.summary)
     app.router.add_get("/api/daily", api.daily)
+    app.router.add_get("/api/volume", api.volume)
     app.router.add_get("/api/classes", api.classes)
     app.router.add_get("/api/confusion", api.confusion)
     app.router.add_get("/api/training", api.training)

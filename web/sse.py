@@ -2,9 +2,9 @@
 
 On connect a client gets a `status` event ({"live": true|false}: whether the web process is
 following the rollups and alerts). A client that reconnects with a Last-Event-ID other than the latest
-gets an `update` and an `alerts` event at once. Then `update` events follow the rollups ({"hours": [...]})
-and `alerts` events the alerts ({"ids": [...]}; null: unknown, refresh all), with heartbeat comments
-between.
+gets an `update` and an `alerts` event at once. Then `update` events follow the review and prediction
+rollups ({"hours": [...]}) and `alerts` events the alerts ({"ids": [...]}; null: unknown, refresh all),
+with heartbeat comments between.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
     hub = Hub(config.web.sse_max_updates_per_second, config.consumer.reconnect_max_seconds)
     app[keys.HUB] = hub
     collections = app[keys.COLLECTIONS]
-    watcher = asyncio.create_task(hub.watch(collections.rollups, collections.alerts), name="rollups-alerts-watch")
+    watcher = asyncio.create_task(hub.watch(collections.rollups, collections.alerts, collections.predictions),
+                                  name="rollups-alerts-watch")
     publisher = asyncio.create_task(hub.publish(), name="sse-publish")
     yield
     hub.stop()

@@ -8,6 +8,7 @@ import datetime as dt
 from pymongo import AsyncMongoClient
 
 from clara.db import Collections, client_options
+from clara.predictions import PredictionTotals, predictions_by_day
 from clara.rollups import Totals, local_day, totals_by_day
 from web.params import DateRange
 from web.rollup_cache import RollupCache
@@ -104,3 +105,40 @@ async def test_concurrent_requests_share_the_next_listing_and_see_every_earlier_
     day = local_day(_hour(30, 5), zone)
     assert before[day].reviews == 24
     assert all(result[day].reviews == 28 for result in after)      # all listed after the write
+
+
+async def test_the_prediction_rollups_cache_equals_summing_the_stored_hours_afresh(web_config, web_collections):
+    zone = web_config.model.zone
+    days = DateRange(FIRST, LAST, zone)
+    web_collections.predictions.insert_many(
+        [{"_id": _hour(d, h), "predictions": 3, "classes": {"0": 2}, "bad": 1, "confidence": {"0": {"19": 2}},
+          "updated_at": OLD} for d in (29, 30, 31) for h in range(0, 24, 2)])
+    client = AsyncMongoClient(web_config.mongodb.uri, **client_options(web_config))
+    cache = RollupCache(zone, role="predictions", summed=PredictionTotals.of)
+    try:
+        cols = Collections.of(client, web_config)  # type: ignore[arg-type]
+
+        async def check() -> None:
+            start, end = days.bounds
+            stored = list(web_collections.predictions.find({"_id": {"$gte": start, "$lt": end}}))
+            assert await cache.by_day(cols, days) == predictions_by_day(stored, zone)
+            assert await cache.by_hour(cols, days) == {_utc(doc["_id"]): doc for doc in stored}
+
+        await check()
+        await check()  # all from memory
+        web_collections.predictions.update_one({"_id": _hour(30, 4)}, {"$inc": {"predictions": 2, "classes.3": 2},
+                                                                       "$set": {"updated_at": OLD + dt.timedelta(1)}})
+        await check()
+        # A recount empties an hour (and stamps it) before it fills it again.
+        web_collections.predictions.update_one({"_id": _hour(31, 8)}, {
+            "$unset": {"predictions": "", "classes": "", "bad": "", "confidence": ""},
+            "$set": {"updated_at": OLD + dt.timedelta(2)}})
+        await check()
+        web_collections.predictions.delete_one({"_id": _hour(31, 10)})
+        await check()
+    finally:
+        await client.close()
+
+
+def _utc(hour: dt.datetime) -> dt.datetime:
+    return hour.replace(tzinfo=UTC) if hour.tzinfo is None else hour
