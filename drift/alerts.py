@@ -44,6 +44,9 @@ class Transition:
 
 
 def ensure_alert_indexes(cols: Collections) -> None:
+    """The alert collection's indexes; with mongodb.create_indexes = false, none (see the README's MongoDB section)."""
+    if not cols.create_indexes:
+        return
     alerts = cols.alerts
     alerts.create_index([("key", ASCENDING)], name="clara_open_key", unique=True,
                         partialFilterExpression={"status": "open"})

@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from pymongo import MongoClient
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from clara.config import Config
 from clara.db import CONSUMER_STATE_ID, Collections
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 UTC = dt.timezone.utc
 DRIFT_STATE_ID = "drift"
 # The backlog count stops at this many times the threshold: past it the exact number changes nothing.
+BAD_VALUE = 2
 BACKLOG_COUNT_CAP = 10
 
 
@@ -72,8 +73,7 @@ def findings_at(cols: Collections, config: Config, now: dt.datetime) -> list[Fin
         found += checks.window_checks(window, windows.reference_window(cols.rollups, config, window), config)
     if drift.backlog_max_pending:
         cap = drift.backlog_max_pending * BACKLOG_COUNT_CAP + 1
-        pending = cols.source.count_documents({"output_validated": None}, limit=cap,
-                                              hint="clara_review_timestamp")
+        pending = count_pending(cols, cap)
         found.append(checks.backlog_finding(pending, pending == cap, config))
     if drift.lag_max_seconds:
         found.append(checks.lag_finding(cols.state.find_one({"_id": CONSUMER_STATE_ID}), config))
@@ -100,3 +100,15 @@ def _claim_turn(cols: Collections, config: Config, now: dt.datetime) -> bool:
 
 def _utc(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def count_pending(cols: Collections, cap: int) -> int:
+    """Unreviewed documents, at most `cap`, through the {output_validated, timestamp} index whatever its name
+    (an equivalent index of the user's may stand in for CLARA's); without one, MongoDB picks a plan."""
+    query = {"output_validated": None}
+    try:
+        return cols.source.count_documents(query, limit=cap, hint=[("output_validated", 1), ("timestamp", 1)])
+    except OperationFailure as exc:
+        if exc.code != BAD_VALUE:   # "hint provided does not correspond to an existing index"
+            raise
+        return cols.source.count_documents(query, limit=cap)
