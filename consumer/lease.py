@@ -42,14 +42,14 @@ class LeaseLost(ClaraError):
 
 
 class Lease:
-    """The lease document `lease:<source collection>` in the state collection."""
+    """A lease document in the state collection (`lease:<source collection>` for the consumer)."""
 
-    def __init__(self, state, source_name: str, seconds: float, *, before_takeover: Callable[[], object] | None = None):
+    def __init__(self, state, lease_id: str, seconds: float, *, before_takeover: Callable[[], object] | None = None):
         self.state, self.seconds = state, seconds
         # Called before taking the lease from a holder that is gone or has stopped renewing: its killed
         # process may have left a transaction open that still locks the lease document (for up to 60 s).
         self.before_takeover = before_takeover
-        self.id = f"lease:{source_name}"
+        self.id = lease_id
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         held = {"owner": self.owner, "host": socket.gethostname(), "pid": os.getpid(),
                 "process_started": PROCESS_STARTED, "renewed_at": "$$NOW",
@@ -82,7 +82,7 @@ class Lease:
         except PyMongoError as exc:
             if not is_timeout(exc):
                 raise
-            log.info("the consumer lease is locked by another transaction; trying again")
+            log.info("the lease %s is locked by another transaction; trying again", self.id)
             return False
         if doc is not None and doc.get("owner") == self.owner:
             return True
@@ -109,7 +109,7 @@ class Lease:
     def _take_from(self, doc: dict[str, Any]) -> bool:
         taken = self.state.update_one({"_id": self.id, "owner": doc.get("owner")}, self._expiry).modified_count == 1
         if taken:
-            log.warning("took over the consumer lease %s from %s (pid %s), which is no longer running",
+            log.warning("took over the lease %s from %s (pid %s), which is no longer running",
                         self.id, doc.get("host"), doc.get("pid"))
         return taken
 

@@ -131,7 +131,7 @@ class Follower:
         self.orphans_ended = False
         self.after_batch = after_batch or (lambda result: None)
         self.settings = config.consumer
-        self.lease = Lease(cols.state, config.mongodb.source_collection, self.settings.lease_seconds,
+        self.lease = Lease(cols.state, f"lease:{config.mongodb.source_collection}", self.settings.lease_seconds,
                            before_takeover=self._end_orphans if app_name else None)
         self.activity = Activity()
         self.opened_at: Timestamp | None = None    # where a fresh stream started

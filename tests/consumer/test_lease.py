@@ -113,8 +113,8 @@ def test_two_consumers_on_a_standalone_server_count_each_review_once(tmp_path):
 
 def test_a_batch_commits_nothing_once_another_consumer_holds_the_lease(collections, mongo_client, config):
     ensure_indexes(collections)
-    mine = Lease(collections.state, config.mongodb.source_collection, 60)
-    theirs = Lease(collections.state, config.mongodb.source_collection, 60)
+    mine = Lease(collections.state, f"lease:{config.mongodb.source_collection}", 60)
+    theirs = Lease(collections.state, f"lease:{config.mongodb.source_collection}", 60)
     assert mine.try_acquire() and not theirs.try_acquire()
     collections.source.insert_many(predictions(5, start=START))
     ids = collections.source.distinct("_id")
@@ -127,8 +127,8 @@ def test_a_batch_commits_nothing_once_another_consumer_holds_the_lease(collectio
 
 
 def test_a_standby_waits_until_the_lease_is_released(collections, config):
-    first = Lease(collections.state, config.mongodb.source_collection, 60)
-    second = Lease(collections.state, config.mongodb.source_collection, 60)
+    first = Lease(collections.state, f"lease:{config.mongodb.source_collection}", 60)
+    second = Lease(collections.state, f"lease:{config.mongodb.source_collection}", 60)
     assert first.try_acquire()
     stop, got = threading.Event(), []
     waiter = threading.Thread(target=lambda: got.append(second.wait_for(stop)))

@@ -291,14 +291,15 @@ def test_dead_entries_are_kept_for_their_retention_then_deleted_and_counted(coll
 
 def test_one_drainer_at_a_time_writes_the_local_store(collections, config, outbox_entry):
     fill(collections, outbox_entry, pending=("local",))
-    lease = {"host": "another-machine", "pid": 1, "started": 0.0}
-    collections.state.insert_one({"_id": drain_lease.DRAIN_LEASE_ID, "owner": lease,
+    collections.state.insert_one({"_id": drain_lease.DRAIN_LEASE_ID, "owner": "another-machine:1:x",
+                                  "host": "another-machine", "pid": 1,
                                   "expires_at": dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1)})
     assert deliver_pending(collections, config, build_sinks(config)).delivered == {}
     assert store_files(config) == []
     collections.state.update_one({"_id": drain_lease.DRAIN_LEASE_ID}, {"$set": {"expires_at": T0}})  # it expired
     assert deliver_pending(collections, config, build_sinks(config)).delivered == {"local": 3}
-    assert collections.state.find_one({"_id": drain_lease.DRAIN_LEASE_ID})["owner"] == drain_lease.owner()
+    assert collections.state.find_one({"_id": drain_lease.DRAIN_LEASE_ID})["owner"] == \
+        drain_lease.lease_for(collections.state).owner
 
 
 def test_an_hour_failing_unexpectedly_is_retried_later_and_holds_up_no_other(collections, config, outbox_entry,
