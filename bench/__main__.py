@@ -42,6 +42,19 @@ def _consumer_rows(data: dict) -> list[tuple]:
     ]
 
 
+def _predictions_rows(data: dict) -> list[tuple]:
+    ceiling, e2e, rss = data["ceiling_inserts_per_second"], data["end_to_end"], data["consumer_rss_mib"]
+    return [
+        ("predictions", f"end-to-end predictions/s vs the inserts it ran beside ({data['threads']} threads)",
+         e2e["consumer_per_second"], e2e["write_per_second"], e2e["ratio_to_concurrent_writes"]),
+        ("predictions", "catch-up predictions/s vs MongoDB's insert ceiling", data["catch_up"]["per_second"], ceiling,
+         data["catch_up"]["ratio_to_ceiling"]),
+        ("predictions", "insert-to-rollup lag p50 / p95 / p99 ms",
+         f"{e2e['lag']['p50_ms']} / {e2e['lag']['p95_ms']} / {e2e['lag']['p99_ms']}", "", ""),
+        ("predictions", "RSS MiB start -> end (peak)", f"{rss['start']} -> {rss['end']} ({rss['peak']})", "", ""),
+    ]
+
+
 def _replay_rows(data: dict) -> list[tuple]:
     phases = data["phases"]
     ceiling = phases[0]["docs_per_second"]
@@ -56,6 +69,7 @@ def _web_rows(data: dict) -> list[tuple]:
 # name -> (module, default arguments, quick arguments, rows from its JSON)
 BENCHMARKS: dict[str, tuple[str, list[str], list[str], Callable[[dict], list[tuple]]]] = {
     "consumer": ("bench.consumer_bench", [], ["--reviews", "20000"], _consumer_rows),
+    "predictions": ("bench.predictions_bench", [], ["--existing", "200000", "--live", "20000"], _predictions_rows),
     "replay": ("bench.replay_bench", [], ["--reviews", "40000", "--days", "14"], _replay_rows),
     "api": ("bench.api_bench", [], ["--reviews", "200000"], _web_rows),
     "sse": ("bench.sse_bench", [], ["--clients", "100"], _web_rows),

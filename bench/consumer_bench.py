@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ceiling {ceiling['reviews_per_second']:,} reviews/s; starting the consumer ...", flush=True)
             log_path = Path(tmp) / "consumer.log"
             launched = time.perf_counter()
-            consumer = start("consumer", config_path, mongo.uri, env={"LOG_FORMAT": "json", "LOG_LEVEL": "INFO"},
+            consumer = start("consumer", config_path, mongo.uri, env={"LOG_FORMAT": "json", "LOG_LEVEL": "DEBUG"},
                              log_path=log_path)
             with ProcessRss(consumer.pid) as rss:
                 caught_up = wait_for_rollups(cols.rollups, half, consumer, args.timeout)
