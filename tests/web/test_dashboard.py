@@ -12,6 +12,7 @@ import pytest
 from playwright.async_api import async_playwright
 
 from tests.web.conftest import UTC, make_documents
+from tests.web.prediction_rollups import count_inserts
 from web.app import create_app
 
 CHROMIUM = "/usr/bin/chromium"
@@ -54,12 +55,13 @@ async def open_tab(page, tab: str) -> None:
         arg=[before, tab])
 
 
-async def test_every_tab_draws_the_api_numbers_and_updates_live(aiohttp_server, web_config, web_collections,
-                                                                process, browser_page):
+async def test_every_tab_draws_the_api_numbers_and_updates_live(aiohttp_server, mongo_client, web_config,
+                                                                web_collections, process, browser_page):
     now = dt.datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     docs = make_documents(random.Random(4), now - dt.timedelta(hours=60), 60, 3, web_config.n_classes)
     web_collections.source.insert_many(docs)
     process()
+    count_inserts(mongo_client, web_collections, web_config, docs)
     web_collections.rejects.insert_one({"_id": "bad", "reason": "filename: missing", "field": "filename", "at": now})
     server = await aiohttp_server(create_app(web_config), host="127.0.0.1")
     page, problems = browser_page
@@ -73,9 +75,19 @@ async def test_every_tab_draws_the_api_numbers_and_updates_live(aiohttp_server, 
     meta = await api("/api/meta")
     query = f"?from={meta['default_range']['from']}&to={meta['default_range']['to']}"
     summary, daily = await api("/api/summary" + query), await api("/api/daily" + query)
+    volume = await api("/api/volume" + query)
     assert summary["reviews"] > 0
     assert await metric(page, "reviews") == summary["reviews"]
-    assert await metric(page, "pending") == summary["pending"]
+    # All predictions: the volume chart stacked by review status, the coverage per day, today so far.
+    assert volume["by"] == "day" and volume["total"]["predictions"] == len(docs)
+    assert await chart_data(page, "overview-volume") == [volume["reviewed"], volume["rejected"], volume["pending"],
+                                                         volume["bad"]]
+    assert await chart_data(page, "overview-coverage") == [volume["coverage"]]
+    assert any(value is not None for value in volume["coverage"]) and volume["coverage"][0] is None
+    assert await metric(page, "pending") == volume["total"]["pending"]
+    assert await metric(page, "range-coverage") == volume["total"]["coverage"]
+    assert await metric(page, "today-predictions") == volume["today"]["predictions"]
+    assert "all predictions" in await page.text_content("#panel-overview .card:has(#overview-volume) h2")
     assert await metric(page, "accuracy") == summary["accuracy"]
     assert await metric(page, "f1-macro") == summary["averages"]["macro"]["f1"]
     assert await metric(page, "precision-weighted") == summary["averages"]["weighted"]["precision"]
@@ -104,6 +116,10 @@ async def test_every_tab_draws_the_api_numbers_and_updates_live(aiohttp_server, 
     await open_tab(page, "training")
     assert await chart_data(page, "training-counts") == [training["training_counts"]]
     assert await chart_data(page, "training-predicted") == [training["predicted"]]
+    assert await chart_data(page, "training-all") == [training["all_predicted"]]
+    mix = await chart_data(page, "training-mix")
+    assert [sum(values) for values in mix[1:]] == [pytest.approx(1.0)] * 2       # shares of all and of reviewed
+    assert mix[1] == [n / sum(training["all_predicted"]) for n in training["all_predicted"]]
     await open_tab(page, "health")
     assert await metric(page, "rejects-total") == 1
     assert await metric(page, "health-pending") == summary["pending"]
@@ -120,6 +136,10 @@ async def test_every_tab_draws_the_api_numbers_and_updates_live(aiohttp_server, 
     await page.wait_for_function(
         "expected => JSON.parse(document.querySelector(\"[data-metric='reviews']\").dataset.value) === expected",
         arg=summary["reviews"] + 1, timeout=10_000)
+    await asyncio.to_thread(count_inserts, mongo_client, web_collections, web_config, [fresh])  # its prediction
+    await page.wait_for_function(
+        "expected => JSON.parse(document.querySelector(\"[data-metric='today-predictions']\").dataset.value) "
+        "=== expected", arg=volume["today"]["predictions"] + 1, timeout=10_000)
     assert await page.evaluate("window.__sameDocument") is True
     await page.wait_for_timeout(300)  # let the refresh redraw every chart
     assert await page.evaluate("document.getElementById('error').hidden"), \

@@ -4,7 +4,18 @@ export function ratio(value) {
 }
 
 export function count(value) {
-  return value === null || value === undefined ? "—" : String(value);
+  return value === null || value === undefined ? "—" : value.toLocaleString("en-US");
+}
+
+// A share (0..1) as a percentage with one decimal, e.g. coverage.
+export function share(value) {
+  return value === null || value === undefined ? "—" : `${(value * 100).toFixed(1)} %`;
+}
+
+// A UTC hour (ISO 8601) as local day and time in the configured zone, e.g. "31 Mar 14:00".
+export function localHour(iso, zone) {
+  return new Intl.DateTimeFormat("en-GB", { timeZone: zone, day: "numeric", month: "short", hour: "2-digit",
+                                            minute: "2-digit", hourCycle: "h23" }).format(new Date(iso));
 }
 
 export function seconds(value) {

@@ -1,6 +1,7 @@
 // The dashboard: tabs sharing one date range, refreshed in place on live updates.
 import { getJSON } from "./api.js";
 import { refreshBadge } from "./badge.js";
+import { applyTheme } from "./charts.js";
 import { connect } from "./live.js";
 import { TABS } from "./tabs/index.js";
 
@@ -104,6 +105,11 @@ async function start() {
   select(state.active);
   await Promise.all([state.running, refreshBadge(badge).catch(showError)]);
   connect(document.getElementById("live"), () => everythingStale(), () => alertsChanged(badge));
+  // The charts take their colours from the page's CSS: redraw them when the colour scheme changes.
+  window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
+    applyTheme();
+    everythingStale();
+  });
   document.body.dataset.ready = "true";
 }
 
