@@ -2,7 +2,8 @@
 
 One document in the state collection, `{_id: "telemetry"}`, that only ever grows by `$inc`:
 
-    {batches: n, documents: {"<outcome>": n}, batch_seconds: HISTOGRAM, lag_seconds: HISTOGRAM,
+    {batches: n, documents: {"<outcome>": n}, by_class: {predictions: {"<class>"|"bad": n}, reviews: {"<class>": n}},
+     batch_seconds: HISTOGRAM, lag_seconds: HISTOGRAM,
      profiles: {"<sink>": {"delivered": n, "failed": n, "dead": n}},
      webhooks: {"delivered": n, "failed": n, "dead": n}, worker_errors: {"<worker>": n}, updated_at: <date>}
     HISTOGRAM = {count: n, sum: seconds, buckets: {"<upper edge>": n}}   (not cumulative; "+Inf" last)
@@ -67,6 +68,9 @@ def record_batch(cols: Collections, result: Any) -> None:
     for outcome, n in result.counts.items():
         if n:
             inc[f"documents.{outcome}"] = int(n)
+    for key, n in getattr(result, "by_class", {}).items():   # "predictions.<class>", "reviews.<class>"
+        if n:
+            inc[f"by_class.{key}"] = int(n)
     _observe(inc, "batch_seconds", BATCH_SECONDS_EDGES, result.duration_seconds)
     try:
         state = cols.state.find_one({"_id": CONSUMER_STATE_ID}, {"last_batch.id": 1, "lag_seconds": 1}) or {}
@@ -113,6 +117,8 @@ def read(doc: Mapping[str, Any] | None) -> dict[str, Any]:
     updated = doc.get("updated_at")
     return {"batches": int(doc.get("batches", 0)),
             "documents": {str(k): int(v) for k, v in (doc.get("documents") or {}).items()},
+            "by_class": {kind: {str(k): int(v) for k, v in ((doc.get("by_class") or {}).get(kind) or {}).items()}
+                         for kind in ("predictions", "reviews")},
             "batch_seconds": histogram("batch_seconds", BATCH_SECONDS_EDGES),
             "lag_seconds": histogram("lag_seconds", LAG_SECONDS_EDGES),
             "profiles": {str(sink): {outcome: int(counts.get(outcome, 0)) for outcome in OUTCOMES}

@@ -119,6 +119,8 @@ class BatchResult:
     hours: int
     profiles: int
     duration_seconds: float
+    # Newly counted, by predicted class: "predictions.<class>" (and "predictions.bad"), "reviews.<class>".
+    by_class: Counter = dataclasses.field(default_factory=Counter)
 
 
 class BatchTooSlow(ClaraError):
@@ -150,9 +152,11 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
                           counted=read_counted(cols, unique_ids, session) if unique_ids else {})
         holder["plan"] = plan
         holder["profiles"] = apply_plan(session, cols, config, plan, sinks)
+        holder["predicted"] = Counter()
         if inserted:
-            plan.counts["predictions"] = apply_inserts(session, cols, config.n_classes, inserted, cut, cut_hours,
-                                                       dt.datetime.now(UTC))
+            holder["predicted"] = apply_inserts(session, cols, config.n_classes, inserted, cut, cut_hours,
+                                                dt.datetime.now(UTC))
+            plan.counts["predictions"] = sum(holder["predicted"].values())
         if checkpoint is not None or lag_seconds is not None:
             _record_state(session, cols, plan, checkpoint, lag_seconds, len(unique_ids))
         if len(unique_ids) + len(inserted) > 1 and time.monotonic() - attempt_started > limit:
@@ -166,8 +170,10 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
                                  write_concern=WriteConcern("majority"))
     plan: BatchPlan = holder["plan"]
     documents = len(set(unique_ids) | {item.doc.get("_id") for item in inserted})
+    by_class = Counter({f"predictions.{key}": n for key, n in holder["predicted"].items()})
+    by_class.update(f"reviews.{record.predicted}" for record in plan.new_records)
     return BatchResult(plan.batch_id, documents, Counter(plan.counts), len(plan.delta.by_hour),
-                       holder["profiles"], time.perf_counter() - started)
+                       holder["profiles"], time.perf_counter() - started, by_class)
 
 
 def source_marks(plan: BatchPlan, now: dt.datetime) -> list[tuple[dict, dict]]:

@@ -70,7 +70,7 @@ def commit_isolating(commit: Callable[..., BatchResult], cols: Collections, ids:
     second = commit_isolating(commit, cols, ids[half_ids:], **(kwargs | {"inserted": inserted[half_inserted:]}))
     return BatchResult(second.batch_id, first.documents + second.documents, first.counts + second.counts,
                        first.hours + second.hours, first.profiles + second.profiles,
-                       first.duration_seconds + second.duration_seconds)
+                       first.duration_seconds + second.duration_seconds, first.by_class + second.by_class)
 
 
 def set_aside(cols: Collections, doc_id: Any, exc: BaseException) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections import Counter
 import logging
 import threading
 import time
@@ -61,11 +62,12 @@ class Inserted:
 
 
 def apply_inserts(session: ClientSession, cols: Collections, n_classes: int, inserted: Sequence[Inserted],
-                  cut: Timestamp | None, cut_hours: frozenset | None, now: dt.datetime) -> int:
+                  cut: Timestamp | None, cut_hours: frozenset | None, now: dt.datetime) -> Counter:
     """$inc the prediction rollups in the caller's transaction, except for inserts a recount holds (at or
-    before its `cut`, in one of its `cut_hours`, None: every hour); returns how many were counted."""
+    before its `cut`, in one of its `cut_hours`, None: every hour); returns what was counted, by predicted
+    class ("bad" for documents that break the contract)."""
     delta = PredictionDelta()
-    counted = 0
+    counted: Counter = Counter()
     rejects = []
     for item in inserted:
         key, rejection = classify(item.doc, n_classes)
@@ -73,7 +75,7 @@ def apply_inserts(session: ClientSession, cols: Collections, n_classes: int, ins
             continue   # already in the recount read at the cut
         if key is not None:
             delta.add(*key)
-            counted += 1
+            counted["bad" if rejection is not None else str(item.doc["output_prediction"])] += 1
         if rejection is not None and item.doc.get("output_validated") is None:
             rejects.append(reject_write(rejection, now))
     writes = [UpdateOne({"_id": hour}, {"$inc": inc, "$set": {"updated_at": now}}, upsert=True)

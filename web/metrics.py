@@ -10,8 +10,8 @@ Three kinds of figures, each named by what it counts:
 - **gauges** over the current window (the last web.default_range_days days): reviews, pending, accuracy
   with its 95% Wilson interval, precision/recall/F1 by averaging, coverage, open alerts, backlog, lag.
 
-Predictions by class (the all-predictions population) will be counters from the prediction rollups once
-the consumer keeps them; `_prediction_families` is where they go.
+Predictions and newly counted reviews by predicted class are counters from the same telemetry document:
+the consumer adds a batch's counts after it commits (clara.telemetry).
 """
 
 from __future__ import annotations
@@ -70,9 +70,10 @@ async def metrics(request: web.Request) -> web.Response:
     summary = await asyncio.get_running_loop().run_in_executor(
         None, reports.from_days, reports.summary, by_day, pending, days, config)
     hub = app[keys.HUB]
+    figures = telemetry.read(counters)
     scraped = [*_window_families(config, summary, pending),
                *_state_families(consumer, backlog, rejects, alerts, len(hub.clients), hub.live),
-               *_consumer_families(config, telemetry.read(counters)), *_prediction_families()]
+               *_consumer_families(config, figures), *_prediction_families(config, figures)]
     return web.Response(body=app[keys.METRICS].render(scraped), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -179,6 +180,17 @@ def _consumer_families(config: Config, counts: Mapping[str, Any]) -> list[Metric
     ]
 
 
-def _prediction_families() -> list[Metric]:
-    """Predictions by class (all predictions, counted at insert): to come from the prediction rollups."""
-    return []
+def _prediction_families(config: Config, counts: Mapping[str, Any]) -> list[Metric]:
+    """By predicted class, counters from the consumer's telemetry: every prediction counted at insert (the
+    all-predictions population; a recount after lost history refills the rollups without adding here) and
+    reviews newly counted (the reviewed population)."""
+    classes = list(enumerate(config.model.classes))
+    predictions, reviews = counts["by_class"]["predictions"], counts["by_class"]["reviews"]
+    return [
+        _counter("clara_predictions", "Predictions counted at insert (all predictions), by predicted class",
+                 ["predicted_class"], [([name], predictions.get(str(i), 0)) for i, name in classes]),
+        _counter("clara_predictions_bad", "Predictions counted at insert that break the record contract",
+                 [], [([], predictions.get("bad", 0))]),
+        _counter("clara_reviews_counted_by_class", "Reviews counted for the first time (reviewed predictions), "
+                 "by predicted class", ["predicted_class"], [([name], reviews.get(str(i), 0)) for i, name in classes]),
+    ]

@@ -115,3 +115,31 @@ def test_wilson_interval_matches_the_textbook_formula():
     low, high = wilson_interval(k, n)
     assert math.isclose(low, centre - half, rel_tol=1e-9) and math.isclose(high, centre + half, rel_tol=1e-9)
     assert all(math.isnan(x) for x in wilson_interval(0, 0))
+
+
+async def test_predictions_and_reviews_by_class_are_counters_from_the_consumers_batches(
+        client, web_collections, web_config, mongo_client):
+    from bson import Timestamp
+
+    from consumer.batch import commit_batch
+    from consumer.predictions import Inserted
+    from tests.support.documents import predictions
+
+    docs = predictions(30, start=dt.datetime(2026, 4, 1, tzinfo=UTC), reviewed_fraction=0.4)
+    docs.append(dict(docs[0], _id="bad", output_prediction=99))
+    web_collections.source.insert_many(docs)
+    reviewed = [doc["_id"] for doc in docs if "output_validated" in doc and doc["_id"] != "bad"]
+    result = commit_batch(mongo_client, web_collections, web_config, reviewed, sinks=(),
+                          inserted=[Inserted(doc, Timestamp(0, 0)) for doc in docs])
+    telemetry.record_batch(web_collections, result)
+    figures = await scrape(client)
+    classes = web_config.model.classes
+    by_class = Counter(classes[doc["output_prediction"]] for doc in docs if doc["_id"] != "bad")
+    for name in classes:
+        assert figures[("clara_predictions_total", (("predicted_class", name),))] == by_class[name]
+    assert figures[("clara_predictions_bad_total", ())] == 1
+    reviews = Counter(classes[doc["output_prediction"]] for doc in docs if doc["_id"] in reviewed)
+    assert sum(figures[("clara_reviews_counted_by_class_total", (("predicted_class", n),))] for n in classes) \
+        == len(reviewed) == sum(reviews.values())
+    assert figures[("clara_reviews_counted_by_class_total", (("predicted_class", classes[docs[1]["output_prediction"]]),))] \
+        == reviews[classes[docs[1]["output_prediction"]]]
