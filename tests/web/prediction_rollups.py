@@ -1,5 +1,4 @@
-"""Prediction rollups for web tests, counted by the consumer's own batch as if each document's insert
-event had just arrived (consumer.batch.commit_batch with `inserted`), and counts from the raw documents."""
+"""The volume figures of raw documents, counted without clara's parser, for the web tests to compare with."""
 
 from __future__ import annotations
 
@@ -7,21 +6,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from bson import Timestamp
-
-from clara.config import Config
-from clara.db import Collections
-from consumer.batch import commit_batch
-from consumer.predictions import Inserted
-
 UTC = dt.timezone.utc
-
-
-def count_inserts(client, cols: Collections, config: Config, docs: Iterable[Mapping]) -> None:
-    """Count `docs` (already in the source collection, with their _id) into the prediction rollups."""
-    inserted = [Inserted(doc, Timestamp(1, 1)) for doc in docs]
-    if inserted:
-        commit_batch(client, cols, config, [], sinks=(), inserted=inserted)
 
 
 def is_bad(doc: Mapping, n_classes: int) -> bool:

@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import async_playwright
 
 from tests.web.conftest import UTC, make_documents
-from tests.web.prediction_rollups import count_inserts
+from tests.support.inserts import count_inserts
 from web.app import create_app
 
 CHROMIUM = "/usr/bin/chromium"

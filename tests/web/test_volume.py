@@ -14,7 +14,8 @@ import pytest
 from clara.predictions import predictions_by_day
 from clara.rollups import hour_of
 from tests.web.conftest import UTC, local_day, make_documents
-from tests.web.prediction_rollups import count_inserts, expected_volume, is_bad, utc_hour
+from tests.support.inserts import count_inserts
+from tests.web.prediction_rollups import expected_volume, is_bad, utc_hour
 from tests.web.test_sse import read_event, read_until, wait_live
 from web import keys
 
