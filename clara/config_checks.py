@@ -128,18 +128,27 @@ def check(config: Config, source: str) -> None:
 
 def _check_drift(config: Config, source: str) -> None:
     drift = config.drift
-    for key in ("window_reviews", "min_reviews", "baseline_days", "min_reference_reviews", "recall_min_reviews"):
+    for key in ("window_reviews", "min_reviews", "baseline_days", "min_reference_reviews", "recall_min_reviews",
+                "window_predictions", "min_predictions", "min_reference_predictions", "volume_weeks",
+                "volume_min_predictions"):
         if getattr(drift, key) < 1:
             _fail(source, f"drift.{key}", getattr(drift, key), "an integer of at least 1")
     if drift.min_reviews > drift.window_reviews:
         _fail(source, "drift.min_reviews", drift.min_reviews, f"at most drift.window_reviews ({drift.window_reviews})")
+    if drift.min_predictions > drift.window_predictions:
+        _fail(source, "drift.min_predictions", drift.min_predictions,
+              f"at most drift.window_predictions ({drift.window_predictions})")
+    if not 0 < drift.volume_low_ratio < 1:
+        _fail(source, "drift.volume_low_ratio", drift.volume_low_ratio, "a share of the usual volume, between 0 and 1")
+    if not drift.volume_high_ratio > 1:
+        _fail(source, "drift.volume_high_ratio", drift.volume_high_ratio, "a multiple of the usual volume, above 1")
     if drift.evaluate_interval_seconds < 0:
         _fail(source, "drift.evaluate_interval_seconds", drift.evaluate_interval_seconds, "zero or more seconds")
-    if drift.class_reference not in ("auto", "training", "baseline"):
-        _fail(source, "drift.class_reference", drift.class_reference, "'auto', 'training' or 'baseline'")
-    if drift.class_reference == "training" and not sum(config.model.training_counts):
+    if drift.class_reference not in ("baseline", "training", "both", "auto"):
+        _fail(source, "drift.class_reference", drift.class_reference, "'baseline', 'training', 'both' or 'auto'")
+    if drift.class_reference in ("training", "both") and not sum(config.model.training_counts):
         _fail(source, "drift.class_reference", drift.class_reference,
-              "'auto' or 'baseline' while model.training_counts are all zero")
+              "'baseline' or 'auto' while model.training_counts are all zero")
     dates = []
     for key in ("reference_start", "reference_end"):
         value = getattr(drift, key)

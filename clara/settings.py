@@ -95,13 +95,16 @@ class DriftSettings:
     enabled: bool = True
     evaluate_interval_seconds: float = 30.0
     window_reviews: int = 2000
+    window_predictions: int = 2000
     day_window: bool = True
     min_reviews: int = 200
-    class_reference: str = "auto"
+    min_predictions: int = 200
+    class_reference: str = "baseline"
     baseline_days: int = 14
     reference_start: str = ""
     reference_end: str = ""
     min_reference_reviews: int = 500
+    min_reference_predictions: int = 500
     alpha: float = 0.001
     prediction_drift: bool = True
     label_drift: bool = True
@@ -117,6 +120,11 @@ class DriftSettings:
     lag_max_seconds: float = 0.0
     outbox_max_entries: int = 0
     outbox_max_age_seconds: float = 0.0
+    volume: bool = True
+    volume_weeks: int = 4
+    volume_low_ratio: float = 0.25
+    volume_high_ratio: float = 3.0
+    volume_min_predictions: int = 30
 
 
 @dataclasses.dataclass(frozen=True)

@@ -65,9 +65,10 @@ def apply_findings(cols: Collections, config: Config, findings: Iterable[Finding
         {"status": "open", "key": {"$in": [finding.key for finding in decided]}}, {"key": 1})}
     for finding in decided:
         current = open_ids.get(finding.key)
-        if finding.firing and current is not None:
+        firing = finding.firing and finding.alerting  # a comparison shown beside never alerts (and resolves)
+        if firing and current is not None:
             _update(cols, current, finding, now)
-        elif finding.firing:
+        elif firing:
             transition = _open(cols, config, finding, now)
             if transition is not None:
                 transitions.append(transition)

@@ -3,7 +3,11 @@
 A finding fires only when the test is significant (p < drift.alpha) AND the effect is large enough
 (a Jensen-Shannon distance or an accuracy drop at least the configured minimum), so that a tiny shift on
 a huge window pages nobody and a large shift on a handful of reviews neither. A window or reference
-with too few reviews gives no verdict (`firing` None): an open alert then stays as it is.
+with too few reviews (or predictions) gives no verdict (`firing` None): an open alert then stays as it is.
+
+Two populations, never mixed: the predicted-class mix and the confidence are checked on ALL predictions
+(the prediction rollups: label-free, no review delay); the true-class mix, accuracy and recall on the
+REVIEWED ones. Every sentence names the population it used.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 from clara.config import Config
 from drift import detectors
 from drift.outbox import OutboxStatus
-from drift.windows import Window
+from drift.windows import ALL, REVIEWED, Window
 
 DRIFT, PERFORMANCE, OPERATIONAL = "drift", "performance", "operational"
 
@@ -34,6 +38,8 @@ class Finding:
     statistic: dict[str, Any]
     threshold: dict[str, Any]
     message: str
+    population: str = ""     # "all predictions" or "reviewed predictions"; "" for operational checks
+    alerting: bool = True    # False: computed and shown, never opens an alert (drift.class_reference)
 
     @property
     def key(self) -> str:
@@ -48,81 +54,122 @@ def p_text(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
-def class_reference(config: Config) -> str:
-    """'training' or 'baseline': what the class-mix checks compare against."""
+def alerting_references(config: Config) -> set[str]:
+    """Which class-mix comparisons alert ("baseline", "training"); the other is computed and shown beside.
+
+    By default the recent past of production (the reference period): production priors are rarely training
+    priors, and a training comparison alerting from day one would stay open for good.
+    """
     choice = config.drift.class_reference
     if choice == "auto":
-        return "training" if sum(config.model.training_counts) else "baseline"
-    return choice
+        choice = "training" if sum(config.model.training_counts) else "baseline"
+    return {"baseline", "training"} if choice == "both" else {choice}
+
+
+def prediction_checks(window: Window, reference: Window, config: Config) -> list[Finding]:
+    """Checks on ALL predictions (label-free, no review delay): the predicted-class mix and the confidence."""
+    drift, n = config.drift, config.n_classes
+    findings: list[Finding] = []
+    if drift.prediction_drift:
+        findings += _class_mixes("prediction_drift", "predicted-class mix", window, reference,
+                                 detectors.prediction_class_counts(window.totals, n),
+                                 detectors.prediction_class_counts(reference.totals, n), config)
+    if drift.confidence_drift:
+        findings.append(_confidence(window, reference, config))
+    return findings
 
 
 def window_checks(window: Window, reference: Window, config: Config) -> list[Finding]:
-    """Every enabled statistical check of one window against its reference period."""
+    """Checks on REVIEWED predictions (they need the true class): the true-class mix and performance."""
     drift = config.drift
     findings: list[Finding] = []
     n = config.n_classes
-    training = class_reference(config) == "training"
-    if drift.prediction_drift:
-        ref = list(config.model.training_counts) if training else detectors.predicted_counts(reference.totals, n)
-        findings.append(_class_mix("prediction_drift", "predicted-class mix", window,
-                                   detectors.predicted_counts(window.totals, n), ref,
-                                   "the training set" if training else reference.label, config))
     if drift.label_drift:
-        ref = list(config.model.training_counts) if training else detectors.true_counts(reference.totals, n)
-        findings.append(_class_mix("label_drift", "true-class mix", window,
-                                   detectors.true_counts(window.totals, n), ref,
-                                   "the training set" if training else reference.label, config))
-    if drift.confidence_drift:
-        findings.append(_confidence(window, reference, config))
+        findings += _class_mixes("label_drift", "true-class mix", window, reference,
+                                 detectors.true_counts(window.totals, n), detectors.true_counts(reference.totals, n),
+                                 config)
     if drift.performance:
         findings.append(_accuracy(window, reference, config))
         findings += [_recall(window, reference, config, cls) for cls in range(n)]
     return findings
 
 
-def _enough(window_n: int, reference_n: int, config: Config) -> bool:
-    return window_n >= config.drift.min_reviews and reference_n >= config.drift.min_reference_reviews
+def without_verdict(findings: list[Finding], reason: str) -> list[Finding]:
+    """The same findings with no verdict (open alerts stay as they are), saying why."""
+    return [dataclasses.replace(f, firing=None, message=f"{f.message}; no verdict: {reason}") for f in findings]
 
 
-def _class_mix(detector: str, what: str, window: Window, observed: Sequence[int], reference: Sequence[int],
-               reference_label: str, config: Config) -> Finding:
+def _enough(window_n: int, reference_n: int, config: Config, population: str) -> bool:
+    drift = config.drift
+    if population == ALL:
+        return window_n >= drift.min_predictions and reference_n >= drift.min_reference_predictions
+    return window_n >= drift.min_reviews and reference_n >= drift.min_reference_reviews
+
+
+def _class_mixes(detector: str, what: str, window: Window, reference: Window, observed: Sequence[int],
+                 baseline: Sequence[int], config: Config) -> list[Finding]:
+    """The class mix against the reference period (subject: the window kind) and, when the training set's
+    counts are known, against them (subject `<kind>:training`); only the comparisons asked for alert."""
+    alerting = alerting_references(config)
+    findings = [_class_mix(detector, window.kind, what, window, observed, baseline, reference.label,
+                           "baseline" in alerting, config)]
+    if sum(config.model.training_counts):
+        findings.append(_class_mix(detector, f"{window.kind}:training", what, window, observed,
+                                   list(config.model.training_counts), "the training set", "training" in alerting,
+                                   config))
+    return findings
+
+
+def _class_mix(detector: str, subject: str, what: str, window: Window, observed: Sequence[int],
+               reference: Sequence[int], reference_label: str, alerting: bool, config: Config) -> Finding:
     test = detectors.compare_distributions(observed, reference)
     drift, classes = config.drift, config.model.classes
     firing = None
-    if _enough(test.window_n, test.reference_n, config):
+    if _enough(test.window_n, test.reference_n, config, window.population):
         firing = test.p_value < drift.alpha and test.js_distance >= drift.class_mix_min_distance
     shares_w = [c / test.window_n if test.window_n else 0.0 for c in observed]
     shares_r = [c / test.reference_n if test.reference_n else 0.0 for c in reference]
     moved = max(range(len(classes)), key=lambda c: abs(shares_w[c] - shares_r[c]))
-    message = (f"{what} over {window.label} {'differs from' if firing else 'against'} {reference_label}: "
+    message = (f"{what} of {window.population} over {window.label} "
+               f"{'differs from' if firing else 'against'} {reference_label}: "
                f"JS distance {test.js_distance:.3f} (alert at {drift.class_mix_min_distance:g}), "
                f"{p_text(test.p_value)}; largest change: {classes[moved]} {shares_w[moved]:.1%} vs "
                f"{shares_r[moved]:.1%}")
+    if not alerting:
+        message += " (shown beside, not alerted on: drift.class_reference)"
     statistic = {"name": "js_distance", "value": test.js_distance, "p_value": test.p_value, "chi2": test.chi2,
                  "dof": test.dof, "psi": test.psi, "window_shares": shares_w, "reference_shares": shares_r,
-                 "reference": reference_label, "reference_reviews": test.reference_n}
+                 "reference": reference_label, _reference_n(window): test.reference_n}
     threshold = {"alpha": drift.alpha, "min_distance": drift.class_mix_min_distance}
-    return Finding(detector, window.kind, DRIFT, firing, "warning", window.describe(), statistic, threshold, message)
+    return Finding(detector, subject, DRIFT, firing, "warning", window.describe(), statistic, threshold, message,
+                   window.population, alerting)
+
+
+def _reference_n(window: Window) -> str:
+    return "reference_predictions" if window.population == ALL else "reference_reviews"
 
 
 def _confidence(window: Window, reference: Window, config: Config) -> Finding:
+    """The 20-bin confidence histogram of all predictions against the reference period's."""
     drift = config.drift
-    w, r = detectors.confidence_counts(window.totals), detectors.confidence_counts(reference.totals)
+    w = detectors.prediction_confidence_counts(window.totals)
+    r = detectors.prediction_confidence_counts(reference.totals)
     test = detectors.compare_distributions(w, r)
-    mean_w, mean_r = detectors.mean_confidence(window.totals), detectors.mean_confidence(reference.totals)
+    mean_w, mean_r = detectors.binned_mean(w), detectors.binned_mean(r)
     firing = None
-    if _enough(test.window_n, test.reference_n, config):
+    if _enough(test.window_n, test.reference_n, config, window.population):
         firing = test.p_value < drift.alpha and test.js_distance >= drift.confidence_min_distance
-    means = f"mean {mean_w:.2f} vs {mean_r:.2f}, " if mean_w is not None and mean_r is not None else ""
-    message = (f"confidence over {window.label} {'differs from' if firing else 'against'} {reference.label}: "
+    means = f"binned mean {mean_w:.2f} vs {mean_r:.2f}, " if mean_w is not None and mean_r is not None else ""
+    message = (f"confidence of {window.population} over {window.label} "
+               f"{'differs from' if firing else 'against'} {reference.label}: "
                f"{means}JS distance {test.js_distance:.3f} (alert at {drift.confidence_min_distance:g}), "
                f"{p_text(test.p_value)}")
     statistic = {"name": "js_distance", "value": test.js_distance, "p_value": test.p_value, "chi2": test.chi2,
-                 "dof": test.dof, "psi": test.psi, "ks_binned": detectors.binned_ks(w, r), "mean": mean_w,
-                 "reference_mean": mean_r, "reference": reference.label, "reference_reviews": test.reference_n}
+                 "dof": test.dof, "psi": test.psi, "ks_binned": detectors.binned_ks(w, r), "binned_mean": mean_w,
+                 "reference_binned_mean": mean_r, "reference": reference.label, _reference_n(window): test.reference_n}
     threshold = {"alpha": drift.alpha, "min_distance": drift.confidence_min_distance}
     return Finding("confidence_drift", window.kind, DRIFT, firing, "warning", window.describe(), statistic,
-                   threshold, message)
+                   threshold, message, window.population)
 
 
 def _accuracy(window: Window, reference: Window, config: Config) -> Finding:
@@ -137,21 +184,22 @@ def _accuracy(window: Window, reference: Window, config: Config) -> Finding:
                                  "reference_reviews": n_r}
     if n_w < drift.min_reviews:
         firing = None
-        message = f"accuracy over {window.label}: too few reviews for a verdict"
+        message = f"accuracy of {REVIEWED} over {window.label}: too few reviews for a verdict"
     elif n_r < drift.min_reference_reviews:
         firing = True if below else None
-        message = f"accuracy {accuracy:.2f} over {window.label}; too few reviews in {reference.label} to compare"
+        message = (f"accuracy {accuracy:.2f} of {REVIEWED} over {window.label}; too few reviews in "
+                   f"{reference.label} to compare")
     else:
         test = detectors.proportion_drop(right_w, n_w, right_r, n_r)
         firing = below or (test.p_value < drift.alpha and test.drop >= drift.accuracy_min_drop)
         direction = "down from" if test.drop > 0 else "reference"
-        message = (f"accuracy {accuracy:.2f} over {window.label}, {direction} {test.reference:.2f}; "
-                   f"{p_text(test.p_value)}")
+        message = (f"accuracy {accuracy:.2f} of {REVIEWED} over {window.label}, {direction} "
+                   f"{test.reference:.2f}; {p_text(test.p_value)}")
         statistic |= {"reference_value": test.reference, "drop": test.drop, "z": test.z, "p_value": test.p_value}
     if below:
         message += f"; below the floor {drift.accuracy_floor:g}"
     return Finding("accuracy", window.kind, PERFORMANCE, firing, "critical" if below else "warning",
-                   window.describe(), statistic, threshold, message)
+                   window.describe(), statistic, threshold, message, REVIEWED)
 
 
 def _recall(window: Window, reference: Window, config: Config, cls: int) -> Finding:
@@ -163,17 +211,18 @@ def _recall(window: Window, reference: Window, config: Config, cls: int) -> Find
     if n_w < drift.recall_min_reviews or n_r < drift.recall_min_reviews:
         return Finding("recall", subject, PERFORMANCE, None, "warning", window.describe(),
                        {"name": "recall", "value": found_w / n_w if n_w else None, "class": name}, threshold,
-                       f"recall of {name} over {window.label}: too few reviews of the class ({n_w}, {n_r})")
+                       f"recall of {name} ({REVIEWED}) over {window.label}: too few reviews of the class "
+                       f"({n_w}, {n_r})", REVIEWED)
     test = detectors.proportion_drop(found_w, n_w, found_r, n_r)
     firing = test.p_value < drift.alpha and test.drop >= drift.recall_min_drop
     direction = "down from" if test.drop > 0 else "reference"
-    message = (f"recall of {name} {test.window:.2f} over {window.label} ({n_w:,} reviews of the class), "
-               f"{direction} {test.reference:.2f}; {p_text(test.p_value)}")
+    message = (f"recall of {name} {test.window:.2f} ({REVIEWED}) over {window.label} ({n_w:,} reviews of the "
+               f"class), {direction} {test.reference:.2f}; {p_text(test.p_value)}")
     statistic = {"name": "recall", "class": name, "value": test.window, "reference_value": test.reference,
                  "drop": test.drop, "z": test.z, "p_value": test.p_value, "support": n_w,
                  "reference": reference.label, "reference_reviews": n_r}
     return Finding("recall", subject, PERFORMANCE, firing, "warning", window.describe(), statistic, threshold,
-                   message)
+                   message, REVIEWED)
 
 
 def backlog_finding(pending: int, capped: bool, config: Config) -> Finding:

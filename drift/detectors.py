@@ -6,18 +6,21 @@ scipy's chi-square test of homogeneity on the 2 x k table of counts; the effect 
 Jensen-Shannon distance (base 2, from 0 for identical to 1 for disjoint distributions), and the
 population stability index is reported beside it. Proportions (accuracy, recall) are compared with a
 one-sided pooled two-proportion z-test: its z squared is the uncorrected chi-square of the 2 x 2 table.
+An hour's number of predictions is compared with its usual number by an exact Poisson test each way.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 from collections.abc import Sequence
 
 import numpy as np
 from scipy.spatial.distance import jensenshannon
-from scipy.stats import chi2_contingency, norm
+from scipy.stats import chi2_contingency, norm, poisson
 
+from clara.predictions import PredictionTotals
 from clara.rollups import CONFIDENCE_BINS, Totals
 
 PSI_FLOOR = 1e-4  # proportions below this are raised to it in the PSI, which is infinite for empty bins
@@ -47,6 +50,20 @@ class ProportionTest:
     p_value: float       # P(Z >= z) under equal proportions
     window_n: int
     reference_n: int
+
+
+@dataclasses.dataclass(frozen=True)
+class VolumeTest:
+    """An observed count of predictions against the usual count: an exact Poisson test each way."""
+
+    observed: int
+    expected: float
+    ratio: float | None      # observed / expected; None when nothing is expected
+    p_low: float             # P(X <= observed), X ~ Poisson(expected): how unlikely so few are
+    p_high: float            # P(X >= observed): how unlikely so many are
+    method: str = "exact Poisson test"
+    assumptions: str = ("predictions arrive independently at the usual rate; real traffic varies more than "
+                        "that, so p is small for modest changes and the ratio thresholds decide")
 
 
 def compare_distributions(window: Sequence[int], reference: Sequence[float]) -> DistributionTest:
@@ -130,3 +147,35 @@ def recall_counts(totals: Totals, cls: int) -> tuple[int, int]:
     """(found, support) of one class: reviews whose true class is `cls`, and those predicted as it."""
     support = sum(n for (t, _), n in totals.cells.items() if t == cls)
     return totals.cells.get((cls, cls), 0), support
+
+
+def prediction_class_counts(totals: PredictionTotals, n_classes: int) -> list[int]:
+    """All predictions per predicted class (bad documents have no class and are left out)."""
+    return [totals.classes.get(c, 0) for c in range(n_classes)]
+
+
+def prediction_confidence_counts(totals: PredictionTotals) -> list[int]:
+    """All predictions per confidence bin, every predicted class together (those without a confidence left out)."""
+    hist = totals.confidence_hist()
+    return [hist.get(b, 0) for b in range(CONFIDENCE_BINS)]
+
+
+def binned_mean(counts: Sequence[int]) -> float | None:
+    """The mean of a binned histogram of values in 0..1, each value taken at its bin's centre (within half a
+    bin width, 0.025, of the exact mean)."""
+    n = sum(counts)
+    return sum((b + 0.5) / len(counts) * c for b, c in enumerate(counts)) / n if n else None
+
+
+def usual_count(counts: Sequence[int]) -> float | None:
+    """The usual number of an hour: the median of the same hour in earlier weeks (an outage or a spike in one of
+    them moves it little); None without any."""
+    return float(statistics.median(counts)) if counts else None
+
+
+def volume_test(observed: int, expected: float) -> VolumeTest:
+    """Exact Poisson tail probabilities of `observed` predictions when `expected` were usual (scipy.stats.poisson)."""
+    if expected <= 0:
+        return VolumeTest(observed, expected, None, 1.0, 0.0 if observed > 0 else 1.0)
+    return VolumeTest(observed, expected, observed / expected, float(poisson.cdf(observed, expected)),
+                      float(poisson.sf(observed - 1, expected)))

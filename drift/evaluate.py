@@ -3,8 +3,9 @@
 `evaluate_after_batch` is cheap enough for every batch: one read of the throttle state answers "not yet"
 until `drift.evaluate_interval_seconds` have passed, and only one evaluator wins each turn (an atomic
 claim on the state document {_id: "drift"}, so several consumer processes do not evaluate twice). An
-evaluation reads a few hundred rollup documents (the windows and their reference periods) and, when
-enabled, counts pending reviews (capped), reads the consumer's state document and what waits in the outbox.
+evaluation reads a few hundred rollup documents of each kind (the windows and their reference periods:
+prediction rollups for all predictions and the volume check, review rollups for the reviewed ones) and,
+when enabled, counts pending reviews (capped), reads the consumer's state document and the outbox.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from clara.config import Config
 from clara.db import CONSUMER_STATE_ID, Collections
-from drift import checks, outbox, windows
+from consumer.predictions import STATE_ID as PREDICTIONS_STATE_ID
+from drift import checks, outbox, volume, windows
 from drift.alerts import Transition, apply_findings, ensure_alert_indexes
 from drift.checks import Finding
 
@@ -66,6 +68,22 @@ def evaluate(cols: Collections, config: Config, now: dt.datetime) -> Evaluation:
 def findings_at(cols: Collections, config: Config, now: dt.datetime) -> list[Finding]:
     drift = config.drift
     found: list[Finding] = []
+    # All predictions (prediction rollups): known at once, so checked without waiting for reviewers.
+    on_predictions: list[Finding] = []
+    if drift.prediction_drift or drift.confidence_drift:
+        chosen = [windows.last_n_predictions(cols.predictions, drift.window_predictions, now)]
+        if drift.day_window:
+            chosen.append(windows.prediction_day_window(cols.predictions, config, now))
+        for window in chosen:
+            reference = windows.reference_window(cols.predictions, config, window)
+            on_predictions += checks.prediction_checks(window, reference, config)
+    if drift.volume:
+        on_predictions.append(volume.volume_finding(cols.predictions, config, now))
+    if on_predictions and _recounting(cols):
+        # Recounted hours are emptied, then filled a day at a time: partial counts decide nothing.
+        on_predictions = checks.without_verdict(on_predictions, "the consumer is recounting prediction hours")
+    found += on_predictions
+    # Reviewed predictions (review rollups): what needs the true class.
     chosen = [windows.last_n_window(cols.rollups, drift.window_reviews, now)]
     if drift.day_window:
         chosen.append(windows.day_window(cols.rollups, config, now))
@@ -80,6 +98,11 @@ def findings_at(cols: Collections, config: Config, now: dt.datetime) -> list[Fin
     if drift.outbox_max_entries or drift.outbox_max_age_seconds:
         found.append(checks.outbox_finding(outbox.outbox_status(cols, outbox.count_cap(drift)), config, now))
     return found
+
+
+def _recounting(cols: Collections) -> bool:
+    recount = (cols.state.find_one({"_id": PREDICTIONS_STATE_ID}, {"recount": 1}) or {}).get("recount") or {}
+    return bool(recount) and not recount.get("done_at")
 
 
 def _claim_turn(cols: Collections, config: Config, now: dt.datetime) -> bool:

@@ -1,23 +1,26 @@
 """JSON-ready reads for the web layer: open and past alerts, the latest findings, drift statistics per day.
 
 Every function returns plain dicts and lists (datetimes as ISO 8601 strings) and reads only the alerts
-collection, the state document {_id: "drift"} and the hourly rollups.
+collection, the state document {_id: "drift"} and the hourly rollups of both kinds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pymongo import DESCENDING
+from pymongo.collection import Collection
 
 from clara.config import Config
 from clara.db import Collections
+from clara.predictions import predictions_by_day
 from clara.rollups import Totals, day_bounds, totals_by_day
 from drift import checks
 from drift.evaluate import DRIFT_STATE_ID
-from drift.windows import FIELDS, Window
+from drift.windows import (FIELDS, PREDICTION_FIELDS, Window, predictions_between, sum_predictions,
+                           totals_between, valid_predictions)
 
 UTC = dt.timezone.utc
 SUMMARY = {"transitions": 0, "deliveries": 0, "delivery_lease": 0}
@@ -54,56 +57,62 @@ def latest_findings(cols: Collections) -> dict[str, Any]:
 def daily_statistics(cols: Collections, config: Config, first: dt.date, last: dt.date) -> dict[str, Any]:
     """Each local day's checks (day window against its reference period), for charts over time.
 
-    {"days": [...], "series": {key: [{"day", "value", "p_value", "firing", "reference_value"}, ...]}}: one
-    point per day with reviews; a day without reviews has no point. Detector keys are those of the findings.
+    {"days": [...], "series": {key: [{"day", "value", "p_value", "firing", "reference_value", "alerting",
+    "population"}, ...]}}: the checks on all predictions have a point per day with predictions (from the
+    prediction rollups), those on reviewed predictions one per day with reviews; a day without has no point.
+    `days` are the days with reviews. Detector keys are those of the findings.
     """
     zone = config.model.zone
     reference_days = 0 if config.drift.reference_start else config.drift.baseline_days
     start, end = day_bounds(first - dt.timedelta(days=reference_days), last, zone)
     by_day = totals_by_day(cols.rollups.find({"_id": {"$gte": start, "$lt": end}}, FIELDS), zone)
-    fixed = _fixed_reference(cols, config)
+    predicted = predictions_by_day(cols.predictions.find({"_id": {"$gte": start, "$lt": end}}, PREDICTION_FIELDS),
+                                   zone)
+    fixed = _fixed_reference(cols.rollups, config, totals_between)
+    fixed_predictions = _fixed_reference(cols.predictions, config, predictions_between)
     days, series = [], {}
     day = first
     while day <= last:
+        day_start, day_end = day_bounds(day, day, zone)
+        found = []   # all predictions first, then the reviewed ones (the order of the charts)
+        counted = predicted.get(day)
+        if counted is not None and valid_predictions(counted):
+            window = Window("day", day.isoformat(), day_start, day_end, counted)
+            reference = fixed_predictions or _rolling(predicted, day, config, day_start, sum_predictions)
+            found += checks.prediction_checks(window, reference, config)
         totals = by_day.get(day)
         if totals is not None and totals.reviews:
-            day_start, day_end = day_bounds(day, day, zone)
             window = Window("day", day.isoformat(), day_start, day_end, totals)
-            reference = fixed or _rolling(by_day, day, config, day_start)
+            reference = fixed or _rolling(by_day, day, config, day_start, Totals.sum)
             days.append(day.isoformat())
-            for finding in checks.window_checks(window, reference, config):
-                series.setdefault(finding.key, []).append({
-                    "day": day.isoformat(), "value": finding.statistic.get("value"),
-                    "p_value": finding.statistic.get("p_value"), "firing": finding.firing,
-                    "reference_value": finding.statistic.get("reference_value")})
+            found += checks.window_checks(window, reference, config)
+        for finding in found:
+            series.setdefault(finding.key, []).append({
+                "day": day.isoformat(), "value": finding.statistic.get("value"),
+                "p_value": finding.statistic.get("p_value"), "firing": finding.firing,
+                "reference_value": finding.statistic.get("reference_value"), "alerting": finding.alerting,
+                "population": finding.population})
         day += dt.timedelta(days=1)
     return {"days": days, "series": series}
 
 
-def _fixed_reference(cols: Collections, config: Config) -> Window | None:
+def _fixed_reference(rollups: Collection, config: Config, summed: Callable) -> Window | None:
     drift = config.drift
     if not drift.reference_start:
         return None
     first, last = dt.date.fromisoformat(drift.reference_start), dt.date.fromisoformat(drift.reference_end)
     start, end = day_bounds(first, last, config.model.zone)
-    totals = Totals.of(cols.rollups.find({"_id": {"$gte": start, "$lt": end}}, FIELDS))
-    return Window("reference", f"{first.isoformat()}..{last.isoformat()}", start, end, totals)
+    return Window("reference", f"{first.isoformat()}..{last.isoformat()}", start, end, summed(rollups, start, end))
 
 
-def _rolling(by_day: Mapping[dt.date, Totals], day: dt.date, config: Config, day_start: dt.datetime) -> Window:
+def _rolling(by_day: Mapping[dt.date, Any], day: dt.date, config: Config, day_start: dt.datetime,
+             add_up: Callable) -> Window:
     """The baseline_days local days before `day`, summed (the day window's rolling reference)."""
     days = config.drift.baseline_days
-    totals = Totals()
-    for back in range(1, days + 1):
-        other = by_day.get(day - dt.timedelta(days=back))
-        if other is not None:
-            for name in ("cells", "rejected", "confidence_hist"):
-                getattr(totals, name).update(getattr(other, name))
-            totals.reviews += other.reviews
-            totals.confidence_count += other.confidence_count
-            totals.confidence_micros += other.confidence_micros
+    parts = [by_day[before] for back in range(1, days + 1) if (before := day - dt.timedelta(days=back)) in by_day]
     start = day_bounds(day - dt.timedelta(days=days), day, config.model.zone)[0]
-    return Window("reference", f"the {days} days before", start, day_start, totals)
+    return Window("reference", f"the {days} days before", start, day_start, add_up(parts))
+
 
 
 def _json(value: Any) -> Any:

@@ -12,9 +12,10 @@ import functools
 
 from aiohttp import web
 
+from drift.windows import sum_predictions
 from web import keys, queries, reports
 from web.params import RANGE_PARAMETERS, DateRange, date_range, default_range, query, range_of
-from web.volume import granularity, sum_predictions, volume_body
+from web.volume import granularity, volume_body
 
 
 async def _run(function, *args):

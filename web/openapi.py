@@ -51,10 +51,16 @@ ALERT = _object(id=TEXT, key=TEXT, detector=TEXT, subject=TEXT, type=TEXT, sever
                 status={"type": "string", "enum": ["open", "resolved"]}, message=TEXT, window=OBJECT,
                 statistic=OBJECT, threshold=OBJECT, opened_at=MOMENT, updated_at=MOMENT,
                 resolved_at={**MOMENT, "nullable": True}, evaluations=COUNT)
+# Which population a check used ("all predictions", "reviewed predictions"; "" for operational ones), and
+# whether it alerts (a comparison shown beside does not); absent on alerts opened by older versions.
+POPULATION = {"population": TEXT, "alerting": {"type": "boolean"}}
+ALERT["properties"] |= POPULATION
 ALERT_LIST = {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}}
 FINDING = _object(key=TEXT, detector=TEXT, subject=TEXT, type=TEXT, firing={"type": "boolean", "nullable": True},
                   severity=TEXT, window=OBJECT, statistic=OBJECT, threshold=OBJECT, message=TEXT)
-SERIES = _object(key=TEXT, detector=TEXT, subject=TEXT, statistic=TEXT, values=NUMBERS, p_values=NUMBERS,
+FINDING["properties"] |= POPULATION
+SERIES = _object(key=TEXT, detector=TEXT, subject=TEXT, statistic=TEXT, title=TEXT, population=TEXT,
+                 alerting={"type": "boolean"}, values=NUMBERS, p_values=NUMBERS,
                  firing={"type": "array", "items": {"type": "boolean", "nullable": True}}, threshold=NUMBERS,
                  threshold_label=TEXT)
 

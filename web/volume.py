@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from clara.predictions import PredictionTotals
@@ -101,18 +101,6 @@ def volume_body(days: DateRange, by: str, predictions: Mapping[Any, Any], review
                      **Volume.of(*today).to_json()}
     body["recounting"] = recounting
     return body
-
-
-def sum_predictions(parts: Iterable[PredictionTotals]) -> PredictionTotals:
-    """Prediction totals of several sets of hours (the days of a range) added up, into a new object."""
-    result = PredictionTotals()
-    for part in parts:
-        result.predictions += part.predictions
-        result.bad += part.bad
-        result.classes.update(part.classes)
-        result.confidence.update(part.confidence)
-        result.no_confidence.update(part.no_confidence)
-    return result
 
 
 def _hour(kind, doc: Mapping[str, Any] | None):

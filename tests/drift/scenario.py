@@ -1,4 +1,5 @@
-"""Simulated review traffic written through the consumer's catch-up, and evaluation over simulated time."""
+"""Simulated traffic counted by the consumer (its catch-up for the reviews, its recount for every prediction),
+and evaluation over simulated time."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import datetime as dt
 
 from clara.db import Collections
 from consumer.catchup import catch_up
+from consumer.predictions import recount_replacing
 from drift.evaluate import Evaluation, evaluate
 from simulator.generator import Drift, Settings
 from simulator.history import history_documents, write_history
@@ -35,6 +37,7 @@ def load_history(client, cols: Collections, config, drift: Drift | None = None, 
     settings = Settings(behaviour, review_fraction=0.8, review_delay=600.0, legacy_fraction=0.02, drift=drift)
     written = write_history(cols.source, history_documents(settings, seed, END, DAYS, PER_DAY))
     catch_up(client, cols, config)
+    recount_replacing(cols, config.n_classes, None)   # the prediction rollups, as a first start builds them
     return written
 
 

@@ -92,3 +92,27 @@ def test_goodness_of_fit_and_homogeneity_agree_when_the_reference_is_huge():
     proportions = np.array([0.2, 0.4, 0.3, 0.1])
     test = detectors.compare_distributions(window, list(proportions * 10**9))
     assert test.chi2 == pytest.approx(chisquare(window, proportions * sum(window)).statistic, rel=1e-5)
+
+
+@pytest.mark.parametrize("observed, expected", [(0, 40.0), (7, 30.0), (55, 50.0), (300, 100.0), (3, 2.5)])
+def test_volume_test_is_the_exact_poisson_tail_each_way(observed, expected):
+    test = detectors.volume_test(observed, expected)
+    pmf = [math.exp(k * math.log(expected) - expected - math.lgamma(k + 1)) for k in range(observed + 1)]
+    assert test.p_low == pytest.approx(sum(pmf), rel=1e-9, abs=1e-300)              # P(X <= observed)
+    assert test.p_high == pytest.approx(1 - sum(pmf[:-1]), rel=1e-9, abs=1e-12)     # P(X >= observed)
+    assert test.ratio == observed / expected and test.method == "exact Poisson test"
+
+
+def test_volume_test_without_anything_usual_and_the_usual_count_is_a_median():
+    assert detectors.volume_test(0, 0.0).p_high == 1.0 and detectors.volume_test(5, 0.0).p_high == 0.0
+    assert detectors.volume_test(5, 0.0).ratio is None
+    assert detectors.usual_count([100, 3, 98, 104]) == 99.0 and detectors.usual_count([]) is None
+
+
+def test_binned_mean_is_within_half_a_bin_of_the_exact_mean():
+    values = np.random.default_rng(3).beta(8, 2, size=5000)
+    counts = Counter(confidence_bin(v) for v in values)
+    binned = detectors.binned_mean([counts.get(b, 0) for b in range(20)])
+    assert abs(binned - values.mean()) <= 0.025
+    assert binned == pytest.approx(float(np.mean([(confidence_bin(v) + 0.5) / 20 for v in values])), rel=1e-12)
+    assert detectors.binned_mean([0] * 20) is None

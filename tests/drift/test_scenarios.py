@@ -21,7 +21,7 @@ def opened_keys(evaluations) -> list[str]:
 
 
 def test_stable_weeks_raise_no_drift_or_performance_alert(mongo_client, collections, make_config):
-    # The defaults that matter: a rolling 7-day baseline, the training set as class reference, day windows.
+    # The defaults that matter: a rolling 7-day baseline, the recent past as class reference, day windows.
     config = make_config(**drift_settings(reference_start="", reference_end="", baseline_days=7))
     load_history(mongo_client, collections, config)
     evaluations = run_hourly(collections, config, at_day(7), END, step=TWO_HOURS)

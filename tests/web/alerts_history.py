@@ -1,4 +1,4 @@
-"""Alerts written by the real drift engine, for the web tests: simulated days through the consumer's catch-up,
+"""Alerts written by the real drift engine, for the web tests: simulated days counted by the consumer,
 an accuracy drift that opens an alert and resolves, and a raised accuracy floor that opens another."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import datetime as dt
 from clara.config import Config
 from clara.db import Collections
 from consumer.catchup import catch_up
+from consumer.predictions import recount_replacing
 from drift.evaluate import Evaluation, evaluate
 from simulator.generator import Drift, Settings
 from simulator.history import history_documents, write_history
@@ -44,6 +45,7 @@ def load(client, cols: Collections, config: Config, end: dt.datetime) -> None:
     settings = Settings(behaviour, review_fraction=0.8, review_delay=600.0, legacy_fraction=0.02, drift=drift)
     write_history(cols.source, history_documents(settings, "web-alerts", end, DAYS, PER_DAY))
     catch_up(client, cols, config)
+    recount_replacing(cols, config.n_classes, None)   # every prediction, as a first start counts them
 
 
 def evaluate_during_drift(cols: Collections, config: Config, end: dt.datetime) -> Evaluation:

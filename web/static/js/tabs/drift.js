@@ -1,19 +1,16 @@
 // Drift & alerts: open and past alerts, and each day-window check's statistic per day with its alert line.
 import { getJSON } from "../api.js";
-import { card, draw, line, percentAxis } from "../charts.js";
+import { axisTitle, card, css, draw, line, percentAxis, retitle } from "../charts.js";
 
 export const id = "drift";
 export const title = "Drift & alerts";
-const VALUE_COLOR = "#1f77b4";
-const FIRING_COLOR = "#d62728";
-const LINE_COLOR = "rgba(214,39,40,0.7)";
 let parts;
 const canvases = new Map();
 
 export function build(panel) {
   panel.innerHTML = `
-    <div class="card"><h2>Open alerts</h2><p class="muted evaluated"></p><div class="open-alerts"></div></div>
-    <div class="card"><h2>Past alerts (opened in the range)</h2><div class="past-alerts"></div></div>
+    <div class="card"><h2>Open alerts</h2><p class="muted evaluated"></p><div class="open-alerts table"></div></div>
+    <div class="card"><h2>Past alerts (opened in the range)</h2><div class="past-alerts table"></div></div>
     <h2 class="section">Day-window checks per day</h2><div class="grid drift-charts"></div>`;
   parts = { open: panel.querySelector(".open-alerts"), past: panel.querySelector(".past-alerts"),
             evaluated: panel.querySelector(".evaluated"), charts: panel.querySelector(".drift-charts") };
@@ -38,6 +35,7 @@ function threshold(t) {
 
 const COLUMNS = [
   ["severity", (a) => a.severity], ["type", (a) => a.type], ["check", (a) => a.key],
+  ["population", (a) => a.population || "—"],
   ["window", (a) => a.window.label ?? a.window.kind], ["statistic", (a) => statistic(a.statistic)],
   ["threshold", (a) => threshold(a.threshold)], ["what happened", (a) => a.message],
   ["opened", (a) => when(a.opened_at)],
@@ -65,28 +63,36 @@ function alertTable(container, alerts, extra, empty) {
     row.dataset.alertId = alert.id;
     row.dataset.key = alert.key;
     row.className = `severity-${alert.severity}`;
-    for (const [, cell] of columns) {
+    for (const [name, cell] of columns) {
       const td = row.insertCell();
       td.className = "text";
+      td.dataset.label = name;  // a phone shows each alert as a card, its cells labelled (dashboard.css)
       td.textContent = cell(alert);
     }
   }
   container.replaceChildren(html);
 }
 
+const STATISTIC_NAMES = { js_distance: "Jensen-Shannon distance" };
+
 function drawSeries(days, series) {
   const seen = new Set();
   for (const s of series) {
     const canvasId = `drift-${s.key.replace(/[^A-Za-z0-9_-]/g, "-")}`;
     seen.add(canvasId);
-    if (!canvases.has(canvasId)) canvases.set(canvasId, card(parts.charts, canvasId, `${s.key} (${s.statistic})`));
-    const pointColors = s.firing.map((firing) => (firing ? FIRING_COLOR : VALUE_COLOR));
+    if (!canvases.has(canvasId)) canvases.set(canvasId, card(parts.charts, canvasId, s.title));
+    retitle(canvases.get(canvasId), s.title);
+    const [value, firing] = [css("--drift-value"), css("--drift-firing")];
+    const pointColors = s.firing.map((f) => (f && s.alerting ? firing : value));
     const datasets = [
-      line(s.statistic, s.values, VALUE_COLOR, { pointBackgroundColor: pointColors, pointBorderColor: pointColors }),
-      line(s.threshold_label, s.threshold, LINE_COLOR, { borderDash: [6, 4], pointRadius: 0, borderWidth: 1.5 }),
+      line(STATISTIC_NAMES[s.statistic] || s.statistic, s.values, value,
+           { pointBackgroundColor: pointColors, pointBorderColor: pointColors }),
+      line(s.threshold_label, s.threshold, css("--drift-line"), { borderDash: [6, 4], pointRadius: 0, borderWidth: 1.5 }),
     ];
-    const y = s.statistic === "js_distance" ? { min: 0, suggestedMax: 0.3 } : percentAxis;
-    draw(canvases.get(canvasId), "line", { labels: days, datasets }, { scales: { y } });
+    const y = s.statistic === "js_distance" ? { min: 0, suggestedMax: 0.3, title: axisTitle("JS distance (0 to 1)") }
+      : { ...percentAxis, title: axisTitle(s.statistic) };
+    draw(canvases.get(canvasId), "line", { labels: days, datasets },
+         { scales: { x: { title: axisTitle("local day") }, y } });
   }
   for (const [canvasId, canvas] of canvases) {
     if (!seen.has(canvasId)) {
