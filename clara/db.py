@@ -99,6 +99,7 @@ WANTED_INDEXES = (
                 "the dashboard's look-up of changed hours"),
     WantedIndex("rejects", "clara_reason", (("reason", 1),), "the listing of rejects by reason"),
     WantedIndex("outbox", "clara_pending", (("pending", 1), ("created_at", 1)), "the queue of undelivered profiles"),
+    WantedIndex("counted", "clara_counted_hour", (("hour", 1),), "replay --rebuild's selection of counted reviews"),
 )
 UNAUTHORIZED = 13
 CONFLICTS = {85: "IndexOptionsConflict", 86: "IndexKeySpecsConflict"}
