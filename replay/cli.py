@@ -20,6 +20,7 @@ from clara.config import Config, load_config
 from clara.db import Collections, connect, end_orphaned_transactions, ensure_indexes
 from clara.errors import ConfigError, IndexPrivilegeError
 from clara.logs import setup_logging
+from consumer.migrate import migrate_logged_as
 from consumer.outbox_queue import sink_names
 from replay.errors import UsageError
 from replay.options import Options, TimeRange, parse_moment
@@ -115,16 +116,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(client, config: Config, options: Options, app_name: str) -> int:
     cols = Collections.of(client, config)
-    selection = select(cols, config, options)
-    report = describe(selection, config)
     if options.dry_run:
-        print("dry run: nothing is changed", *report, sep="\n")
+        print("dry run: nothing is changed", *describe(select(cols, config, options), config), sep="\n")
         return EXIT_OK
-    for line in report:
-        log.info("%s", line)
     ensure_indexes(cols)
     if ended := end_orphaned_transactions(client, app_name):
         log.warning("ended %d transaction(s) an interrupted replay left open", ended)
+    if migrated := migrate_logged_as(client, cols, config):   # first, once: an old database works as it is
+        log.info("migrated %d logged_as snapshots into %s", migrated, cols.counted.name)
+    selection = select(cols, config, options)
+    for line in describe(selection, config):
+        log.info("%s", line)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

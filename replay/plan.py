@@ -1,16 +1,19 @@
 """What a replay selects, read-only: the documents, hours, days and sinks each phase will touch.
 
 The same selection drives `--dry-run` (printed, nothing written) and the real run (progress totals).
-Phases, in order: a rebuild first moves documents counted in an hour of the range but predicted
-outside it (`moved`); then unlogged reviews are backfilled through the consumer's batches (the
-whole range, or only the parts of a rebuild's range outside whole hours); then each hour is one
-transaction: rebuilt (rollup replaced) and/or its profile re-sent.
+Phases, in order: reviews not yet counted are backfilled through the consumer's batches (the whole
+range, or only the parts of a rebuild's range outside whole hours); then whole hours, a group of them
+per transaction, are rebuilt (rollups replaced, the counted collection made to agree) and/or their
+profiles re-sent.
+Without source markers (consumer.mark_source = false) "not yet counted" means "not in the counted
+collection", as for the consumer's catch-up.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 from collections import Counter
 from collections.abc import Sequence
 
@@ -19,6 +22,8 @@ from clara.db import Collections
 from clara.rollups import local_day
 from consumer.outbox_queue import sink_names
 from consumer.catchup import ALL_REVIEWS, UNLOGGED_REVIEWS
+from consumer.migrate import MIGRATIONS_ID, STEP
+from replay.counted import CHUNK, CountedInRange, check_counted, gone_text
 from replay.options import Options, TimeRange, floor_hour
 
 DAYS_SHOWN = 31
@@ -30,14 +35,6 @@ def backfill_filter(options: Options) -> dict | None:
         return options.range.query()
     edges = options.range.edges()
     return {"$or": [edge.query() for edge in edges]} if edges else None
-
-
-def moved_filter(options: Options) -> dict | None:
-    """Documents counted (logged_as) in a rebuilt hour but predicted outside the rebuilt hours."""
-    full = options.range.full_hours() if options.rebuild else None
-    if full is None or not full.query():
-        return None
-    return {"logged": True, "logged_as.hour": full.query()["timestamp"], "$nor": [full.query()]}
 
 
 def hour_phase(options: Options) -> TimeRange | None:
@@ -59,33 +56,48 @@ def by_hour(cols: Collections, match: dict) -> dict[dt.datetime, int]:
     return {doc["_id"]: doc["n"] for doc in cols.source.aggregate(pipeline)}
 
 
+def uncounted_by_hour(cols: Collections, match: dict) -> dict[dt.datetime, int]:
+    """Matching documents the counted collection does not hold, per UTC prediction hour."""
+    hours: Counter = Counter()
+    docs: list[dict] = []
+    for doc in itertools.chain(cols.source.find(dated(match), {"timestamp": 1}, batch_size=CHUNK), [None]):
+        if doc is not None:
+            docs.append(doc)
+        if docs and (doc is None or len(docs) == CHUNK):
+            counted = set(cols.counted.distinct("_id", {"_id": {"$in": [d["_id"] for d in docs]}}))
+            hours.update(floor_hour(d["timestamp"]) for d in docs if d["_id"] not in counted)
+            docs = []
+    return dict(sorted(hours.items()))
+
+
 @dataclasses.dataclass
 class Selection:
     options: Options
     backfill_sinks: tuple[str, ...]
     backfill: dict[dt.datetime, int] = dataclasses.field(default_factory=dict)
     hours: dict[dt.datetime, int] = dataclasses.field(default_factory=dict)   # hour phase: reviews per hour
-    moved: int = 0
+    counted: CountedInRange | None = None   # a rebuild: the counted entries of its hours
     unparseable: int = 0   # backfill documents whose timestamp is not a date (set aside)
+    unmigrated: int = 0    # documents still carrying the previous version's logged_as (migrated first)
 
     @property
     def total(self) -> int:
-        return sum(self.backfill.values()) + self.unparseable + sum(self.hours.values()) + self.moved
+        return sum(self.backfill.values()) + self.unparseable + sum(self.hours.values())
 
 
-def select(cols: Collections, config: Config, options: Options) -> Selection:
-    """Count what each phase will touch; reads only."""
+def select(cols: Collections, config: Config, options: Options, counted: CountedInRange | None = None) -> Selection:
+    """Count what each phase will touch; reads only (`counted`: check_counted of the rebuilt hours, if done)."""
     configured = sink_names(config)
     selection = Selection(options, tuple(s for s in configured if s not in options.profiles))
+    if not (cols.state.find_one({"_id": MIGRATIONS_ID}) or {}).get(STEP):
+        selection.unmigrated = cols.source.count_documents({"logged_as": {"$exists": True}})
     backfill = backfill_filter(options)
     if backfill is not None:
-        selection.backfill = by_hour(cols, UNLOGGED_REVIEWS | backfill)
-        if not backfill:
-            selection.unparseable = cols.source.count_documents(
-                UNLOGGED_REVIEWS | {"timestamp": {"$not": {"$type": "date"}}})
-    moved = moved_filter(options)
-    if moved is not None:
-        selection.moved = cols.source.count_documents(moved)
+        marked = config.consumer.mark_source
+        base = UNLOGGED_REVIEWS if marked else ALL_REVIEWS
+        selection.backfill = by_hour(cols, base | backfill) if marked else uncounted_by_hour(cols, base | backfill)
+        if not backfill:   # never counted: they are set aside
+            selection.unparseable = cols.source.count_documents(base | {"timestamp": {"$not": {"$type": "date"}}})
     phase = hour_phase(options)
     if phase is not None:
         selection.hours = by_hour(cols, ALL_REVIEWS | phase.query())
@@ -93,6 +105,9 @@ def select(cols: Collections, config: Config, options: Options) -> Selection:
             for doc in cols.rollups.find(_id_range(phase), {"_id": 1}):
                 if doc["_id"] == floor_hour(doc["_id"]):   # anything else is not an hourly rollup
                     selection.hours.setdefault(doc["_id"], 0)
+            selection.counted = check_counted(cols, phase, moved=options.dry_run) if counted is None else counted
+            for hour in selection.counted.hours:   # counted there, whether or not a document is left
+                selection.hours.setdefault(hour, 0)
             selection.hours = dict(sorted(selection.hours.items()))
     return selection
 
@@ -106,8 +121,9 @@ def describe(selection: Selection, config: Config) -> list[str]:
     """The dry-run report: documents, hours and days, sinks, per phase."""
     options, zone = selection.options, config.model.zone
     lines = [f"range: {options.range.describe(zone)} ({config.model.timezone})"]
-    if selection.moved:
-        lines.append(f"move: {selection.moved} documents counted in a rebuilt hour but predicted outside it")
+    if selection.unmigrated:
+        lines.append(f"migrate first: {selection.unmigrated} documents carry the previous version's logged_as "
+                     f"snapshot; it is copied into {config.mongodb.counted_collection} (once)")
     if options.rebuild or selection.backfill or selection.unparseable:
         where = " (the range's partial hours)" if options.rebuild else ""
         lines.append(f"backfill{where}: {sum(selection.backfill.values()) + selection.unparseable} reviewed "
@@ -117,6 +133,7 @@ def describe(selection: Selection, config: Config) -> list[str]:
         lines.append(f"rebuild: {len(selection.hours)} rollup hours replaced, {_span(selection.hours)}, "
                      f"from {sum(selection.hours.values())} reviewed documents; new reviews' profiles to: "
                      f"{_names(selection.backfill_sinks)}")
+        lines += _counted_lines(selection.counted, config)
     if options.profiles:
         lines.append(f"re-send: one profile per hour with reviews ({sum(1 for n in selection.hours.values() if n)} "
                      f"hours) to: {_names(options.profiles)}")
@@ -129,6 +146,21 @@ def describe(selection: Selection, config: Config) -> list[str]:
         lines.append(f"  {day}: {days[day]} documents")
     if len(days) > DAYS_SHOWN:
         lines.append(f"  ... and {len(days) - DAYS_SHOWN} more days, to {max(days)}")
+    return lines
+
+
+def _counted_lines(counted: CountedInRange | None, config: Config) -> list[str]:
+    if counted is None:
+        return []
+    lines = []
+    if counted.moved:
+        lines.append(f"move: {counted.moved} documents counted in a rebuilt hour but now predicted outside the "
+                     f"rebuilt hours: counted in their new hour, taken back from the old one")
+    if counted.gone_reviews:
+        lines.append(f"gone: {gone_text(counted.gone, config)} whose documents no longer exist (deleted, e.g. "
+                     f"by a TTL index): their counts are kept (history)")
+    else:
+        lines.append("gone: no counted review of the rebuilt hours has lost its document")
     return lines
 
 

@@ -1,17 +1,18 @@
-"""Executing a replay: the consumer's own batches for backfill, one transaction per hour for the rest.
+"""Executing a replay: the consumer's own batches for backfill, one transaction per group of hours for the rest.
 
-Rebuild safety beside a running consumer: an hour is rebuilt in ONE transaction that reads every
-document predicted in that hour, deletes the hour's rollup, recounts the hour from those documents
-and $incs the fresh counts, marking (`logged`/`logged_as`/`logged_at`) only the documents whose
-marker does not already say what was counted — on data the consumer processed, none, so a rebuild
-costs little more than reading. A consumer batch that counts, corrects or takes back a review of
-that hour writes the same rollup document, so the two transactions conflict and MongoDB lets only
-one commit; `with_transaction` retries the other on the new state (the consumer's retry then sees
-the review logged and counts nothing). Hours are thus
-serialized one by one: no lock, no consumer change, and a rebuild killed at any moment leaves every
-hour either rebuilt or as it was. The job document in the state collection records the last hour
-done (in the same transaction), so a re-run with the same arguments resumes after it and each
-re-sent profile is queued exactly once.
+Rebuild safety beside a running consumer: a group of whole hours is rebuilt in ONE transaction that
+reads every document predicted in those hours and what the counted collection holds for them,
+deletes the hours' rollups, recounts them from those documents and $incs the fresh counts, writing
+counted entries (and, with consumer.mark_source, `logged` markers) only where they do not already say
+what the recount counts — on data the consumer processed, none, so a rebuild costs little more than
+reading (replay.rebuild). A consumer batch that counts, corrects or takes back a review of those hours
+writes the same rollup document (and the same counted entry), so the two transactions conflict and
+MongoDB lets only one commit; `with_transaction` retries the other on the new state (the consumer's
+retry then finds the review counted as it is and counts nothing). Groups are thus serialized one by
+one: no lock, no consumer change, and a rebuild killed at any moment leaves every hour either rebuilt
+or as it was. The job document in the state collection records the last hour done (in the same
+transaction), so a re-run with the same arguments resumes after it and each re-sent profile is
+queued exactly once.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import logging
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 
 from pymongo import MongoClient
@@ -34,12 +34,13 @@ from pymongo.write_concern import WriteConcern
 from clara.config import Config
 from clara.db import Collections
 from clara.records import Record, parse_document
-from consumer.batch import BatchResult, apply_plan, counted_before, plan_batch
+from consumer.batch import BatchResult
 from consumer.outbox_queue import queue_profiles
 from consumer.catchup import ALL_REVIEWS, CatchUpResult, catch_up
 from replay.errors import Interrupted
-from replay.options import HOUR, Options, TimeRange
-from replay.plan import Selection, backfill_filter, hour_phase, moved_filter
+from replay.options import Options, TimeRange
+from replay.plan import Selection, backfill_filter, hour_phase
+from replay.rebuild import HourDone, rebuild_hours
 from replay.progress import Progress
 
 log = logging.getLogger("replay")
@@ -58,10 +59,14 @@ class Summary(CatchUpResult):
     def lines(self) -> list[str]:
         rate = self.documents / self.seconds if self.seconds else 0.0
         status = "interrupted: run the same command again to finish" if self.interrupted else "done"
+        rebuilt = [f"  counted entries rewritten: {self.counts['rewritten']}; moved to another hour: "
+                   f"{self.counts['moved']}; documents gone: {self.counts['kept']} counts kept"] \
+            if self.hours_rebuilt else []
         return [f"replay {status}",
                 f"  documents: {self.documents} ({rate:,.0f}/s), batches: {self.batches}",
                 f"  counted: {self.counts['claimed']} new, {self.counts['corrected']} corrected, "
                 f"{self.counts['recounted']} recounted in {self.hours_rebuilt} rebuilt hours",
+                *rebuilt,
                 f"  profiles queued in the outbox: {self.profiles} ({self.hours_resent} hours re-sent)",
                 f"  set aside (bad documents): {self.counts['rejected']}",
                 f"  duration: {self.seconds:.1f} s"]
@@ -96,10 +101,6 @@ class Replay:
 
     def _phases(self) -> None:
         sinks = self.selection.backfill_sinks
-        moved = moved_filter(self.options)
-        if moved is not None and self.selection.moved:
-            catch_up(self.client, self.cols, self.config, sinks=sinks, query=moved, include_logged=True,
-                     on_batch=self._batch_done)
         backfill = backfill_filter(self.options)
         if backfill is not None:
             catch_up(self.client, self.cols, self.config, sinks=sinks, query=backfill, on_batch=self._batch_done)
@@ -184,20 +185,6 @@ def end_sessions(client: MongoClient, sessions: list) -> None:
                     "within transactionLifetimeLimitSeconds", exc)
 
 
-@dataclasses.dataclass
-class HourDone:
-    documents: int = 0
-    profiles: int = 0
-    counts: Counter = dataclasses.field(default_factory=Counter)
-    hours: int = 0
-
-    def add(self, other: HourDone) -> None:
-        self.documents += other.documents
-        self.profiles += other.profiles
-        self.counts.update(other.counts)
-        self.hours += other.hours
-
-
 def hours_transaction(session: ClientSession, cols: Collections, config: Config, options: Options, job: Job,
                       hours: Sequence[dt.datetime], phase: TimeRange, new_sinks: tuple[str, ...]) -> HourDone:
     """Rebuild and/or re-send some hours, and record them done, in one transaction."""
@@ -209,12 +196,13 @@ def hours_transaction(session: ClientSession, cols: Collections, config: Config,
         todo = [hour for hour in hours if done_through is None or hour > done_through]  # else another run did it
         now = dt.datetime.now(UTC)
         done = HourDone()
-        for hour in todo:
-            batch_id = f"replay-{job.run_id}-{hour:%Y%m%dT%H}"
-            if options.rebuild:
-                done.add(rebuild_hour(session, cols, config, hour, phase, batch_id, options.profiles, new_sinks, now))
-            else:
-                done.add(resend_hour(session, cols, config, phase.clip(hour), batch_id, options.profiles, now))
+        if todo and options.rebuild:
+            done = rebuild_hours(session, cols, config, todo, f"replay-{job.run_id}-{todo[0]:%Y%m%dT%H}",
+                                 options.profiles, new_sinks, now)
+        elif todo:
+            for hour in todo:
+                done.add(resend_hour(session, cols, config, phase.clip(hour), f"replay-{job.run_id}-{hour:%Y%m%dT%H}",
+                                     options.profiles, now))
         if todo:
             cols.state.update_one({"_id": job.id}, {"$set": {"done_through": todo[-1], "updated_at": now}},
                                   session=session)
@@ -222,42 +210,6 @@ def hours_transaction(session: ClientSession, cols: Collections, config: Config,
 
     session.with_transaction(transaction, read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority"))
     return holder["done"]
-
-
-def rebuild_hour(session: ClientSession, cols: Collections, config: Config, hour: dt.datetime, rebuilt: TimeRange,
-                 batch_id: str, resend_sinks: tuple[str, ...], new_sinks: tuple[str, ...],
-                 now: dt.datetime) -> HourDone:
-    """Replace the hour's rollup by a recount of every document predicted in it (inside the caller's transaction).
-
-    Each document is planned as if never logged, so every valid review is counted afresh; a count it
-    left in an hour outside the rebuilt range is taken back there; one no longer valid is unmarked.
-    """
-    docs = list(cols.source.find(TimeRange(hour, hour + HOUR).query(), session=session))
-    plan = plan_batch(docs, config.n_classes, batch_id, recount=True)
-    recounted = dict(plan.claims)
-    unchanged, never_counted = set(), set()
-    for doc in docs:
-        doc_id, now_counted = doc["_id"], recounted.get(doc["_id"])
-        if now_counted is not None and doc.get("logged") is True and doc.get("logged_as") == now_counted.to_doc():
-            unchanged.add(doc_id)   # the marker already says what the recount counts (the common case, checked cheaply)
-            continue
-        was = counted_before(doc)
-        if was is None:
-            never_counted.add(doc_id)
-            continue
-        if not rebuilt.contains(was.hour):
-            plan.delta.add(was, -1)
-        if now_counted is None:
-            plan.unclaims.append(doc_id)
-    # The recount goes into the rollup whole; a document is written only when its marker says something else.
-    plan.claims = [(doc_id, counted) for doc_id, counted in plan.claims if doc_id not in unchanged]
-    cols.rollups.delete_one({"_id": hour}, session=session)
-    profiles = apply_plan(session, cols, config, plan, resend_sinks)
-    fresh = [record for record in plan.new_records if record.id in never_counted]
-    profiles += queue_profiles(session, cols, config, f"{batch_id}-new", fresh, new_sinks, now)
-    counts = Counter({"recounted": plan.counts["claimed"], "rejected": plan.counts["rejected"],
-                      "claimed": len(fresh)})
-    return HourDone(len(docs), profiles, counts, hours=1)
 
 
 def resend_hour(session: ClientSession, cols: Collections, config: Config, part: TimeRange, batch_id: str,

@@ -6,7 +6,12 @@ import datetime as dt
 import random
 import threading
 
+from bson import CodecOptions
+from bson.raw_bson import RawBSONDocument
+
+from clara.db import CONSUMER_STATE_ID
 from consumer.catchup import catch_up
+from consumer.migrate import MIGRATIONS_ID
 from replay.cli import main
 from replay.run import hour_groups
 from tests.replay.conftest import recount, rollups
@@ -54,21 +59,66 @@ def test_hours_share_a_transaction_up_to_the_batch_size_and_are_never_split():
     assert [h for group in groups for h in group] == list(hours)
 
 
-def test_rebuild_writes_only_the_documents_whose_marker_is_stale(collections, mongo_client, config, config_file,
-                                                               replay_env):
+def test_rebuild_writes_only_the_counted_entries_that_disagree(collections, mongo_client, config, config_file,
+                                                              replay_env):
     collections.source.insert_many(predictions(300, start=START, step=dt.timedelta(minutes=10), reviewed_fraction=0.9))
     catch_up(mongo_client, collections, config)
-    stale, older = collections.source.find({"logged": True}, {"_id": 1}).sort("_id", 1).limit(2)
-    collections.source.update_one({"_id": stale["_id"]}, {"$inc": {"logged_as.confidence_micros": 1}})
-    collections.source.update_one({"_id": older["_id"]}, {"$unset": {"logged_as": ""}})   # marked by an older logger
+    stale, older, replaced = collections.counted.find({}, {"_id": 1}).sort("_id", 1).limit(3)
+    collections.counted.update_one({"_id": stale["_id"]}, {"$inc": {"confidence_micros": 1}})
+    collections.counted.delete_one({"_id": older["_id"]})   # marked `logged` by an older logger: no entry
+    collections.source.update_one({"_id": replaced["_id"]}, {"$unset": {"logged": "", "logged_at": ""}})  # an ODM save
     marked_at = {d["_id"]: d["logged_at"] for d in collections.source.find({"logged": True}, {"logged_at": 1})}
+    entered_at = {d["_id"]: d["at"] for d in collections.counted.find({}, {"at": 1})}
 
     assert main(["--config", config_file(local_store=False), "--rebuild"]) == 0
 
     now = {d["_id"]: d["logged_at"] for d in collections.source.find({"logged": True}, {"logged_at": 1})}
-    assert now.keys() == marked_at.keys()
-    assert {doc_id for doc_id in now if now[doc_id] != marked_at[doc_id]} == {stale["_id"], older["_id"]}
+    assert now.keys() == marked_at.keys() | {replaced["_id"]}
+    assert {doc_id for doc_id in marked_at if now[doc_id] != marked_at[doc_id]} == {stale["_id"], older["_id"]}
+    entries = {d["_id"]: d["at"] for d in collections.counted.find({}, {"at": 1})}
+    assert entries.keys() == entered_at.keys() | {older["_id"]}
+    assert {doc_id for doc_id in entries if entries[doc_id] != entered_at.get(doc_id)} == {stale["_id"], older["_id"]}
     assert rollups(collections) == recount(collections, config.n_classes)
+    assert_exactly_once(collections, config.n_classes)
+
+
+def test_without_source_markers_a_rebuild_never_writes_to_the_models_documents(collections, mongo_client, make_config,
+                                                                               config_file, replay_env):
+    config = make_config(consumer={"mark_source": False})
+    collections.source.insert_many(predictions(200, start=START, step=dt.timedelta(minutes=15), reviewed_fraction=0.8))
+    catch_up(mongo_client, collections, config)
+    some = collections.counted.find_one()
+    collections.counted.update_one({"_id": some["_id"]}, {"$set": {"truth": None}})   # wrong: the rebuild fixes it
+    corrupt(collections, START + dt.timedelta(hours=3))
+    raw = collections.source.with_options(codec_options=CodecOptions(document_class=RawBSONDocument))
+    before = {doc["_id"]: doc.raw for doc in raw.find()}
+
+    assert main(["--config", config_file(mark_source=False), "--rebuild"]) == 0
+
+    assert {doc["_id"]: doc.raw for doc in raw.find()} == before
+    assert rollups(collections) == recount(collections, config.n_classes)
+    assert_exactly_once(collections, config.n_classes, marked=False)
+
+
+def test_a_database_the_previous_version_left_is_migrated_first(collections, mongo_client, config, config_file,
+                                                                replay_env, capsys):
+    collections.source.insert_many(predictions(120, start=START, step=dt.timedelta(minutes=25)))
+    catch_up(mongo_client, collections, config)
+    original = rollups(collections)
+    for entry in collections.counted.find():   # as the previous version left them: snapshots on the documents
+        snapshot = {k: entry[k] for k in ("hour", "predicted", "truth", "confidence_micros", "latency_ms")}
+        collections.source.update_one({"_id": entry["_id"]}, {"$set": {"logged_as": snapshot}})
+    collections.counted.drop()
+    collections.state.delete_one({"_id": MIGRATIONS_ID})
+    corrupt(collections, START + dt.timedelta(hours=2))
+
+    assert main(["--config", config_file(), "--rebuild", "--dry-run"]) == 0
+    assert "migrate first: 120 documents carry the previous version's logged_as snapshot" in capsys.readouterr().out
+    assert main(["--config", config_file(), "--rebuild"]) == 0
+    assert "counted: 0 new, 0 corrected, 120 recounted" in capsys.readouterr().out   # nothing counted anew
+    assert collections.outbox.count_documents({"batch_id": {"$regex": "^replay-"}}) == 0
+    assert collections.source.count_documents({"logged_as": {"$exists": True}}) == 0
+    assert rollups(collections) == original
     assert_exactly_once(collections, config.n_classes)
 
 
@@ -92,14 +142,48 @@ def test_partial_hours_are_only_backfilled(collections, mongo_client, config, co
 
 
 def test_a_document_whose_prediction_time_moved_is_counted_in_its_new_hour(collections, mongo_client, config,
-                                                                           config_file, replay_env):
+                                                                           config_file, replay_env, capsys):
     collections.source.insert_many(predictions(100, start=START, step=dt.timedelta(minutes=20)))
     catch_up(mongo_client, collections, config)
-    moved = collections.source.find_one({"timestamp": {"$gte": LOCAL_DAY_2[0]}})
-    collections.source.update_one({"_id": moved["_id"]}, {"$set": {"timestamp": START + dt.timedelta(days=5)}})
-    assert main(["--config", config_file(), "--rebuild", "--from", "2026-03-11", "--to", "2026-03-11"]) == 0
-    assert rollups(collections) == recount(collections, config.n_classes)
+    out_of_range = collections.source.find_one({"timestamp": {"$gte": LOCAL_DAY_2[0]}})
+    into_range = collections.source.find_one({"timestamp": {"$lt": LOCAL_DAY_2[0]}})
+    collections.source.update_one({"_id": out_of_range["_id"]}, {"$set": {"timestamp": START + dt.timedelta(days=5)}})
+    collections.source.update_one({"_id": into_range["_id"]},
+                                  {"$set": {"timestamp": LOCAL_DAY_2[0] + dt.timedelta(hours=2, minutes=7)}})
+    day_2 = ["--rebuild", "--from", "2026-03-11", "--to", "2026-03-11"]
+    assert main(["--config", config_file(), *day_2, "--dry-run"]) == 0
+    assert "move: 1 documents counted in a rebuilt hour but now predicted outside the rebuilt hours" in \
+        capsys.readouterr().out
+    assert main(["--config", config_file(), *day_2]) == 0
+    assert "moved to another hour: 1;" in capsys.readouterr().out
+    assert rollups(collections) == recount(collections, config.n_classes)   # taken back from its old hour too
+    assert collections.counted.find_one({"_id": out_of_range["_id"]})["hour"] == START + dt.timedelta(days=5)
     assert_exactly_once(collections, config.n_classes)
+
+
+def test_moves_the_consumer_has_not_read_yet_are_counted_once(collections, mongo_client, config, config_file,
+                                                             replay_env):
+    collections.source.insert_many(predictions(200, start=START, step=dt.timedelta(minutes=20)))
+    with running_follower(mongo_client, collections, config, sinks=()):
+        wait_for(lambda: collections.counted.count_documents({}) == 200, what="every review counted")
+        counted_at = dt.datetime.now(UTC)
+        wait_for(lambda: (collections.state.find_one({"_id": CONSUMER_STATE_ID}) or {}).get(
+            "checkpoint_at", counted_at) > counted_at, what="a checkpoint after the catch-up")
+    # While the consumer lags (here: is stopped), writers move prediction times into and out of the rebuilt day ...
+    day_2 = {"timestamp": {"$gte": LOCAL_DAY_2[0], "$lt": LOCAL_DAY_2[1]}}
+    for doc in collections.source.find(day_2).limit(3):
+        collections.source.update_one({"_id": doc["_id"]}, {"$set": {"timestamp": START + dt.timedelta(days=3)}})
+    into_day_2 = LOCAL_DAY_2[0] + dt.timedelta(hours=4)
+    for doc in collections.source.find({"timestamp": {"$lt": LOCAL_DAY_2[0]}}).limit(3):
+        collections.source.update_one({"_id": doc["_id"]}, {"$set": {"timestamp": into_day_2}})
+    assert main(["--config", config_file(), "--rebuild", "--from", "2026-03-11", "--to", "2026-03-11"]) == 0
+    # ... and then reads their change events: the rebuild already counted each move, exactly once.
+    late = predictions(1, start=START + dt.timedelta(days=4), seed=3)
+    with running_follower(mongo_client, collections, config, sinks=()):
+        collections.source.insert_many(late)
+        wait_for(lambda: collections.counted.find_one({"_id": late[0]["_id"]}), what="the events after the moves")
+    assert rollups(collections) == recount(collections, config.n_classes)
+    assert_exactly_once(collections, config.n_classes, predictions=False)   # predictions stay where inserted
 
 
 def test_rebuild_beside_a_live_consumer_counts_every_review_once(collections, mongo_client, config, config_file,
@@ -113,8 +197,10 @@ def test_rebuild_beside_a_live_consumer_counts_every_review_once(collections, mo
     def review() -> None:          # reviewers keep confirming and correcting predictions of the rebuilt range
         while not done.is_set():
             doc = rng.choice(docs)
-            value = rng.choice([rng.randrange(config.n_classes), True, False, None])
-            collections.source.update_one({"_id": doc["_id"]}, {"$set": {"output_validated": value}})
+            update = {"output_validated": rng.choice([rng.randrange(config.n_classes), True, False, None])}
+            if rng.random() < 0.1:     # a writer moves the prediction time, into or out of the rebuilt days
+                update["timestamp"] = START + dt.timedelta(minutes=rng.randrange(-600, 58 * 60))
+            collections.source.update_one({"_id": doc["_id"]}, {"$set": update})
             writes.append(doc["_id"])
 
     with running_follower(mongo_client, collections, config):
@@ -130,4 +216,4 @@ def test_rebuild_beside_a_live_consumer_counts_every_review_once(collections, mo
         wait_for(lambda: rollups(collections) == recount(collections, config.n_classes), timeout=60,
                  what="the follower to count the last reviews")
     assert len(writes) > 100
-    assert_exactly_once(collections, config.n_classes)
+    assert_exactly_once(collections, config.n_classes, predictions=False)   # predictions stay where inserted
