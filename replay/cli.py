@@ -2,7 +2,8 @@
 
 Every argument is checked before anything is read or written: a bad one exits with code 2.
 Exit codes: 0 done (or dry run), 1 MongoDB failed, 2 bad arguments or configuration (or a MongoDB
-privilege CLARA's indexes need is missing), 130 interrupted (run the same command again to finish).
+privilege CLARA's indexes need is missing, or a rebuild refused because it would remove the counts of
+deleted documents: --allow-shrink), 130 interrupted (run the same command again to finish).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from clara.errors import ConfigError, IndexPrivilegeError
 from clara.logs import setup_logging
 from consumer.migrate import migrate_logged_as
 from consumer.outbox_queue import sink_names
-from replay.errors import UsageError
+from replay.counted import check_counted, shrink_refusal
+from replay.errors import ShrinkRefused, UsageError
 from replay.options import Options, TimeRange, parse_moment
-from replay.plan import describe, select
+from replay.plan import describe, hour_phase, select
 from replay.progress import Progress
 from replay.run import Replay
 
@@ -36,8 +38,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m replay", description="Backfill reviews missed by the consumer, or rebuild a range's rollups.",
-        epilog="Dates and datetimes without an offset are in model.timezone. Exit codes: 0 done, 1 MongoDB "
-               "failed, 2 bad arguments or configuration, 130 interrupted (run again to finish).")
+        epilog="Dates and datetimes without an offset are in model.timezone. Exit codes: 0 done (or dry run), "
+               "1 MongoDB failed, 2 bad arguments or configuration, or a rebuild refused because it would remove "
+               "the counts of deleted documents (see --allow-shrink), 130 interrupted (run again to finish).")
     parser.add_argument("--config", help="path to config.toml (default: the repository's config.toml)")
     parser.add_argument("--from", dest="start", metavar="WHEN",
                         help="first prediction time: a date (the start of that day) or a datetime; default: the first")
@@ -46,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "default: no end")
     parser.add_argument("--rebuild", action="store_true",
                         help="recount the rollups of every whole hour in the range from the documents, replacing them")
+    parser.add_argument("--allow-shrink", action="store_true",
+                        help="let --rebuild drop the counts of reviews whose document is gone (deleted, e.g. by a "
+                             "TTL index) and their counted entries; without it such a rebuild exits with code 2 "
+                             "before writing anything, since those reviews happened and their counts are history")
     parser.add_argument("--profiles", metavar="SINKS", default="",
                         help="re-send one profile per hour of the range to these sinks (comma-separated: "
                              "local, whylabs)")
@@ -73,11 +80,13 @@ def parse_options(args: argparse.Namespace, config: Config) -> Options:
             setting = "profiles.local_store = true" if name == "local" else \
                 "WHYLABS_API_KEY, whylabs.org_id and whylabs.dataset_id"
             raise UsageError(f"--profiles: sink {name!r} is not enabled by the configuration (it needs {setting})")
+    if args.allow_shrink and not args.rebuild:
+        raise UsageError("--allow-shrink only applies to --rebuild (a backfill never removes a count)")
     if args.batch_size is not None and args.batch_size < 1:
         raise UsageError(f"--batch-size {args.batch_size}: expected at least 1")
     if args.log_interval <= 0:
         raise UsageError(f"--log-interval {args.log_interval}: expected a positive number of seconds")
-    return Options(TimeRange(start, end), args.rebuild, profiles, args.dry_run, args.log_interval)
+    return Options(TimeRange(start, end), args.rebuild, profiles, args.dry_run, args.log_interval, args.allow_shrink)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     client = connect(config, appname=app_name)
     try:
         return _run(client, config, options, app_name)
+    except ShrinkRefused as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except PyMongoError as exc:
         log.error("MongoDB failed: %s: %s", type(exc).__name__, exc)
         return EXIT_FAILED
@@ -119,12 +131,17 @@ def _run(client, config: Config, options: Options, app_name: str) -> int:
     if options.dry_run:
         print("dry run: nothing is changed", *describe(select(cols, config, options), config), sep="\n")
         return EXIT_OK
+    # Read-only, before anything is written (the indexes and the migration included): a rebuild never
+    # silently removes the counts of reviews whose document was deleted.
+    counted = check_counted(cols, phase) if options.rebuild and (phase := hour_phase(options)) else None
+    if counted is not None and counted.gone_reviews and not options.allow_shrink:
+        raise ShrinkRefused(shrink_refusal(counted.gone, config))
     ensure_indexes(cols)
     if ended := end_orphaned_transactions(client, app_name):
         log.warning("ended %d transaction(s) an interrupted replay left open", ended)
-    if migrated := migrate_logged_as(client, cols, config):   # first, once: an old database works as it is
+    if migrated := migrate_logged_as(client, cols, config):
         log.info("migrated %d logged_as snapshots into %s", migrated, cols.counted.name)
-    selection = select(cols, config, options)
+    selection = select(cols, config, options, None if migrated else counted)
     for line in describe(selection, config):
         log.info("%s", line)
     stop = threading.Event()

@@ -2,9 +2,10 @@
 
 A rebuild recounts each hour from the documents predicted in it. A review whose document is gone (a
 TTL index, a user deleting old predictions) happened all the same: the consumer ignores deletes and
-keeps its count, and so does a rebuild. This pass counts those entries for the report, the hours that
-hold entries (rebuilt too, even with no document left in them) and the entries whose document is now
-predicted outside the range.
+keeps its count, and a recount of what is left would silently erase it. So before writing anything,
+`--rebuild` counts the range's entries whose document no longer exists and refuses to drop them
+unless `--allow-shrink` is given. The same pass counts the hours that hold entries (rebuilt too, even
+with no document left in them) and the entries whose document is now predicted outside the range.
 """
 
 from __future__ import annotations
@@ -77,6 +78,12 @@ def gone_text(gone: Mapping[dt.datetime, int], config: Config) -> str:
     span = f"{days[0]}" if len(days) == 1 else f"{days[0]} .. {days[-1]}"
     return (f"{sum(gone.values()):,} {_plural(sum(gone.values()), 'review')} counted in {hours:,} "
             f"{_plural(hours, 'hour')} over {len(days)} {_plural(len(days), 'day')} ({span}, {config.model.timezone})")
+
+
+def shrink_refusal(gone: Mapping[dt.datetime, int], config: Config) -> str:
+    """Why a rebuild stops before writing anything, and the way on."""
+    return (f"rebuild would remove {gone_text(gone, config)} whose documents are gone (deleted, e.g. by a TTL "
+            f"index); their counts are history. Pass --allow-shrink to rebuild anyway")
 
 
 def _plural(n: int, word: str) -> str:

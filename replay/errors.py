@@ -13,3 +13,7 @@ class UsageError(ReplayError):
 
 class Interrupted(ReplayError):
     """A stop was requested (Ctrl-C, SIGTERM); the current batch was finished first."""
+
+
+class ShrinkRefused(UsageError):
+    """A rebuild would remove the counts of reviews whose document is gone; --allow-shrink (exit code 2)."""

@@ -103,8 +103,9 @@ class Options:
     profiles: tuple[str, ...] = ()        # sinks to re-send the range's profiles to
     dry_run: bool = False
     log_interval: float = 10.0
+    allow_shrink: bool = False            # a rebuild may drop the counts of reviews whose document is gone
 
     def job_id(self) -> str:
-        """Same arguments, same job: an interrupted run is resumed by running it again."""
+        """Same arguments, same job: an interrupted run is resumed by running it again (--allow-shrink aside)."""
         key = repr((self.rebuild, self.range.start, self.range.end, sorted(self.profiles)))
         return "replay:" + hashlib.sha1(key.encode()).hexdigest()[:16]

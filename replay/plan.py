@@ -133,7 +133,7 @@ def describe(selection: Selection, config: Config) -> list[str]:
         lines.append(f"rebuild: {len(selection.hours)} rollup hours replaced, {_span(selection.hours)}, "
                      f"from {sum(selection.hours.values())} reviewed documents; new reviews' profiles to: "
                      f"{_names(selection.backfill_sinks)}")
-        lines += _counted_lines(selection.counted, config)
+        lines += _counted_lines(selection.counted, options, config)
     if options.profiles:
         lines.append(f"re-send: one profile per hour with reviews ({sum(1 for n in selection.hours.values() if n)} "
                      f"hours) to: {_names(options.profiles)}")
@@ -149,7 +149,7 @@ def describe(selection: Selection, config: Config) -> list[str]:
     return lines
 
 
-def _counted_lines(counted: CountedInRange | None, config: Config) -> list[str]:
+def _counted_lines(counted: CountedInRange | None, options: Options, config: Config) -> list[str]:
     if counted is None:
         return []
     lines = []
@@ -157,8 +157,10 @@ def _counted_lines(counted: CountedInRange | None, config: Config) -> list[str]:
         lines.append(f"move: {counted.moved} documents counted in a rebuilt hour but now predicted outside the "
                      f"rebuilt hours: counted in their new hour, taken back from the old one")
     if counted.gone_reviews:
+        outcome = ("dropped, with their counted entries (--allow-shrink)" if options.allow_shrink else
+                   "the rebuild refuses to remove them (exit code 2) unless --allow-shrink is given")
         lines.append(f"gone: {gone_text(counted.gone, config)} whose documents no longer exist (deleted, e.g. "
-                     f"by a TTL index): their counts are kept (history)")
+                     f"by a TTL index): {outcome}")
     else:
         lines.append("gone: no counted review of the rebuilt hours has lost its document")
     return lines

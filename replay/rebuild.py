@@ -10,7 +10,7 @@ would change it; only increments to the group's own hours are left out, since th
   (counted in its new hour, taken back from the old one);
 - a document predicted in the group but counted outside it is taken back there (one counted in
   another hour of the group is simply recounted where it is now);
-- an entry whose document is gone keeps its count (history).
+- an entry whose document is gone keeps its count (history), or is dropped with allow_shrink.
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ class HourDone:
 
 
 def rebuild_hours(session: ClientSession, cols: Collections, config: Config, hours: Sequence[dt.datetime],
-                  batch_id: str, resend_sinks: tuple[str, ...], new_sinks: tuple[str, ...], now: dt.datetime
-                  ) -> HourDone:
+                  batch_id: str, resend_sinks: tuple[str, ...], new_sinks: tuple[str, ...], now: dt.datetime, *,
+                  allow_shrink: bool = False) -> HourDone:
     """Replace the rollups of `hours` by a recount of their documents; make the counted collection agree."""
     group = Group(hours, batch_id)
     docs = list(cols.source.find(span_query(hours), session=session, batch_size=READ_BATCH))
@@ -69,10 +69,12 @@ def rebuild_hours(session: ClientSession, cols: Collections, config: Config, hou
         present = list(cols.source.find({"_id": {"$in": list(away)}}, session=session))
         group.moved(present, away, config.n_classes)
         group.gone({doc_id: was for doc_id, was in away.items()
-                    if doc_id not in {doc["_id"] for doc in present}})
+                    if doc_id not in {doc["_id"] for doc in present}}, allow_shrink)
     for hour in hours:
         group.recount(hour, config.n_classes)
     cols.rollups.delete_many({"_id": {"$in": hours}}, session=session)
+    if group.dropped:
+        cols.counted.delete_many({"_id": {"$in": group.dropped}}, session=session)
     plan = group.plan()
     profiles = apply_plan(session, cols, config, plan, resend_sinks)
     profiles += queue_profiles(session, cols, config, f"{batch_id}-new", group.fresh, new_sinks, now)
@@ -101,6 +103,7 @@ class Group:
         self.counted: dict[Any, Counted] = {}          # what the counted collection holds for the documents
         self.changes: dict[Any, Counted | None] = {}   # entries to write (None: delete)
         self.marks: set = set()
+        self.dropped: list = []
         self.fresh: list[Record] = []
         self.counts: Counter = Counter()
         self.whole = BatchPlan(batch_id)
@@ -117,8 +120,12 @@ class Group:
         self._outside(plan.delta)
         self.counts["moved"] += len(present)
 
-    def gone(self, gone: Mapping[Any, Counted]) -> None:
-        """Entries whose document no longer exists: their reviews happened, their counts are kept."""
+    def gone(self, gone: Mapping[Any, Counted], allow_shrink: bool) -> None:
+        """Entries whose document no longer exists: their reviews happened (kept) unless allow_shrink."""
+        if allow_shrink:
+            self.dropped += list(gone)
+            self.counts["dropped"] += len(gone)
+            return
         for was in gone.values():
             self.whole.delta.add(was)
         self.counts["kept"] += len(gone)

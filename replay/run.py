@@ -60,8 +60,8 @@ class Summary(CatchUpResult):
         rate = self.documents / self.seconds if self.seconds else 0.0
         status = "interrupted: run the same command again to finish" if self.interrupted else "done"
         rebuilt = [f"  counted entries rewritten: {self.counts['rewritten']}; moved to another hour: "
-                   f"{self.counts['moved']}; documents gone: {self.counts['kept']} counts kept"] \
-            if self.hours_rebuilt else []
+                   f"{self.counts['moved']}; documents gone: {self.counts['kept']} counts kept, "
+                   f"{self.counts['dropped']} dropped"] if self.hours_rebuilt else []
         return [f"replay {status}",
                 f"  documents: {self.documents} ({rate:,.0f}/s), batches: {self.batches}",
                 f"  counted: {self.counts['claimed']} new, {self.counts['corrected']} corrected, "
@@ -198,7 +198,7 @@ def hours_transaction(session: ClientSession, cols: Collections, config: Config,
         done = HourDone()
         if todo and options.rebuild:
             done = rebuild_hours(session, cols, config, todo, f"replay-{job.run_id}-{todo[0]:%Y%m%dT%H}",
-                                 options.profiles, new_sinks, now)
+                                 options.profiles, new_sinks, now, allow_shrink=options.allow_shrink)
         elif todo:
             for hour in todo:
                 done.add(resend_hour(session, cols, config, phase.clip(hour), f"replay-{job.run_id}-{hour:%Y%m%dT%H}",

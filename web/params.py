@@ -77,7 +77,7 @@ def range_of(values: dict[str, str], config: Config) -> DateRange:
     if "to" in values:
         last = _date("to", values["to"])
     elif given_first is not None:  # from alone: up to today, within the longest range, never before from
-        longest = given_first + dt.timedelta(days=config.web.max_range_days - 1)
+        longest = given_first + dt.timedelta(days=min(config.web.max_range_days - 1, (LATEST - given_first).days))
         last = max(given_first, min(default.last, longest))
     else:
         last = default.last

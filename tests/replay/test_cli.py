@@ -90,6 +90,7 @@ BAD_ARGUMENTS = [
     (["--profiles", "local,s3"], "unknown sink 's3'"),
     (["--rebuild", "--profiles", "whylabs"], "sink 'whylabs' is not enabled"),
     (["--batch-size", "0"], "--batch-size 0: expected at least 1"),
+    (["--allow-shrink"], "--allow-shrink only applies to --rebuild"),
     (["--since", "2026-03-01"], "unrecognized arguments: --since"),
 ]
 

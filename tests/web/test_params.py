@@ -67,7 +67,8 @@ async def test_from_alone_ends_today_within_the_longest_range_never_before_from(
     today = dt.datetime.now(web_config.model.zone).date()
     cases = {(today - dt.timedelta(days=3)).isoformat(): today,
              "1970-01-01": dt.date(1970, 1, 1) + dt.timedelta(days=web_config.web.max_range_days - 1),
-             "9000-01-01": dt.date(9000, 1, 1)}
+             "9000-01-01": dt.date(9000, 1, 1),
+             "9998-12-31": dt.date(9998, 12, 31)}   # the last day allowed: its longest range ends the same day
     for first, last in cases.items():
         response = await client.get("/api/summary", params={"from": first})
         assert response.status == 200, await response.text()
