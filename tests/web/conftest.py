@@ -62,15 +62,18 @@ def process(mongo_client, web_collections, web_config):
 
 
 def roll_up(collections: Collections, config: Config) -> None:
-    """Stand-in for the consumer: $inc the hourly rollups and mark the documents logged."""
+    """Stand-in for the consumer: $inc the hourly rollups, keep what was counted in the counted collection
+    (keyed by the document's _id, as consumer/batch.py does) and mark the documents logged."""
     delta = RollupDelta()
+    now = dt.datetime.now(UTC)
     for doc in collections.source.find({"logged": {"$ne": True}, "output_validated": {"$ne": None}}):
         record = parse_document(doc, config.n_classes)
         if isinstance(record, Record):
             counted = Counted.of(record)
             delta.add(counted)
-            collections.source.update_one({"_id": doc["_id"]}, {"$set": {"logged": True,
-                                                                         "logged_as": counted.to_doc()}})
+            collections.counted.replace_one({"_id": doc["_id"]}, counted.to_doc() | {"_id": doc["_id"], "at": now},
+                                            upsert=True)
+            collections.source.update_one({"_id": doc["_id"]}, {"$set": {"logged": True, "logged_at": now}})
     for hour, inc in delta.updates():
         collections.rollups.update_one({"_id": hour}, {"$inc": inc}, upsert=True)
 
