@@ -22,6 +22,8 @@ from clara.errors import IndexPrivilegeError
 log = logging.getLogger(__name__)
 # The state document where the consumer keeps its checkpoint and reports its last batch and lag.
 CONSUMER_STATE_ID = "consumer"
+# The state document of the prediction counting: the cut of the last recount, and the recount under way.
+PREDICTIONS_STATE_ID = "predictions"
 MAJORITY = WriteConcern("majority")
 
 

@@ -121,6 +121,18 @@ class PredictionTotals:
             totals.add_doc(doc)
         return totals
 
+    @classmethod
+    def sum(cls, parts: Iterable[PredictionTotals]) -> PredictionTotals:
+        """Totals of several sets of hours (the days of a range, say) added up, into a new object."""
+        result = cls()
+        for part in parts:
+            result.predictions += part.predictions
+            result.bad += part.bad
+            result.classes.update(part.classes)
+            result.confidence.update(part.confidence)
+            result.no_confidence.update(part.no_confidence)
+        return result
+
     def confidence_hist(self) -> Counter:
         """Confidence bins over every predicted class."""
         hist: Counter = Counter()

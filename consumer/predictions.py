@@ -34,14 +34,14 @@ from pymongo.errors import DuplicateKeyError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-from clara.db import CONSUMER_STATE_ID, Collections
+from clara.db import CONSUMER_STATE_ID, PREDICTIONS_STATE_ID, Collections
 from clara.predictions import PredictionDelta, classify
 from clara.records import COUNTED_FIELDS, Rejection
 from clara.rollups import hour_of
 
 log = logging.getLogger(__name__)
 UTC = dt.timezone.utc
-STATE_ID = "predictions"
+STATE_ID = PREDICTIONS_STATE_ID
 COUNTERS = ("predictions", "classes", "confidence", "no_confidence", "bad")
 PROJECTION = dict.fromkeys(("logged", *COUNTED_FIELDS), 1)
 DAY = dt.timedelta(days=1)

@@ -19,8 +19,7 @@ from pymongo import MongoClient
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from clara.config import Config
-from clara.db import CONSUMER_STATE_ID, Collections
-from consumer.predictions import STATE_ID as PREDICTIONS_STATE_ID
+from clara.db import CONSUMER_STATE_ID, PREDICTIONS_STATE_ID, Collections
 from drift import checks, outbox, volume, windows
 from drift.alerts import Transition, apply_findings, ensure_alert_indexes
 from drift.checks import Finding

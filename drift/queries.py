@@ -15,11 +15,11 @@ from pymongo.collection import Collection
 
 from clara.config import Config
 from clara.db import Collections
-from clara.predictions import predictions_by_day
+from clara.predictions import PredictionTotals, predictions_by_day
 from clara.rollups import Totals, day_bounds, totals_by_day
 from drift import checks
 from drift.evaluate import DRIFT_STATE_ID
-from drift.windows import (FIELDS, PREDICTION_FIELDS, Window, predictions_between, sum_predictions,
+from drift.windows import (FIELDS, PREDICTION_FIELDS, Window, predictions_between,
                            totals_between, valid_predictions)
 
 UTC = dt.timezone.utc
@@ -78,7 +78,7 @@ def daily_statistics(cols: Collections, config: Config, first: dt.date, last: dt
         counted = predicted.get(day)
         if counted is not None and valid_predictions(counted):
             window = Window("day", day.isoformat(), day_start, day_end, counted)
-            reference = fixed_predictions or _rolling(predicted, day, config, day_start, sum_predictions)
+            reference = fixed_predictions or _rolling(predicted, day, config, day_start, PredictionTotals.sum)
             found += checks.prediction_checks(window, reference, config)
         totals = by_day.get(day)
         if totals is not None and totals.reviews:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable
 from typing import Any
 
 from pymongo.collection import Collection
@@ -68,18 +67,6 @@ class Window:
 
 def valid_predictions(totals: PredictionTotals) -> int:
     return totals.predictions - totals.bad
-
-
-def sum_predictions(parts: Iterable[PredictionTotals]) -> PredictionTotals:
-    """Prediction totals of several sets of hours (the days of a range) added up, into a new object."""
-    result = PredictionTotals()
-    for part in parts:
-        result.predictions += part.predictions
-        result.bad += part.bad
-        result.classes.update(part.classes)
-        result.confidence.update(part.confidence)
-        result.no_confidence.update(part.no_confidence)
-    return result
 
 
 def totals_between(rollups: Collection, start: dt.datetime, end: dt.datetime) -> Totals:

@@ -12,7 +12,7 @@ import functools
 
 from aiohttp import web
 
-from drift.windows import sum_predictions
+from clara.predictions import PredictionTotals
 from web import keys, queries, reports
 from web.params import RANGE_PARAMETERS, DateRange, date_range, default_range, query, range_of
 from web.volume import granularity, volume_body
@@ -72,7 +72,7 @@ async def training(request: web.Request) -> web.Response:
     by_day, predictions = await asyncio.gather(_by_day(request, days),
                                                request.app[keys.PREDICTION_CACHE].by_day(collections, days))
     return web.json_response(await _run(reports.from_days, reports.training, by_day,
-                                        sum_predictions(predictions.values()), days, config))
+                                        PredictionTotals.sum(predictions.values()), days, config))
 
 
 async def volume(request: web.Request) -> web.Response:

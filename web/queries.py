@@ -9,8 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from clara.db import CONSUMER_STATE_ID, Collections
-from consumer.predictions import STATE_ID as PREDICTIONS_STATE_ID
+from clara.db import CONSUMER_STATE_ID, PREDICTIONS_STATE_ID, Collections
 from web.params import DateRange
 
 REJECT_REASONS_SHOWN = 50
