@@ -2,7 +2,8 @@
 
 Starts its own mongod (clara.embedded_mongo) and writes N reviewed predictions (plus 5 % not yet
 reviewed; 2 % legacy `true` and 2 % legacy `false` reviews) spread over --days days, in the contract's
-shape and already marked `logged` with their `logged_as` snapshot, as the consumer leaves them.
+shape and already counted as the consumer leaves them: marked `logged`, with what each review added in
+CLARA's counted collection (one entry per review, keyed by the document's _id).
 
 How the rollups are made: the consumer or `replay --rebuild` count about 7,000 reviews/s on 2 cores
 (bench/results/replay.json), i.e. minutes for a million, so this benchmark derives them with the
@@ -58,6 +59,7 @@ from clara.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
 from clara.metrics import REJECTED  # noqa: E402
 from clara.records import Record, parse_document  # noqa: E402
 from clara.rollups import Counted, RollupDelta, day_bounds  # noqa: E402
+from consumer.migrate import migrate_logged_as  # noqa: E402
 from replay.cli import main as replay_main  # noqa: E402
 from tests.support.processes import start, write_config  # noqa: E402
 
@@ -87,9 +89,10 @@ def documents(reviews: int, days: int, seed: int = 3):
 
 
 def write_data(cols: Collections, reviews: int, days: int, chunk: int = 20_000) -> dict:
-    """Insert the source documents (logged, with logged_as) and $inc the hourly rollups derived from them."""
-    delta, buffer, counted_n = RollupDelta(), [], 0
+    """Insert the source documents (logged) with their counted entries; $inc the hourly rollups derived from them."""
+    delta, buffer, entries, counted_n = RollupDelta(), [], [], 0
     derive_seconds = insert_seconds = 0.0
+    now = dt.datetime.now(UTC)
     for doc in documents(reviews, days):
         began = time.perf_counter()
         if doc.get("output_validated") is not None:
@@ -97,28 +100,32 @@ def write_data(cols: Collections, reviews: int, days: int, chunk: int = 20_000) 
             assert isinstance(record, Record), record
             counted = Counted.of(record)
             delta.add(counted)
-            doc |= {"logged": True, "logged_as": counted.to_doc()}
+            doc |= {"logged": True, "logged_at": now}
+            entries.append(counted.to_doc() | {"_id": doc["_id"], "at": now})   # the consumer's entry
             counted_n += 1
         derive_seconds += time.perf_counter() - began
         buffer.append(doc)
         if len(buffer) == chunk:
-            began = time.perf_counter()
-            cols.source.insert_many(buffer, ordered=False)
-            insert_seconds += time.perf_counter() - began
-            buffer = []
-    began = time.perf_counter()
-    if buffer:
-        cols.source.insert_many(buffer, ordered=False)
-    insert_seconds += time.perf_counter() - began
+            insert_seconds += insert(cols, buffer, entries)
+            buffer, entries = [], []
+    insert_seconds += insert(cols, buffer, entries)
     began = time.perf_counter()
     updates = delta.updates()
-    now = dt.datetime.now(UTC)
     cols.rollups.bulk_write([UpdateOne({"_id": hour}, {"$inc": inc, "$set": {"updated_at": now}}, upsert=True)
                              for hour, inc in updates], ordered=False)  # the consumer's write (consumer/batch.py)
     rollup_seconds = time.perf_counter() - began
     return {"source_documents": cols.source.estimated_document_count(), "reviews": counted_n,
             "rollup_hours": len(updates), "insert_seconds": round(insert_seconds, 1),
             "derive_seconds": round(derive_seconds, 1), "rollup_write_seconds": round(rollup_seconds, 2)}
+
+
+def insert(cols: Collections, docs: list[dict], entries: list[dict]) -> float:
+    began = time.perf_counter()
+    if docs:
+        cols.source.insert_many(docs, ordered=False)
+    if entries:
+        cols.counted.insert_many(entries, ordered=False)
+    return time.perf_counter() - began
 
 
 def verify_with_replay(cols: Collections, config_path: Path, days: int) -> dict:
@@ -321,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             ensure_indexes(cols)
             print(f"writing {args.reviews:,} reviews over {args.days} days ...", flush=True)
             data = write_data(cols, args.reviews, args.days)
+            migrate_logged_as(client, cols, config)   # the consumer's first start does it once, not the rebuild
             os.environ |= {"MONGODB_URI": mongo.uri, "LOG_LEVEL": "WARNING"}
             verify = verify_with_replay(cols, config_path, args.verify_days)
             print(f"data: {data}\nreplay --rebuild cross-check: {verify}", flush=True)

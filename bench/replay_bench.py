@@ -4,10 +4,11 @@ Starts its own mongod (clara.embedded_mongo), inserts N reviewed, not yet logged
 over --days days, then in one run measures:
 
 - the raw cursor read rate of those documents: the ceiling the issue measures replay against;
-- MongoDB's own rate for the marker writes a backfill cannot avoid (`logged`/`logged_as`/`logged_at`
-  on every review, 1000 per transaction, nothing planned): the ceiling for any backfill;
+- MongoDB's own rate for the writes a backfill cannot avoid per review: its counted entry (a replace
+  upserted into CLARA's counted collection) and the source's `logged`/`logged_at` flag, 1000 reviews per
+  transaction, nothing planned: the ceiling for any backfill;
 - `python -m replay` backfilling them without profile sinks (the consumer's batches);
-- `python -m replay --rebuild` recounting every hour of data already processed (markers current);
+- `python -m replay --rebuild` recounting every hour of data already processed (counted entries current);
 - from scratch again, the backfill with whylogs profiles for the local store;
 - `python -m replay --rebuild --profiles local`: recount and re-send every hour's profile.
 
@@ -32,7 +33,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import psutil
-from pymongo import MongoClient, UpdateOne
+from pymongo import MongoClient, ReplaceOne, UpdateOne
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -43,6 +44,7 @@ from bench.stats import write_result  # noqa: E402
 from clara.config import config_from_mapping  # noqa: E402
 from clara.db import Collections, connect, ensure_indexes  # noqa: E402
 from clara.embedded_mongo import EmbeddedMongo  # noqa: E402
+from consumer.migrate import migrate_logged_as  # noqa: E402
 from replay.cli import main as replay_main  # noqa: E402
 from tests.support.processes import write_config  # noqa: E402
 
@@ -104,7 +106,8 @@ def insert(cols: Collections, n: int, days: int, chunk: int = 20_000) -> float:
 
 
 def write_markers(client: MongoClient, cols: Collections, n: int, batch: int = 1000) -> int:
-    """The marker writes a backfill makes, alone: $set on each review, `batch` per majority transaction."""
+    """The writes a backfill makes per review, alone: its counted entry and the source's `logged` flag,
+    `batch` reviews per majority transaction."""
     now = dt.datetime.now(UTC)
     written, chunk = 0, []
     ids = cols.source.find({}, {"_id": 1}, batch_size=batch).sort("_id", 1)
@@ -112,12 +115,18 @@ def write_markers(client: MongoClient, cols: Collections, n: int, batch: int = 1
         if doc is not None:
             chunk.append(doc["_id"])
         if chunk and (len(chunk) == batch or doc is None):
-            writes = [UpdateOne({"_id": doc_id}, {"$set": {"logged": True, "logged_at": now, "logged_as": {
-                "hour": now, "predicted": 1, "truth": 1, "confidence_micros": i, "latency_ms": i}}})
-                for i, doc_id in enumerate(chunk)]
+            entries = [ReplaceOne({"_id": doc_id}, {"_id": doc_id, "hour": now, "predicted": 1, "truth": 1,
+                                                    "confidence_micros": i, "latency_ms": i, "at": now}, upsert=True)
+                       for i, doc_id in enumerate(chunk)]
+            marks = [UpdateOne({"_id": doc_id}, {"$set": {"logged": True, "logged_at": now}}) for doc_id in chunk]
+
+            def write(session, entries=entries, marks=marks) -> None:
+                cols.counted.bulk_write(entries, ordered=False, session=session)
+                cols.source.bulk_write(marks, ordered=False, session=session)
+
             with client.start_session() as session:
-                session.with_transaction(lambda s, w=writes: cols.source.bulk_write(w, ordered=False, session=s),
-                                         read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority"))
+                session.with_transaction(write, read_concern=ReadConcern("snapshot"),
+                                         write_concern=WriteConcern("majority"))
             written, chunk = written + len(chunk), []
     assert written == n
     return n
@@ -151,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             cols = Collections.of(client, config)
             ensure_indexes(cols)
             inserted = insert(cols, args.reviews, args.days)
+            migrate_logged_as(client, cols, config)   # the consumer's first start does it once, not replay's phases
             os.environ["MONGODB_URI"] = mongo.uri
 
             def read_all() -> int:
@@ -160,7 +170,11 @@ def main(argv: list[str] | None = None) -> int:
                 return write_markers(client, cols, args.reviews)
 
             def forget() -> None:
-                cols.source.update_many({}, {"$unset": {"logged": "", "logged_as": "", "logged_at": ""}})
+                cols.source.update_many({}, {"$unset": {"logged": "", "logged_at": ""}})
+                # Dropped, not emptied: upserts into a collection just emptied by delete_many ran 6x slower
+                # here (the deleted entries linger until MongoDB cleans them up), which no deployment sees.
+                cols.counted.drop()
+                ensure_indexes(cols)
                 cols.rollups.delete_many({})
                 cols.outbox.delete_many({})
 
@@ -173,14 +187,15 @@ def main(argv: list[str] | None = None) -> int:
                     return args.reviews
                 return work
 
-            rows = [phase("raw cursor read (ceiling)", read_all), phase("MongoDB marker writes alone", marker_writes)]
+            rows = [phase("raw cursor read (ceiling)", read_all),
+                    phase("MongoDB entry + flag writes alone", marker_writes)]
             forget()
             rows += [phase("replay backfill, no sinks", replay(path=no_sinks_path)),
                      phase("replay --rebuild", replay("--rebuild", path=no_sinks_path))]
             forget()
             rows += [phase("replay backfill, local store", replay()),
                      phase("replay --rebuild --profiles local", replay("--rebuild", "--profiles", "local"))]
-            assert cols.source.count_documents({"logged": True}) == args.reviews
+            assert cols.source.count_documents({"logged": True}) == args.reviews == cols.counted.count_documents({})
             assert cols.outbox.count_documents({"_id": {"$regex": "^replay-"}}) == args.days * 24   # one per hour
             client.close()
         finally:
