@@ -281,9 +281,12 @@ class Recount:
                 pass  # the hour exists and already took this recount
 
 
-def recount_replacing(cols: Collections, n_classes: int, start: dt.datetime | None) -> int:
-    """Standalone servers: replace the prediction rollups of every hour from `start` by a count of the source."""
-    selector = {"timestamp": {"$type": "date"} | ({} if start is None else {"$gte": start})}
+def recount_replacing(cols: Collections, n_classes: int, hours: frozenset[dt.datetime] | None) -> int:
+    """Standalone servers: replace the prediction rollups of `hours` (None: every hour) by a count of the source."""
+    if hours is not None and not hours:
+        return 0
+    selector = ({"timestamp": {"$type": "date"}} if hours is None else
+                {"$or": [{"timestamp": {"$type": "date", "$gte": hour, "$lt": hour + HOUR}} for hour in sorted(hours)]})
     delta = PredictionDelta()
     documents = 0
     for doc in cols.source.find(selector, PROJECTION):
@@ -293,7 +296,7 @@ def recount_replacing(cols: Collections, n_classes: int, start: dt.datetime | No
     fresh = delta.documents()
     for hour, doc in fresh.items():
         cols.predictions.replace_one({"_id": hour}, doc | {"updated_at": now}, upsert=True)
-    stale = {"_id": {"$nin": list(fresh)}} | ({} if start is None else {"_id": {"$gte": start, "$nin": list(fresh)}})
+    stale = {"_id": {"$nin": list(fresh)} | ({} if hours is None else {"$in": sorted(hours)})}
     cols.predictions.update_many(stale, {"$unset": dict.fromkeys(COUNTERS, ""), "$set": {"updated_at": now}})
     return documents
 

@@ -66,8 +66,9 @@ RAW_EVENTS = CodecOptions(document_class=RawBSONDocument, tz_aware=True, tzinfo=
                           datetime_conversion=DatetimeConversion.DATETIME_AUTO)
 # After history is lost, prediction hours from this long before the last checkpoint are recounted.
 RECOUNT_MARGIN = dt.timedelta(days=1)
-# Standalone servers (no change streams): each poll recounts the prediction hours this recent.
-STANDALONE_RECOUNT = dt.timedelta(hours=3)
+# Standalone servers (no change streams): each poll recounts the prediction hours of what was inserted
+# since the last poll (by ObjectId time, which the writer's clock sets: hence a margin).
+STANDALONE_CLOCK_MARGIN = dt.timedelta(minutes=2)
 
 
 @dataclasses.dataclass
@@ -339,12 +340,13 @@ class Follower:
 
         recover_journals(self.cols)
         after = None
-        recent: dt.datetime | None = None   # first poll: every hour
+        since: dt.datetime | None = None   # first poll: every hour
         while not self.stop.is_set():
             self.lease.renew()
             polled_at = dt.datetime.now(UTC)
-            recount_replacing(self.cols, self.config.n_classes, recent)
-            recent = polled_at - STANDALONE_RECOUNT
+            hours = None if since is None else hours_inserted_since(self.cols, since)
+            recount_replacing(self.cols, self.config.n_classes, hours)
+            since = polled_at - STANDALONE_CLOCK_MARGIN
             catch_up(self.client, self.cols, self.config, sinks=self.sinks, on_batch=self._log_batch,
                      commit=commit_batch_journaled, lease=self.lease)
             _, after = recheck_counted(self.client, self.cols, self.config, sinks=self.sinks, after=after,

@@ -13,7 +13,7 @@ from clara.db import Collections, connect, ensure_indexes
 from clara.embedded_mongo import EmbeddedMongo
 from consumer.batch import commit_batch
 from consumer.lease import Lease, LeaseLost
-from tests.support.audit import assert_exactly_once, rollup_cells
+from tests.support.audit import assert_exactly_once, rollup_cells, rollup_predictions
 from tests.support.documents import predictions
 from tests.support.processes import start, write_config
 from tests.support.running import wait_for
@@ -50,7 +50,8 @@ class Writer:
 
 
 def counted(cols, total: int) -> bool:
-    return rollup_cells(cols)[2] == total
+    """Every review written so far counted, and every prediction (each of them is reviewed)."""
+    return rollup_cells(cols)[2] == total and rollup_predictions(cols)[2] == total
 
 
 def run_two_consumers(tmp_path, uri: str, cols, *, pause_the_active: bool) -> None:

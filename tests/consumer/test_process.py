@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 
-from tests.support.audit import assert_exactly_once, rollup_cells
+from tests.support.audit import assert_exactly_once, everything_counted, rollup_cells
 from tests.support.documents import predictions
 from tests.support.processes import start, write_config
 from tests.support.running import wait_for
@@ -79,7 +79,8 @@ def test_sigkill_at_random_moments_never_loses_or_doubles_a_review(tmp_path, mon
     process = start("consumer", path, mongo_uri, log_path=tmp_path / "consumer.log")
     try:
         expected = sum(1 for doc in written if doc.get("output_validated") is not None)
-        wait_for(lambda: rollup_cells(collections)[2] == expected, timeout=90, what="every review")
+        wait_for(lambda: rollup_cells(collections)[2] == expected and everything_counted(collections, config.n_classes),
+                 timeout=90, what="every review and prediction")
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0

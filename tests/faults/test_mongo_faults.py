@@ -13,7 +13,7 @@ from pymongo.errors import PyMongoError
 from clara.db import Collections, connect
 from consumer.batch import CONSUMER_STATE_ID
 from tests.faults.conftest import ReviewWriter
-from tests.support.audit import assert_exactly_once, expected_cells, rollup_cells
+from tests.support.audit import assert_exactly_once, everything_counted, rollup_cells
 from tests.support.documents import predictions
 from tests.support.processes import start, write_config
 from tests.support.running import running_follower, wait_for
@@ -58,7 +58,7 @@ def test_fail_points_and_step_downs_lose_and_double_nothing(own_mongo, own_setup
                     pass  # the step-down closes our own connection too
                 time.sleep(1.5)
             writer.stop()
-            wait_for(lambda: rollup_cells(cols)[2] == expected_cells(cols, config.n_classes)[2], timeout=60,
+            wait_for(lambda: everything_counted(cols, config.n_classes), timeout=60,
                      what="every review")
     finally:
         writer.stop()
@@ -87,7 +87,7 @@ def test_mongod_restart_under_a_running_consumer(own_mongo, own_setup, tmp_path)
         own_mongo.start()
         time.sleep(1.0)
         writer.stop()
-        wait_for(lambda: rollup_cells(cols)[2] == expected_cells(cols, config.n_classes)[2], timeout=90,
+        wait_for(lambda: everything_counted(cols, config.n_classes), timeout=90,
                  what="every review")
     finally:
         writer.stop()
@@ -136,7 +136,7 @@ def test_a_flood_of_malformed_documents_is_set_aside_and_the_rest_counted(own_se
         writer.start()
         time.sleep(1.5)
         writer.stop()
-        wait_for(lambda: rollup_cells(cols)[2] == expected_cells(cols, config.n_classes)[2], timeout=120,
+        wait_for(lambda: everything_counted(cols, config.n_classes), timeout=120,
                  what="every good review")
     bad = len(writer.written) // 20 * 2
     assert cols.rejects.count_documents({}) == bad > 50

@@ -15,7 +15,7 @@ import psutil
 
 from clara.embedded_mongo import free_port
 from tests.faults.conftest import ReviewWriter
-from tests.support.audit import assert_exactly_once, expected_cells, rollup_cells
+from tests.support.audit import assert_exactly_once, everything_counted, expected_cells, rollup_cells
 from tests.support.processes import start, write_config
 from tests.support.running import wait_for
 from tests.support.sse import sse_events
@@ -133,7 +133,7 @@ def test_mongod_restart_under_the_consumer_and_the_web_server(own_mongo, own_set
 
     try:
         outcome = asyncio.run(scenario())
-        wait_for(lambda: rollup_cells(cols)[2] == expected_cells(cols, config.n_classes)[2], timeout=90,
+        wait_for(lambda: everything_counted(cols, config.n_classes), timeout=90,
                  what="every review")
     finally:
         writer.stop()

@@ -116,3 +116,10 @@ def assert_predictions_exact(cols: Collections, n_classes: int) -> int:
     assert actual[0] == +expected[0], f"prediction counts differ: {actual[0] - expected[0]} / {expected[0] - actual[0]}"
     assert actual[1:] == expected[1:], f"bad/total predictions differ: rollups {actual[1:]}, documents {expected[1:]}"
     return expected[2]
+
+
+def everything_counted(cols: Collections, n_classes: int) -> bool:
+    """For wait_for: every valid review is in the review rollups and every prediction in the prediction
+    rollups (a catch-up can count a review before the stream brings its insert event)."""
+    return (rollup_cells(cols)[2] == expected_cells(cols, n_classes)[2]
+            and rollup_predictions(cols)[2] == expected_predictions(cols, n_classes)[2])
