@@ -90,11 +90,16 @@ def last_n_window(rollups: Collection, n: int, now: dt.datetime) -> Window:
     return Window("last_n", f"the last {totals.reviews:,} reviews", start, end, totals)
 
 
-def day_window(rollups: Collection, config: Config, now: dt.datetime) -> Window:
-    """Today, in the configured time zone, up to now's hour."""
+def today_so_far(config: Config, now: dt.datetime) -> tuple[dt.date, dt.datetime, dt.datetime]:
+    """Today in the configured time zone, and the UTC hours [start, end) of it up to now's hour."""
     day = local_day(hour_of(now), config.model.zone)
     start, end = day_bounds(day, day, config.model.zone)
-    end = min(end, hour_of(now) + HOUR)
+    return day, start, min(end, hour_of(now) + HOUR)
+
+
+def day_window(rollups: Collection, config: Config, now: dt.datetime) -> Window:
+    """Today's reviews, in the configured time zone, up to now's hour."""
+    day, start, end = today_so_far(config, now)
     return Window("day", day.isoformat(), start, end, totals_between(rollups, start, end))
 
 
@@ -114,9 +119,7 @@ def last_n_predictions(predictions: Collection, n: int, now: dt.datetime) -> Win
 
 def prediction_day_window(predictions: Collection, config: Config, now: dt.datetime) -> Window:
     """Today's predictions, in the configured time zone, up to now's hour."""
-    day = local_day(hour_of(now), config.model.zone)
-    start, end = day_bounds(day, day, config.model.zone)
-    end = min(end, hour_of(now) + HOUR)
+    day, start, end = today_so_far(config, now)
     return Window("day", day.isoformat(), start, end, predictions_between(predictions, start, end))
 
 
