@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from bson import ObjectId, Timestamp
@@ -301,12 +301,12 @@ def recount_replacing(cols: Collections, n_classes: int, hours: frozenset[dt.dat
     return documents
 
 
-def recount_thread(recount: Recount, on_done: Callable[[bool], None]) -> threading.Thread:
+def recount_thread(recount: Recount) -> threading.Thread:
+    """The recount in a thread of its own, beside the follower; a failure is logged, and resumed at the next start."""
     def target() -> None:
         try:
-            on_done(recount.run())
+            recount.run()
         except Exception:  # noqa: BLE001 - logged; the next start resumes the recount
             log.exception("recounting predictions failed; it resumes at the next start")
-            on_done(False)
 
     return threading.Thread(target=target, name="prediction-recount", daemon=True)

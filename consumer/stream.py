@@ -260,7 +260,7 @@ class Follower:
         stop = threading.Event()
         thread = None
         if plan is not None:
-            thread = recount_thread(Recount(self.cols, self.config.n_classes, plan, stop), lambda done: None)
+            thread = recount_thread(Recount(self.cols, self.config.n_classes, plan, stop))
             thread.start()
         try:
             yield
