@@ -3,8 +3,8 @@
 Built by the outbox drain, never inside a batch's transaction. Only rows with a known true class go
 into the classification metrics (null labels break whylogs' confusion matrix, whylogs issue 1373);
 reviews rejected without a class still appear in the target (null), prediction and score columns.
-WhyLabs gets the model performance metrics (whylogs uploads them in its v0 format); the local store's
-v1 files (what `whylogs.read` reads) cannot hold them, so it profiles without.
+Both sinks get the model performance metrics: WhyLabs in whylogs' v0 upload, the local store in the
+metadata of its v1 files (which have no place of their own for them; consumer.sinks.local_store).
 """
 
 from __future__ import annotations

@@ -1,34 +1,50 @@
-"""The local profile store: one whylogs v1 file per prediction hour, merged into and replaced atomically.
+"""The local profile store: one whylogs v1 file per prediction hour, with its classification metrics, merged
+into and replaced atomically.
 
 Layout: `<local_store_dir>/<YYYY-MM-DD>/<YYYYMMDDTHH>.bin` (UTC date and hour of the predictions); each
 file is one `DatasetProfileView` (dataset timestamp = its hour) that `whylogs.read` reads. A delivery
 merges the hour's new rows into the file with whylogs' view merge and renames the result over it.
 
+Classification metrics: whylogs' v1 format has no place for model performance metrics, and its v0 format
+(which has one, and is what WhyLabs gets) loses the columns' null counts (the rejections without a class)
+and cannot be opened with `whylogs.read`. So the file stays v1 and carries the metrics in its metadata key
+`clara.model_performance`: the base64 of whylogs' `ModelProfileMessage`, the very message WhyLabs gets in
+its upload's `modeProfile`, i.e. the confusion matrix of the rows with a known true class. `read_hour`
+(and the README's snippet, which does the same in plain whylogs) gives the view with the metrics back.
+Files written before the key existed are merged into as they are: their columns keep every row, the
+key covers the rows delivered since.
+
 Exactly once: the file's metadata key `clara.merged_entries` lists the outbox entries its last write
 merged. Before the file is written again, the drain acknowledges those entries in MongoDB (`held`), so
 an entry is either acknowledged or named in the file, never both unknown: after a kill between the
 rename and the acknowledgement, the next drain finds the entries named in the file, acknowledges them
-and does not merge them again. v1 files cannot hold model performance metrics; WhyLabs gets those.
+and does not merge them again. Columns, classification metrics and bookkeeping are one file, one rename.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from google.protobuf.message import DecodeError
 from whylogs.core import DatasetProfileView
+from whylogs.core.model_performance_metrics import ModelPerformanceMetrics
+from whylogs.core.proto.v0 import ModelProfileMessage
 
 from consumer.sinks.base import Delivered, PermanentSinkError, TransientSinkError
 
 MERGED_KEY = "clara.merged_entries"
+PERFORMANCE_KEY = "clara.model_performance"
 
 
 class LocalProfileStore:
     name = "local"
-    performance = False
+    performance = True
     exclusive = True   # two drainers merging into one file could lose each other's rows
 
     def __init__(self, directory: str | os.PathLike, interval_seconds: float = 0.0):
@@ -54,9 +70,21 @@ class LocalProfileStore:
         path = self.path_for(hour)
         base = self._read(path)
         self._cached = None  # a merge changes the views it reads: never reuse them
+        if view.model_performance_metrics is not None:
+            # As the file will hold it: every cell of the matrix present. whylogs 1.6.4 cannot merge a matrix
+            # into one with cells missing that the other has (None.kll), and the drain's matrices are sparse.
+            view.add_model_performance_metrics(dense(view.model_performance_metrics))
+        if base is not None:
+            try:
+                restore_performance(base)
+            except ValueError as exc:
+                raise PermanentSinkError(f"the profile file {path} has unreadable classification metrics ({exc}); "
+                                         "move it aside, then requeue the dead entries") from exc
         merged = view if base is None else base.merge(view)
         merged.set_dataset_timestamp(hour)
         merged.metadata[MERGED_KEY] = "\n".join(entry_ids)
+        if merged.model_performance_metrics is not None:
+            merged.metadata[PERFORMANCE_KEY] = encode_performance(merged.model_performance_metrics)
         try:
             write_atomically(path, merged.serialize())
         except OSError as exc:
@@ -85,6 +113,39 @@ class LocalProfileStore:
                                      "then requeue the dead entries") from exc
         self._cached = (path, key, view)
         return view
+
+
+def read_hour(path: str | os.PathLike) -> DatasetProfileView:
+    """An hour file of the store as a whylogs view with its classification metrics (none in a file of an hour
+    without a known true class, or written before they were kept); what the README's snippet does."""
+    return restore_performance(DatasetProfileView.read(str(path)))
+
+
+def restore_performance(view: DatasetProfileView) -> DatasetProfileView:
+    """Move the metrics kept under PERFORMANCE_KEY from the view's metadata into its model performance metrics."""
+    encoded = view.metadata.pop(PERFORMANCE_KEY, None)
+    if encoded:
+        view.add_model_performance_metrics(decode_performance(encoded))
+    return view
+
+
+def encode_performance(metrics: ModelPerformanceMetrics) -> str:
+    """The metrics as whylogs serializes them for WhyLabs (the v0 `ModelProfileMessage`), in base64."""
+    return base64.b64encode(metrics.to_protobuf().SerializeToString()).decode("ascii")
+
+
+def decode_performance(encoded: str) -> ModelPerformanceMetrics:
+    """The inverse of `encode_performance`; ValueError when the text is not such a message."""
+    try:
+        message = ModelProfileMessage.FromString(base64.b64decode(encoded, validate=True))
+        return ModelPerformanceMetrics.from_protobuf(message)
+    except (binascii.Error, DecodeError, IndexError) as exc:  # IndexError: a matrix short of cells
+        raise ValueError(f"not a base64 whylogs ModelProfileMessage: {exc}") from exc
+
+
+def dense(metrics: ModelPerformanceMetrics) -> ModelPerformanceMetrics:
+    """The same metrics with every cell of the confusion matrix present (whylogs fills them when it reads)."""
+    return ModelPerformanceMetrics.from_protobuf(metrics.to_protobuf())
 
 
 def write_atomically(path: Path, data: bytes) -> None:

@@ -1,15 +1,17 @@
-"""The local profile store: one whylogs-readable v1 file per prediction hour, merged into, replaced atomically;
-and the hour views the drain builds from outbox entries (rows, old-format profile bytes, or both)."""
+"""The local profile store: one whylogs-readable v1 file per prediction hour, with its classification metrics,
+merged into, replaced atomically; and the hour views the drain builds from outbox entries (rows, old-format
+profile bytes, or both)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 
 import pytest
 import whylogs as why
 
 from consumer.sinks import LocalProfileStore, OutboxEntry, PermanentSinkError
-from consumer.sinks.local_store import MERGED_KEY
+from consumer.sinks.local_store import MERGED_KEY, PERFORMANCE_KEY, read_hour, write_atomically
 from consumer.sinks.profiles import hour_view
 from tests.whylabs_fixture import outbox_document
 
@@ -93,3 +95,56 @@ def test_an_unusable_entry_is_refused_alone():
     reasons = dict((e.id, reason) for e, reason in built.refused)
     assert "unreadable whylogs profile" in reasons["bad:20240501T13"]
     assert "outside model.classes" in reasons["moved:20240501T13"]
+
+
+def cells(profile) -> dict[tuple[str, str], int]:
+    """The confusion matrix's non-empty cells as (predicted, true) class names -> count."""
+    matrix = profile.model_performance_metrics.confusion_matrix
+    return {(matrix.labels[p], matrix.labels[t]): metric.n
+            for (p, t), metric in matrix.confusion_matrix.items() if metric is not None and metric.n}
+
+
+def expected_cells(*entries: OutboxEntry) -> Counter:
+    return Counter((CLASSES[p], CLASSES[t]) for e in entries
+                   for p, t in zip(e.columns["predicted"], e.columns["truth"]) if t is not None)
+
+
+def test_the_hour_file_keeps_the_classification_metrics_of_every_delivery(tmp_path):
+    store = LocalProfileStore(tmp_path)
+    first, second, third = entry("b-1", rows=6), entry("b-2", rows=13), entry("b-3", rows=2)
+    store.deliver(HOUR, view(first, performance=True), [first.id])
+    store.deliver(HOUR, view(second, third, performance=True), [second.id, third.id])
+
+    path = store.path_for(HOUR)
+    plain = why.read(str(path)).view()   # still a v1 file that whylogs.read opens, metrics in its metadata
+    assert count(plain) == 21 and plain.model_performance_metrics is None and PERFORMANCE_KEY in plain.metadata
+    read = read_hour(path)
+    assert cells(read) == expected_cells(first, second, third) and sum(cells(read).values()) == 5 + 11 + 2
+    assert PERFORMANCE_KEY not in read.metadata and read.metadata[MERGED_KEY] == "b-2:20240501T13\nb-3:20240501T13"
+    assert store.held(HOUR) == {second.id, third.id}
+
+
+def test_an_hour_file_written_before_the_metrics_were_kept_is_merged_into(tmp_path):
+    store = LocalProfileStore(tmp_path)
+    old, new = entry("old", rows=6), entry("new", rows=4)
+    before = view(old)   # what the store wrote before: a v1 file without classification metrics
+    before.metadata[MERGED_KEY] = old.id
+    write_atomically(store.path_for(HOUR), before.serialize())
+    assert store.held(HOUR) == {old.id} and read_hour(store.path_for(HOUR)).model_performance_metrics is None
+
+    store.deliver(HOUR, view(new, performance=True), [new.id])
+    read = read_hour(store.path_for(HOUR))
+    assert count(read) == 10 and read.get_column("target").get_metric("counts").null.value == 1   # one old rejection
+    assert cells(read) == expected_cells(new)   # the old rows' matrix was never recorded
+    assert store.held(HOUR) == {new.id}
+
+
+def test_unreadable_classification_metrics_are_a_permanent_error_and_left_alone(tmp_path):
+    store = LocalProfileStore(tmp_path)
+    broken = view(entry("b-1"))
+    broken.metadata[PERFORMANCE_KEY] = "not base64 at all!"
+    write_atomically(store.path_for(HOUR), broken.serialize())
+    data = store.path_for(HOUR).read_bytes()
+    with pytest.raises(PermanentSinkError, match="classification metrics"):
+        store.deliver(HOUR, view(entry("b-2"), performance=True), ["b-2:20240501T13"])
+    assert store.path_for(HOUR).read_bytes() == data
