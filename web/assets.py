@@ -4,7 +4,8 @@
 gets them with `python -m web.assets`, which needs only Python: it takes each pinned package's tarball
 from npm's own cache when it is there, otherwise from the npm registry (`NPM_CONFIG_REGISTRY`, default
 the public one), checks it against the lockfile's sha512 integrity, and unpacks only the files below into
-`web/node_modules/`. `python -m web` does the same at start when they are missing.
+`web/node_modules/`. `python -m web` does the same at start when they are missing. The browser tests' own
+files (TEST_FILES: axe-core, a devDependency, never served) come the same way through `browser_test_file`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ LOCKFILE = HERE / "package-lock.json"
 PAGE_FILES = {
     "chart.js": ("dist/chart.umd.min.js",),
     "chartjs-chart-matrix": ("dist/chartjs-chart-matrix.min.js",),
+}
+# package -> files the browser tests load into the page themselves (never served): axe-core's checker.
+TEST_FILES = {
+    "axe-core": ("axe.min.js",),
 }
 DEFAULT_REGISTRY = "https://registry.npmjs.org/"
 DOWNLOAD_TIMEOUT_SECONDS = 60
@@ -84,22 +89,35 @@ def tarball(package: str) -> bytes:
 
 def install(root: Path = NODE_MODULES) -> list[str]:
     """Unpack the page's files that are missing below `root`; returns what was written."""
+    return [written for package, names in PAGE_FILES.items() for written in _unpack(root, package, names)]
+
+
+def browser_test_file(path: str, root: Path = NODE_MODULES) -> Path:
+    """One of TEST_FILES ("axe-core/axe.min.js"), unpacked from its pinned, verified tarball when missing."""
+    package, _, name = path.partition("/")
+    if name not in TEST_FILES.get(package, ()):
+        raise MissingAssets(f"{path} is not one of the browser tests' files ({', '.join(TEST_FILES)})")
+    _unpack(root, package, (name,))
+    return root / path
+
+
+def _unpack(root: Path, package: str, names) -> list[str]:
+    """The package's files among `names` that are missing below `root`, written from its tarball."""
     written = []
-    for package, names in PAGE_FILES.items():
-        wanted = [name for name in names if not (root / package / name).is_file()]
-        if not wanted:
-            continue
-        with tarfile.open(fileobj=io.BytesIO(tarball(package)), mode="r:gz") as archive:
-            for name in wanted:
-                member = archive.extractfile(f"package/{name}")
-                if member is None:
-                    raise MissingAssets(f"{package}'s tarball has no {name}")
-                target = root / package / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                partial = target.with_name(target.name + ".part")
-                partial.write_bytes(member.read())
-                partial.replace(target)
-                written.append(f"{package}/{name}")
+    wanted = [name for name in names if not (root / package / name).is_file()]
+    if not wanted:
+        return written
+    with tarfile.open(fileobj=io.BytesIO(tarball(package)), mode="r:gz") as archive:
+        for name in wanted:
+            member = archive.extractfile(f"package/{name}")
+            if member is None:
+                raise MissingAssets(f"{package}'s tarball has no {name}")
+            target = root / package / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(target.name + ".part")
+            partial.write_bytes(member.read())
+            partial.replace(target)
+            written.append(f"{package}/{name}")
     return written
 
 

@@ -100,8 +100,8 @@ async def test_every_tab_draws_the_api_numbers_and_updates_live(aiohttp_server, 
     assert await chart_data(page, "metrics-recall") == [daily["recall"]["macro"], daily["recall"]["weighted"]]
     assert await chart_data(page, "metrics-accuracy") == [daily["accuracy"]]
     await open_tab(page, "samples")
-    assert await chart_data(page, "samples-pie") == [summary["samples_by_class"]]
-    assert await chart_data(page, "samples-bar") == [summary["samples_by_class"]]
+    assert await chart_data(page, "samples-bar") == [summary["samples_by_class"], summary["predicted_by_class"]]
+    assert await page.locator("#panel-samples canvas").count() == 1  # one chart, not the same data twice
     classes = await api("/api/classes" + query)
     await open_tab(page, "per-class")
     for score in ("precision", "recall", "f1"):
@@ -114,10 +114,8 @@ async def test_every_tab_draws_the_api_numbers_and_updates_live(aiohttp_server, 
         for t in range(len(meta["classes"])) for p in range(len(meta["classes"]))}
     training = await api("/api/training" + query)
     await open_tab(page, "training")
-    assert await chart_data(page, "training-counts") == [training["training_counts"]]
-    assert await chart_data(page, "training-predicted") == [training["predicted"]]
-    assert await chart_data(page, "training-all") == [training["all_predicted"]]
-    mix = await chart_data(page, "training-mix")
+    mix = await chart_data(page, "training-mix")  # grouped bars: training set, all predictions, reviewed
+    assert mix[0] == [None] * len(meta["classes"]) and sum(training["training_counts"]) == 0  # none configured
     assert [sum(values) for values in mix[1:]] == [pytest.approx(1.0)] * 2       # shares of all and of reviewed
     assert mix[1] == [n / sum(training["all_predicted"]) for n in training["all_predicted"]]
     await open_tab(page, "health")

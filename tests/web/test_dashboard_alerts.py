@@ -47,7 +47,12 @@ async def test_drift_tab_shows_the_alerts_and_follows_them_live(aiohttp_server, 
     assert alerts["open"][0]["message"] in first and alerts["open"][0]["severity"] in first
     drift = await page.evaluate("fetch('/api/drift').then(r => r.json())")
     accuracy = next(s for s in drift["series"] if s["key"] == "accuracy:day")
-    assert await chart_data(page, "drift-accuracy-day") == [accuracy["values"], accuracy["threshold"]]
+    # The day's value, the days beyond the alert line again as triangles (not by colour alone), the alert line.
+    beyond = [value if firing else None for value, firing in zip(accuracy["values"], accuracy["firing"])]
+    assert await chart_data(page, "drift-accuracy-day") == [accuracy["values"], beyond, accuracy["threshold"]]
+    assert any(beyond) and await page.evaluate(
+        "Chart.getChart(document.getElementById('drift-accuracy-day')).data.datasets.map(d => d.pointStyle)") == \
+        ["circle", "triangle", "line"]
     assert None in accuracy["values"]  # days without reviews stay gaps
 
     # An alert opened now reaches the badge (on every tab) and the open drift tab without a reload.

