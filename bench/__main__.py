@@ -73,6 +73,8 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str], Callable[[dict], list[tup
     "replay": ("bench.replay_bench", [], ["--reviews", "40000", "--days", "14"], _replay_rows),
     "api": ("bench.api_bench", [], ["--reviews", "200000"], _web_rows),
     "sse": ("bench.sse_bench", [], ["--clients", "100"], _web_rows),
+    "estimates": ("bench.estimates_bench", [], ["--per-day", "2000", "--days", "10", "--reference-days", "5"],
+                  _web_rows),
 }
 
 
