@@ -11,7 +11,6 @@ $CLARA_SCREENSHOTS, or a directory below pytest's temporary directory; the path 
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime as dt
 import io
@@ -181,3 +180,135 @@ async def test_every_tab_fits_the_screen_and_is_accessible(browser, base_url, ax
         view.clean()
     finally:
         await view.page.context.close()
+
+
+async def test_a_link_opens_its_range_and_the_back_button_returns(browser, base_url, dashboard_data):
+    view = await new_page(browser, 1440, "light")
+    page = view.page
+    try:
+        end = history_end().date()
+        first, last = (end - dt.timedelta(days=4)).isoformat(), (end - dt.timedelta(days=2)).isoformat()
+        await view.open(f"{base_url}/?from={first}&to={last}#metrics")
+        assert await page.get_attribute("#tab-metrics", "aria-selected") == "true"
+        assert [await page.input_value("#from"), await page.input_value("#to")] == [first, last]
+        await page.wait_for_function("() => document.body.dataset.refreshed === 'metrics'")
+        daily = await view.api(f"/api/daily?from={first}&to={last}")
+        assert await page.evaluate("Chart.getChart(document.getElementById('metrics-accuracy')).data.labels") == \
+            daily["days"] == [first, (end - dt.timedelta(days=3)).isoformat(), last]
+
+        # A preset is a new history entry; back returns to the linked range, forward to the preset.
+        before = await page.evaluate("document.body.dataset.refreshes")
+        await page.click(".presets button[data-days='30']")
+        await page.wait_for_function("b => document.body.dataset.refreshes !== b", arg=before)
+        today = dt.datetime.now(dashboard_data.model.zone).date()
+        thirty = [(today - dt.timedelta(days=29)).isoformat(), today.isoformat()]
+        assert page.url.endswith(f"?from={thirty[0]}&to={thirty[1]}#metrics")
+        assert await page.get_attribute(".presets button[data-days='30']", "aria-pressed") == "true"
+        assert len(await page.evaluate("Chart.getChart(document.getElementById('metrics-accuracy')).data.labels")) == 30
+        await page.go_back()
+        await page.wait_for_function("first => document.getElementById('from').value === first", arg=first)
+        await page.wait_for_function(
+            "n => Chart.getChart(document.getElementById('metrics-accuracy')).data.labels.length === n", arg=3)
+        await page.go_forward()
+        await page.wait_for_function("first => document.getElementById('from').value === first", arg=thirty[0])
+
+        # The 24 h preset: yesterday and today, predictions per hour.
+        await page.click(".presets button[data-days='2']")
+        await view.tab("overview")
+        await page.wait_for_function(
+            "() => Chart.getChart(document.getElementById('overview-volume')).data.labels.length === 48")
+        labels = await page.evaluate("Chart.getChart(document.getElementById('overview-volume')).data.labels")
+        assert labels[0] == f"{today - dt.timedelta(days=1)} 00:00" and labels[-1] == f"{today} 23:00"
+
+        # Dates typed by hand in ISO form; a bad one is refused with a message, the range shown stays.
+        await page.fill("#from", "2026-13-01")
+        await page.click("#range button[type='submit']")
+        assert "not a date" in await page.text_content("#error")
+        assert await page.input_value("#to") == today.isoformat()
+        view.clean()
+    finally:
+        await page.context.close()
+
+
+async def test_tabs_follow_the_arrow_keys(browser, base_url):
+    view = await new_page(browser, 390, "dark")
+    page = view.page
+    try:
+        await view.open(base_url + "/")
+        await page.focus("#tab-overview")
+        assert await page.evaluate("[...document.querySelectorAll('[role=tab]')].map(t => t.tabIndex)") == \
+            [0] + [-1] * (len(TABS) - 1)
+        await page.keyboard.press("ArrowRight")
+        assert await page.evaluate("document.activeElement.id") == "tab-metrics"
+        assert await page.get_attribute("#tab-metrics", "aria-selected") == "true"
+        assert await page.is_visible("#panel-metrics") and not await page.is_visible("#panel-overview")
+        await page.keyboard.press("ArrowLeft")
+        await page.keyboard.press("ArrowLeft")
+        assert await page.evaluate("document.activeElement.id") == "tab-drift"
+        await page.keyboard.press("Home")
+        assert await page.evaluate("document.activeElement.id") == "tab-overview"
+        await page.keyboard.press("End")
+        await page.wait_for_function("() => document.body.dataset.refreshed === 'drift' && !document.body.dataset.busy")
+        assert await page.evaluate("[...document.querySelectorAll('[role=tab]')].map(t => t.tabIndex)") == \
+            [-1] * (len(TABS) - 1) + [0]
+        assert page.url.endswith("#drift")
+        view.clean()
+    finally:
+        await page.context.close()
+
+
+async def test_downloads_hold_the_api_numbers(browser, base_url):
+    view = await new_page(browser, 1440, "light")
+    page = view.page
+    try:
+        await view.open(base_url + "/#metrics")
+        await page.wait_for_function("() => document.body.dataset.refreshed === 'metrics'")
+        meta = await view.api("/api/meta")
+        first, last = meta["default_range"]["from"], meta["default_range"]["to"]
+        daily = await view.api(f"/api/daily?from={first}&to={last}")
+        async with page.expect_download() as info:
+            await page.click("[data-name='metrics-daily'] .tools button[data-kind='csv']")
+        download = await info.value
+        assert download.suggested_filename == f"metrics-daily_{first}_{last}.csv"
+        rows = list(csv.reader(io.StringIO(Path(await download.path()).read_text())))
+        scores = [(score, average) for score in ("precision", "recall", "f1") for average in ("macro", "weighted")]
+        assert rows[0] == ["day", "reviews", "accuracy", *[f"{score} {average}" for score, average in scores]]
+        number = lambda text: None if text == "" else float(text)  # noqa: E731
+        assert [row[0] for row in rows[1:]] == daily["days"]
+        assert [int(row[1]) for row in rows[1:]] == daily["reviews"]
+        assert [number(row[2]) for row in rows[1:]] == daily["accuracy"]
+        for k, (score, average) in enumerate(scores):
+            assert [number(row[3 + k]) for row in rows[1:]] == daily[score][average]
+
+        # Every card offers its CSV, every chart its PNG too; a chart's PNG is an image of the chart.
+        assert await page.evaluate("[...document.querySelectorAll('.card')].every(c => c.querySelector("
+                                   "'.tools [data-kind=csv]') && (!c.querySelector('canvas') || "
+                                   "c.querySelector('.tools [data-kind=png]')))")
+        async with page.expect_download() as info:
+            await page.click("[data-name='metrics-accuracy'] .tools button[data-kind='png']")
+        png = Path(await (await info.value).path()).read_bytes()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5_000
+        async with page.expect_download() as info:
+            await page.click("[data-name='metrics-accuracy'] .tools button[data-kind='csv']")
+        rows = list(csv.reader(io.StringIO(Path(await (await info.value).path()).read_text())))
+        assert rows[0] == ["day", "accuracy"] and [number(row[1]) for row in rows[1:]] == daily["accuracy"]
+        view.clean()
+    finally:
+        await page.context.close()
+
+
+async def test_data_health_groups_documents_set_aside_by_reason(browser, base_url):
+    view = await new_page(browser, 390, "light")
+    page = view.page
+    try:
+        await view.open(base_url + "/#health")
+        await page.wait_for_function("() => document.body.dataset.refreshed === 'health'")
+        rows = await page.evaluate("[...document.querySelectorAll('[data-name=health-rejects] tbody tr')]"
+                                   ".map(r => [...r.cells].map(c => c.textContent))")
+        assert [row[:4] for row in rows] == [
+            ["output_confidence", "expected a number from 0 to 1", "-0.2, 1.5", "2"],
+            ["output_prediction", "unknown class id; expected 0 to 6", "9", "1"]]
+        assert all(len(row[4]) == len("2026-01-01 00:00") for row in rows)
+        view.clean()
+    finally:
+        await page.context.close()

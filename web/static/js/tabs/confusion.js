@@ -16,11 +16,12 @@ export function build(panel) {
   heat.closest(".card").classList.add("tall");
   const scale = document.createElement("div");
   scale.className = "scale";
-  scale.innerHTML = `<span>share of the true class (row):</span><span>0 %</span><span class="ramp"></span><span>100 %</span>`;
+  scale.innerHTML = `<span>colour: share of the row</span><span class="ends">0 %<span class="ramp"></span>100 %</span>`;
   heat.closest(".chart").after(scale);
   counts = tableCard(grid, "confusion-table", "Counts, reviewed predictions (rows: true class, columns: predicted class)",
                      "Totals: a row's total is that true class's reviews, a column's the reviewed predictions of that "
                      + "class. Recall = diagonal ÷ row total; precision = diagonal ÷ column total.");
+  counts.closest(".card").classList.add("wide");
 }
 
 function rgb(hex) {
@@ -93,7 +94,7 @@ export async function refresh({ range }) {
       x: { type: "category", labels: classes, offset: true, position: "top", grid: { display: false },
            title: axisTitle("predicted class (column total)"),
            ticks: { callback: (_, i) => [classes[i], `(${count(columnTotals[i])})`], maxRotation: 60, autoSkip: false } },
-      y: { type: "category", labels: classes, offset: true, grid: { display: false },
+      y: { type: "category", labels: classes, offset: true, reverse: true, grid: { display: false },
            title: axisTitle("true class (row total)"),
            ticks: { callback: (_, i) => [classes[i], `(${count(rowTotals[i])})`], autoSkip: false } },
     },
