@@ -11,6 +11,7 @@ $CLARA_SCREENSHOTS, or a directory below pytest's temporary directory; the path 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -152,18 +153,28 @@ class Page:
         assert self.problems == []
 
 
-async def new_page(browser, width: int, scheme: str, **options) -> Page:
+@contextlib.asynccontextmanager
+async def opened(browser, width: int, scheme: str, url: str):
+    """The dashboard at `url` in a fresh context of that width and colour scheme, ready (and its tab drawn when
+    the URL names one); closed afterwards, and no console error may have been logged meanwhile."""
     context = await browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme,
-                                        accept_downloads=True, **options)
-    return Page(await context.new_page())
+                                        accept_downloads=True)
+    try:
+        view = Page(await context.new_page())
+        await view.open(url)
+        tab = url.partition("#")[2]
+        if tab:
+            await view.page.wait_for_function("tab => document.body.dataset.refreshed === tab", arg=tab)
+        yield view
+        view.clean()
+    finally:
+        await context.close()
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
 @pytest.mark.parametrize("size", WIDTHS)
 async def test_every_tab_fits_the_screen_and_is_accessible(browser, base_url, axe_source, screenshots, size, scheme):
-    view = await new_page(browser, WIDTHS[size], scheme)
-    try:
-        await view.open(base_url + "/")
+    async with opened(browser, WIDTHS[size], scheme, base_url + "/") as view:
         await view.page.evaluate(axe_source)
         for tab in TABS:
             await view.tab(tab)
@@ -177,21 +188,15 @@ async def test_every_tab_fits_the_screen_and_is_accessible(browser, base_url, ax
                 .map((v) => `${v.id} (${v.impact}): ${v.help}: ${v.nodes.slice(0, 3).map((n) => n.target).join(" | ")}`);
             }""")
             assert violations == [], f"{tab} at {size} ({scheme}): {violations}"
-        view.clean()
-    finally:
-        await view.page.context.close()
 
 
 async def test_a_link_opens_its_range_and_the_back_button_returns(browser, base_url, dashboard_data):
-    view = await new_page(browser, 1440, "light")
-    page = view.page
-    try:
-        end = history_end().date()
-        first, last = (end - dt.timedelta(days=4)).isoformat(), (end - dt.timedelta(days=2)).isoformat()
-        await view.open(f"{base_url}/?from={first}&to={last}#metrics")
+    end = history_end().date()
+    first, last = (end - dt.timedelta(days=4)).isoformat(), (end - dt.timedelta(days=2)).isoformat()
+    async with opened(browser, 1440, "light", f"{base_url}/?from={first}&to={last}#metrics") as view:
+        page = view.page
         assert await page.get_attribute("#tab-metrics", "aria-selected") == "true"
         assert [await page.input_value("#from"), await page.input_value("#to")] == [first, last]
-        await page.wait_for_function("() => document.body.dataset.refreshed === 'metrics'")
         daily = await view.api(f"/api/daily?from={first}&to={last}")
         assert await page.evaluate("Chart.getChart(document.getElementById('metrics-accuracy')).data.labels") == \
             daily["days"] == [first, (end - dt.timedelta(days=3)).isoformat(), last]
@@ -225,16 +230,11 @@ async def test_a_link_opens_its_range_and_the_back_button_returns(browser, base_
         await page.click("#range button[type='submit']")
         assert "not a date" in await page.text_content("#error")
         assert await page.input_value("#to") == today.isoformat()
-        view.clean()
-    finally:
-        await page.context.close()
 
 
 async def test_tabs_follow_the_arrow_keys(browser, base_url):
-    view = await new_page(browser, 390, "dark")
-    page = view.page
-    try:
-        await view.open(base_url + "/")
+    async with opened(browser, 390, "dark", base_url + "/") as view:
+        page = view.page
         await page.focus("#tab-overview")
         assert await page.evaluate("[...document.querySelectorAll('[role=tab]')].map(t => t.tabIndex)") == \
             [0] + [-1] * (len(TABS) - 1)
@@ -252,17 +252,11 @@ async def test_tabs_follow_the_arrow_keys(browser, base_url):
         assert await page.evaluate("[...document.querySelectorAll('[role=tab]')].map(t => t.tabIndex)") == \
             [-1] * (len(TABS) - 1) + [0]
         assert page.url.endswith("#drift")
-        view.clean()
-    finally:
-        await page.context.close()
 
 
 async def test_downloads_hold_the_api_numbers(browser, base_url):
-    view = await new_page(browser, 1440, "light")
-    page = view.page
-    try:
-        await view.open(base_url + "/#metrics")
-        await page.wait_for_function("() => document.body.dataset.refreshed === 'metrics'")
+    async with opened(browser, 1440, "light", base_url + "/#metrics") as view:
+        page = view.page
         meta = await view.api("/api/meta")
         first, last = meta["default_range"]["from"], meta["default_range"]["to"]
         daily = await view.api(f"/api/daily?from={first}&to={last}")
@@ -292,23 +286,14 @@ async def test_downloads_hold_the_api_numbers(browser, base_url):
             await page.click("[data-name='metrics-accuracy'] .tools button[data-kind='csv']")
         rows = list(csv.reader(io.StringIO(Path(await (await info.value).path()).read_text())))
         assert rows[0] == ["day", "accuracy"] and [number(row[1]) for row in rows[1:]] == daily["accuracy"]
-        view.clean()
-    finally:
-        await page.context.close()
 
 
 async def test_data_health_groups_documents_set_aside_by_reason(browser, base_url):
-    view = await new_page(browser, 390, "light")
-    page = view.page
-    try:
-        await view.open(base_url + "/#health")
-        await page.wait_for_function("() => document.body.dataset.refreshed === 'health'")
+    async with opened(browser, 390, "light", base_url + "/#health") as view:
+        page = view.page
         rows = await page.evaluate("[...document.querySelectorAll('[data-name=health-rejects] tbody tr')]"
                                    ".map(r => [...r.cells].map(c => c.textContent))")
         assert [row[:4] for row in rows] == [
             ["output_confidence", "expected a number from 0 to 1", "-0.2, 1.5", "2"],
             ["output_prediction", "unknown class id; expected 0 to 6", "9", "1"]]
         assert all(len(row[4]) == len("2026-01-01 00:00") for row in rows)
-        view.clean()
-    finally:
-        await page.context.close()
