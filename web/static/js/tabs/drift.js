@@ -224,7 +224,7 @@ function drawSeries(days, series) {
            { borderDash: [6, 4], pointRadius: 0, borderWidth: 1.5, pointStyle: "line", order: 2 }),
     ];
     const y = s.statistic === "js_distance"
-      ? { min: 0, suggestedMax: 0.3, title: axisTitle("JS distance (0 = same, 1 = no overlap)") }
+      ? { min: 0, suggestedMax: 0.3, title: axisTitle("JS distance (0 same to 1)") }
       : { ...percentAxis, title: axisTitle(`% ${s.statistic === "recall" ? "recall" : "correct"}`) };
     draw(canvases.get(canvasId), "line", { labels: days, datasets },
          { scales: { x: { title: axisTitle(`local day (${zone})`) }, y },

@@ -22,7 +22,10 @@ export function build(panel) {
 }
 
 function edge(upper) {
-  return upper === null ? "longer" : `≤ ${seconds(upper)}`;
+  if (upper === null) return "longer";
+  const [unit, size] = [["d", 86400], ["h", 3600], ["min", 60], ["s", 1]].find(([, n]) => upper >= 2 * n || n === 1);
+  const value = upper / size;
+  return `≤ ${Number.isInteger(value) ? value : value.toFixed(1)} ${unit}`;
 }
 
 // A reason without its bad value: "output_confidence: expected a number from 0 to 1, got 1.5" ->

@@ -45,6 +45,11 @@ function periodLabels(volume, zone) {
 function drawVolume(volume, meta) {
   const per = volume.by === "hour" ? "hour" : "day";
   const periodAxis = axisTitle(per === "hour" ? `hour (${meta.timezone})` : `local day (${meta.timezone})`);
+  // Hourly ticks: the hour, and the day where one starts (the tooltip and the CSV carry the full time).
+  const ticks = per === "hour" ? { callback(value) {
+    const label = this.getLabelForValue(value);
+    return label.endsWith(" 00:00") ? label.slice(0, 10) : label.slice(11);
+  } } : {};
   const total = volume.total;
   retitle(parts.volume, `Predictions per ${per}, all predictions (n = ${count(total.predictions)})`,
           "Every prediction the model made, counted when it was inserted, stacked by where its review stands. "
@@ -69,7 +74,7 @@ function drawVolume(volume, meta) {
           `all predictions: ${count(volume.predictions[i])}; coverage ${share(volume.coverage[i])}`;
       } } } },
     scales: {
-      x: { stacked: true, title: periodAxis },
+      x: { stacked: true, title: periodAxis, ticks },
       y: { stacked: true, beginAtZero: true, title: axisTitle(`predictions per ${per}`) },
     },
   }, { labelHead: per === "hour" ? `hour (${meta.timezone})` : "day" });
@@ -87,7 +92,7 @@ function drawVolume(volume, meta) {
         return `coverage ${share(volume.coverage[i])}: ${count(volume.reviews[i])} of `
           + `${count(volume.reviews[i] + volume.pending[i])} reviewed`;
       } } } },
-    scales: { x: { title: periodAxis }, y: { ...percentAxis, title: axisTitle("% of predictions reviewed") } },
+    scales: { x: { title: periodAxis, ticks }, y: { ...percentAxis, title: axisTitle("% of predictions reviewed") } },
   }, { labelHead: per === "hour" ? `hour (${meta.timezone})` : "day" });
 }
 

@@ -17,6 +17,7 @@ export function build(panel) {
     table: tableCard(grid, "training-counts", "Counts per class",
                      "All predictions: by the class the model predicted. Reviewed: by predicted and by true class."),
   };
+  parts.table.closest(".card").classList.add("wide");
 }
 
 const total = (values) => values.reduce((a, b) => a + b, 0);
