@@ -56,6 +56,7 @@ from bench.stats import percentiles, write_result  # noqa: E402
 from clara.config import config_from_mapping  # noqa: E402
 from clara.db import Collections, connect, ensure_indexes  # noqa: E402
 from clara.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
+from clara.periods import HOUR  # noqa: E402
 from clara.metrics import REJECTED  # noqa: E402
 from clara.records import Record, parse_document  # noqa: E402
 from clara.rollups import Counted, RollupDelta, day_bounds  # noqa: E402
@@ -98,7 +99,7 @@ def write_data(cols: Collections, reviews: int, days: int, chunk: int = 20_000) 
         if doc.get("output_validated") is not None:
             record = parse_document(doc, N_CLASSES)
             assert isinstance(record, Record), record
-            counted = Counted.of(record)
+            counted = Counted.of(record, HOUR)   # Europe/Madrid: hourly rollup periods
             delta.add(counted)
             doc |= {"logged": True, "logged_at": now}
             entries.append(counted.to_doc() | {"_id": doc["_id"], "at": now})   # the consumer's entry

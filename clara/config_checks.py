@@ -14,6 +14,7 @@ from pymongo import uri_parser
 from pymongo.errors import PyMongoError
 
 from clara.errors import ConfigError
+from clara.periods import rollup_period
 from clara.settings import AlertSettings, Config
 
 URI_EXAMPLE = "a MongoDB URI such as mongodb://host:27017/?replicaSet=rs0"
@@ -203,11 +204,7 @@ def _check_timezone(source: str, name: str) -> None:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"{source}: model.timezone = {name!r}: expected an IANA time zone "
                           f"such as 'Europe/Madrid'") from exc
-    # Rollups are hourly in UTC; a local day is a union of whole UTC hours only where offsets are whole hours.
-    moment = dt.datetime(1990, 1, 1, tzinfo=dt.timezone.utc)
-    while moment.year < 2040:
-        offset = moment.astimezone(zone).utcoffset()
-        if offset is not None and offset.total_seconds() % 3600:
-            raise ConfigError(f"{source}: model.timezone = {name!r}: expected a time zone whose UTC offsets are "
-                              f"whole hours (hourly rollups cannot split its days exactly)")
-        moment += dt.timedelta(days=61)
+    try:
+        rollup_period(zone)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: model.timezone = {name!r}: {exc}") from exc

@@ -1,7 +1,8 @@
-"""Prediction rollups: every prediction counted once, by the UTC hour of its prediction time, at insert.
+"""Prediction rollups: every prediction counted once, by the rollup period of its prediction time, at insert.
 
 Label-free and known at once, unlike the review rollups (clara/rollups.py), which wait for reviewers.
-One document per hour, integer counters only, so increments and recounts add up exactly:
+One document per rollup period (an hour, or less where the zone needs it: clara/periods.py; called the
+"hour" here as in the review rollups), integer counters only, so increments and recounts add up exactly:
 
     {_id: <hour>, predictions: n, classes: {"<pred>": n}, confidence: {"<pred>": {"<bin>": n}},
      no_confidence: {"<pred>": n}, bad: n, updated_at: <date>, recounted_at: <cluster time>}
@@ -22,34 +23,37 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from clara.periods import period_start
 from clara.records import Rejection, parse_document
-from clara.rollups import confidence_bin, hour_of, local_day
+from clara.rollups import confidence_bin, local_day
 
 UTC = dt.timezone.utc
 # Rejections that leave no prediction time to file the document under.
 TIMELESS = {"_id", "document", "timestamp"}
 
 
-def prediction_key(doc: Mapping[str, Any], n_classes: int) -> tuple[dt.datetime, dict[str, int]] | None:
+def prediction_key(doc: Mapping[str, Any], n_classes: int,
+                   period: dt.timedelta) -> tuple[dt.datetime, dict[str, int]] | None:
     """The hour a source document's prediction counts in and its $inc, or None when it has no hour."""
-    return classify(doc, n_classes)[0]
+    return classify(doc, n_classes, period)[0]
 
 
-def classify(doc: Mapping[str, Any], n_classes: int) -> tuple[tuple[dt.datetime, dict[str, int]] | None,
-                                                              Rejection | None]:
-    """(hour and $inc, or None) and, for a document that breaks the contract, the Rejection."""
+def classify(doc: Mapping[str, Any], n_classes: int,
+             period: dt.timedelta) -> tuple[tuple[dt.datetime, dict[str, int]] | None, Rejection | None]:
+    """(hour and $inc, or None) and, for a document that breaks the contract, the Rejection; the hour is
+    the start of the rollup period of length `period` (config.model.rollup_period)."""
     parsed = parse_document(doc, n_classes)
     if isinstance(parsed, Rejection):
         if parsed.field in TIMELESS:
             return None, parsed
-        return (hour_of(_aware(doc["timestamp"])), {"predictions": 1, "bad": 1}), parsed
+        return (period_start(_aware(doc["timestamp"]), period), {"predictions": 1, "bad": 1}), parsed
     predicted = parsed.predicted
     inc = {"predictions": 1, f"classes.{predicted}": 1}
     if parsed.confidence is None:
         inc[f"no_confidence.{predicted}"] = 1
     else:
         inc[f"confidence.{predicted}.{confidence_bin(parsed.confidence)}"] = 1
-    return (hour_of(parsed.timestamp), inc), None
+    return (period_start(parsed.timestamp, period), inc), None
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:
@@ -65,9 +69,9 @@ class PredictionDelta:
     def add(self, hour: dt.datetime, inc: Mapping[str, int]) -> None:
         self.by_hour[hour].update(inc)
 
-    def add_doc(self, doc: Mapping[str, Any], n_classes: int) -> bool:
+    def add_doc(self, doc: Mapping[str, Any], n_classes: int, period: dt.timedelta) -> bool:
         """Count one source document; False when it has no hour."""
-        key = prediction_key(doc, n_classes)
+        key = prediction_key(doc, n_classes, period)
         if key is None:
             return False
         self.add(*key)

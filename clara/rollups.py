@@ -1,14 +1,16 @@
-"""Hourly rollups: what one review adds to its prediction hour, and how hours add up again.
+"""Review rollups: what one review adds to its prediction period, and how periods add up again.
 
-A rollup document is keyed by the UTC hour of prediction time and holds integer counters only, so
-that increments, corrections (a decrement plus an increment) and sums are exact in any order:
+A rollup document is keyed by the UTC start of the rollup period of prediction time (an hour, or half
+or a quarter of one in zones whose offsets need it: clara/periods.py; code and stored fields call it
+the "hour") and holds integer counters only, so that increments, corrections (a decrement plus an
+increment) and sums are exact in any order:
 
     {_id: <hour>, reviews: n, cells: {"<true>_<pred>": n}, rejected: {"<pred>": n},
      confidence_hist: {"<bin>": n}, confidence_count: n, confidence_micros: n,
      latency_hist: {"<bin>": n}, latency_count: n, latency_ms: n}
 
-The counted snapshot of a review (`Counted`) is stored on the source document when it is logged,
-so that a later correction can take back exactly what was added.
+The counted snapshot of a review (`Counted`) is kept in CLARA's counted collection when it is counted,
+so that a later correction can take back exactly what was added, from the period it was added to.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from clara.periods import period_start
 from clara.records import Record, Review
 
 UTC = dt.timezone.utc
@@ -30,7 +33,7 @@ LATENCY_EDGES = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 8
 
 
 def hour_of(moment: dt.datetime) -> dt.datetime:
-    """The UTC hour a moment falls in (rollups are keyed by it)."""
+    """The UTC hour a moment falls in (whylogs profiles are per UTC hour; rollups per period_start)."""
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
     return moment.replace(minute=0, second=0, microsecond=0)
@@ -55,12 +58,13 @@ class Counted:
     latency_ms: int | None
 
     @classmethod
-    def of(cls, record: Record) -> Counted:
+    def of(cls, record: Record, period: dt.timedelta) -> Counted:
+        """What `record` adds, filed under its rollup period of length `period` (config.model.rollup_period)."""
         if record.review is Review.PENDING:
             raise ValueError("a pending prediction is not counted")
         confidence = None if record.confidence is None else round(record.confidence * 1_000_000)
         latency = record.latency_seconds
-        return cls(hour_of(record.timestamp), record.predicted, record.truth,
+        return cls(period_start(record.timestamp, period), record.predicted, record.truth,
                    confidence, None if latency is None else round(latency * 1000))
 
     def to_doc(self) -> dict[str, Any]:

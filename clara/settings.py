@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from zoneinfo import ZoneInfo
+
+from clara.periods import rollup_period
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +37,11 @@ class ModelSettings:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def rollup_period(self) -> dt.timedelta:
+        """How long one rollup document's period is: an hour, or less where the zone's offsets need it."""
+        return rollup_period(self.zone)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -57,10 +57,11 @@ class BatchPlan:
     counts: Counter = dataclasses.field(default_factory=Counter)
 
 
-def plan_batch(docs: Sequence[Mapping], n_classes: int, batch_id: str, *,
+def plan_batch(docs: Sequence[Mapping], n_classes: int, period: dt.timedelta, batch_id: str, *,
                counted: Mapping[Any, Counted] | None = None, recount: bool = False) -> BatchPlan:
     """Decide claims, corrections, rejections and rollup increments for the documents as read.
 
+    Reviews are filed under rollup periods of length `period` (config.model.rollup_period).
     `counted` is what CLARA's counted collection holds for these documents (by _id): the only record of
     what they added to the rollups, which no writer can overwrite. recount plans every document as if it
     had never been counted (replay --rebuild counts an hour afresh).
@@ -88,7 +89,7 @@ def plan_batch(docs: Sequence[Mapping], n_classes: int, batch_id: str, *,
         if parsed.logged and previous is None and not recount:
             plan.counts["logged_elsewhere"] += 1  # marked by an older logger: replay --rebuild counts it
             continue
-        now_counted = Counted.of(parsed)
+        now_counted = Counted.of(parsed, period)
         if previous is None:
             plan.delta.add(now_counted)
             plan.claims.append((parsed.id, now_counted))
@@ -148,14 +149,14 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
         if lease is not None:
             lease.renew(session)
         docs = list(cols.source.find({"_id": {"$in": unique_ids}}, session=session)) if unique_ids else []
-        plan = plan_batch(docs, config.n_classes, uuid.uuid4().hex[:16],
+        plan = plan_batch(docs, config.n_classes, config.model.rollup_period, uuid.uuid4().hex[:16],
                           counted=read_counted(cols, unique_ids, session) if unique_ids else {})
         holder["plan"] = plan
         holder["profiles"] = apply_plan(session, cols, config, plan, sinks)
         holder["predicted"] = Counter()
         if inserted:
-            holder["predicted"] = apply_inserts(session, cols, config.n_classes, inserted, cut, cut_hours,
-                                                dt.datetime.now(UTC))
+            holder["predicted"] = apply_inserts(session, cols, config.n_classes, config.model.rollup_period,
+                                                inserted, cut, cut_hours, dt.datetime.now(UTC))
             plan.counts["predictions"] = sum(holder["predicted"].values())
         if checkpoint is not None or lag_seconds is not None:
             _record_state(session, cols, plan, checkpoint, lag_seconds, len(unique_ids))

@@ -3,7 +3,8 @@
 Exactly-once comes from the stream and its checkpoint: each batch's insert events are counted in the
 batch's transaction, which also saves the resume token, so a crash redoes exactly the uncounted ones.
 When there is no history to follow — a collection new to CLARA, a resume token gone from the oplog —
-the affected hours are recounted from the source instead, never $inc'ed twice:
+the affected UTC hours (each a union of whole rollup periods) are recounted from the source instead,
+never $inc'ed twice:
 
 1. `begin_recount` pins a snapshot time S (MongoDB's own `atClusterTime`), and in one transaction
    empties the hours to recount, records S as the cut and the recount as under way, and checkpoints
@@ -61,17 +62,19 @@ class Inserted:
     at: Timestamp
 
 
-def apply_inserts(session: ClientSession, cols: Collections, n_classes: int, inserted: Sequence[Inserted],
-                  cut: Timestamp | None, cut_hours: frozenset | None, now: dt.datetime) -> Counter:
-    """$inc the prediction rollups in the caller's transaction, except for inserts a recount holds (at or
-    before its `cut`, in one of its `cut_hours`, None: every hour); returns what was counted, by predicted
-    class ("bad" for documents that break the contract)."""
+def apply_inserts(session: ClientSession, cols: Collections, n_classes: int, period: dt.timedelta,
+                  inserted: Sequence[Inserted], cut: Timestamp | None, cut_hours: frozenset | None,
+                  now: dt.datetime) -> Counter:
+    """$inc the prediction rollups (periods of length `period`) in the caller's transaction, except for
+    inserts a recount holds (at or before its `cut`, in one of its UTC `cut_hours`, None: every hour);
+    returns what was counted, by predicted class ("bad" for documents that break the contract)."""
     delta = PredictionDelta()
     counted: Counter = Counter()
     rejects = []
     for item in inserted:
-        key, rejection = classify(item.doc, n_classes)
-        if cut is not None and item.at <= cut and key is not None and (cut_hours is None or key[0] in cut_hours):
+        key, rejection = classify(item.doc, n_classes, period)
+        if cut is not None and item.at <= cut and key is not None and (cut_hours is None
+                                                                       or hour_of(key[0]) in cut_hours):
             continue   # already in the recount read at the cut
         if key is not None:
             delta.add(*key)
@@ -123,14 +126,17 @@ def scan_at(cols: Collections, selector: Mapping, at: Timestamp, batch_size: int
 
 @dataclasses.dataclass(frozen=True)
 class RecountPlan:
-    """A recount under way: its id, the snapshot time it reads at, the hours it covers (None: every hour)."""
+    """A recount under way: its id, the snapshot time it reads at, the UTC hours it covers (None: every
+    hour); an hour covers every rollup period in it."""
 
     id: str
     at: Timestamp
     hours: frozenset[dt.datetime] | None
 
     def hour_filter(self) -> dict:
-        return {} if self.hours is None else {"_id": {"$in": sorted(self.hours)}}
+        if self.hours is None:
+            return {}
+        return {"$or": [{"_id": {"$gte": hour, "$lt": hour + HOUR}} for hour in sorted(self.hours)]}
 
 
 def read_state(cols: Collections) -> dict[str, Any]:
@@ -204,9 +210,9 @@ def begin_recount(client: MongoClient, cols: Collections, hours: frozenset[dt.da
 class Recount:
     """Reads the source at the plan's snapshot a day at a time and adds each hour's counts once."""
 
-    def __init__(self, cols: Collections, n_classes: int, plan: RecountPlan, stop: threading.Event,
-                 progress_seconds: float = 10.0):
-        self.cols, self.n_classes, self.plan, self.stop = cols, n_classes, plan, stop
+    def __init__(self, cols: Collections, n_classes: int, period: dt.timedelta, plan: RecountPlan,
+                 stop: threading.Event, progress_seconds: float = 10.0):
+        self.cols, self.n_classes, self.period, self.plan, self.stop = cols, n_classes, period, plan, stop
         self.progress_seconds = progress_seconds
         self.documents = 0
 
@@ -221,7 +227,7 @@ class Recount:
             delta = PredictionDelta()
             rejects = []
             for doc in scan_at(self.cols, self._between(day_start, day_end), self.plan.at):
-                key, rejection = classify(doc, self.n_classes)
+                key, rejection = classify(doc, self.n_classes, self.period)
                 if key is not None:
                     delta.add(*key)
                 if rejection is not None and rejection.id is not None and doc.get("output_validated") is None:
@@ -281,8 +287,10 @@ class Recount:
                 pass  # the hour exists and already took this recount
 
 
-def recount_replacing(cols: Collections, n_classes: int, hours: frozenset[dt.datetime] | None) -> int:
-    """Standalone servers: replace the prediction rollups of `hours` (None: every hour) by a count of the source."""
+def recount_replacing(cols: Collections, n_classes: int, period: dt.timedelta,
+                      hours: frozenset[dt.datetime] | None) -> int:
+    """Standalone servers: replace the prediction rollups of UTC `hours` (None: every hour) by a count of the
+    source."""
     if hours is not None and not hours:
         return 0
     selector = ({"timestamp": {"$type": "date"}} if hours is None else
@@ -290,13 +298,14 @@ def recount_replacing(cols: Collections, n_classes: int, hours: frozenset[dt.dat
     delta = PredictionDelta()
     documents = 0
     for doc in cols.source.find(selector, PROJECTION):
-        delta.add_doc(doc, n_classes)
+        delta.add_doc(doc, n_classes, period)
         documents += 1
     now = dt.datetime.now(UTC)
     fresh = delta.documents()
     for hour, doc in fresh.items():
         cols.predictions.replace_one({"_id": hour}, doc | {"updated_at": now}, upsert=True)
-    stale = {"_id": {"$nin": list(fresh)} | ({} if hours is None else {"$in": sorted(hours)})}
+    within = {} if hours is None else {"$or": [{"_id": {"$gte": hour, "$lt": hour + HOUR}} for hour in sorted(hours)]}
+    stale = {"_id": {"$nin": list(fresh)}} | within
     cols.predictions.update_many(stale, {"$unset": dict.fromkeys(COUNTERS, ""), "$set": {"updated_at": now}})
     return documents
 

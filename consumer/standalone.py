@@ -36,8 +36,8 @@ def commit_batch_journaled(client: MongoClient, cols: Collections, config: Confi
     started = time.perf_counter()
     if lease is not None:
         lease.renew()   # the closest a server without transactions gets to fencing: check just before
-    plan = plan_batch(list(cols.source.find({"_id": {"$in": list(ids)}})), config.n_classes, uuid.uuid4().hex[:16],
-                      counted=read_counted(cols, ids))
+    plan = plan_batch(list(cols.source.find({"_id": {"$in": list(ids)}})), config.n_classes,
+                      config.model.rollup_period, uuid.uuid4().hex[:16], counted=read_counted(cols, ids))
     now = dt.datetime.now(UTC)
     marks = source_marks(plan, now) if config.consumer.mark_source else []
     journal = {

@@ -17,6 +17,7 @@ night decides nothing); without any earlier week, or with too few on every side,
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,15 +34,17 @@ HOUR, WEEK = dt.timedelta(hours=1), dt.timedelta(weeks=1)
 
 
 def volume_finding(predictions: Collection, config: Config, now: dt.datetime) -> Finding:
-    """Read the hours the check needs (at most 2 + 2 x volume_weeks documents) and judge them."""
+    """Read the UTC hours the check needs (2 + 2 x volume_weeks, each one rollup period or more) and judge them."""
     current = hour_of(now)
     last = current - HOUR
     weeks = config.drift.volume_weeks
     first = predictions.find_one({}, {"_id": 1}, sort=[("_id", 1)])
-    first_hour = None if first is None else _utc(first["_id"])
+    first_hour = None if first is None else hour_of(_utc(first["_id"]))
     wanted = [last, current] + [hour - k * WEEK for k in range(1, weeks + 1) for hour in (last, current)]
-    counts = {_utc(doc["_id"]): doc.get("predictions", 0)
-              for doc in predictions.find({"_id": {"$in": wanted}}, {"predictions": 1})}
+    counts: Counter = Counter()   # per UTC hour, summed over its rollup periods
+    ranges = [{"_id": {"$gte": hour, "$lt": hour + HOUR}} for hour in wanted]
+    for doc in predictions.find({"$or": ranges}, {"predictions": 1}):
+        counts[hour_of(_utc(doc["_id"]))] += doc.get("predictions", 0)
     return judge(counts, first_hour, last, now, config)
 
 

@@ -91,8 +91,8 @@ def last_n_window(rollups: Collection, n: int, now: dt.datetime) -> Window:
 
 
 def today_so_far(config: Config, now: dt.datetime) -> tuple[dt.date, dt.datetime, dt.datetime]:
-    """Today in the configured time zone, and the UTC hours [start, end) of it up to now's hour."""
-    day = local_day(hour_of(now), config.model.zone)
+    """Today in the configured time zone, and [start, end) of it up to the end of now's UTC hour."""
+    day = local_day(now, config.model.zone)
     start, end = day_bounds(day, day, config.model.zone)
     return day, start, min(end, hour_of(now) + HOUR)
 

@@ -102,12 +102,11 @@ def select(cols: Collections, config: Config, options: Options, counted: Counted
     if phase is not None:
         selection.hours = by_hour(cols, ALL_REVIEWS | phase.query())
         if options.rebuild:
-            for doc in cols.rollups.find(_id_range(phase), {"_id": 1}):
-                if doc["_id"] == floor_hour(doc["_id"]):   # anything else is not an hourly rollup
-                    selection.hours.setdefault(doc["_id"], 0)
+            for doc in cols.rollups.find(_id_range(phase), {"_id": 1}):   # rollup periods, by their UTC hour
+                selection.hours.setdefault(floor_hour(doc["_id"]), 0)
             selection.counted = check_counted(cols, phase, moved=options.dry_run) if counted is None else counted
-            for hour in selection.counted.hours:   # counted there, whether or not a document is left
-                selection.hours.setdefault(hour, 0)
+            for period in selection.counted.hours:   # counted there, whether or not a document is left
+                selection.hours.setdefault(floor_hour(period), 0)
             selection.hours = dict(sorted(selection.hours.items()))
     return selection
 

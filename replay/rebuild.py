@@ -1,7 +1,8 @@
-"""--rebuild of a group of whole hours, inside the caller's transaction: one read of the documents, one of
-what was counted for them, one write of each kind for the whole group.
+"""--rebuild of a group of whole UTC hours, inside the caller's transaction: one read of the documents, one
+of what was counted for them, one write of each kind for the whole group.
 
-Each hour's rollup is replaced by a recount of the documents predicted in it, and the counted collection
+Each hour's rollups (one per rollup period in it: clara/periods.py) are replaced by a recount of the
+documents predicted in it, and the counted collection
 is made to agree, writing an entry (and, with consumer.mark_source, the document's `logged` flag) only
 where it differs from the recount. Whatever changes in an entry changes in the rollups as the consumer
 would change it; only increments to the group's own hours are left out, since the recount replaces them:
@@ -25,6 +26,7 @@ from pymongo.client_session import ClientSession
 
 from clara.config import Config
 from clara.db import Collections
+from clara.periods import periods_between
 from clara.records import Record
 from clara.rollups import Counted, RollupDelta
 from consumer.batch import BatchPlan, apply_plan, plan_batch, read_counted
@@ -58,8 +60,9 @@ def rebuild_hours(session: ClientSession, cols: Collections, config: Config, hou
         if (hour := floor_hour(doc["timestamp"])) in group.hours:
             group.docs[hour].append(doc)
     ids = [doc["_id"] for hour_docs in group.docs.values() for doc in hour_docs]
+    periods = periods_of(hours, config.model.rollup_period)
     counted = {entry["_id"]: Counted.from_doc(entry) for entry in cols.counted.find(
-        {"hour": {"$in": hours}}, session=session, batch_size=READ_BATCH)}
+        {"hour": {"$in": periods}}, session=session, batch_size=READ_BATCH)}
     # Counted in the group but predicted outside it (a document moved within the group is recounted).
     away = {doc_id: counted[doc_id] for doc_id in counted.keys() - set(ids)}
     if rest := [doc_id for doc_id in ids if doc_id not in counted]:
@@ -67,18 +70,23 @@ def rebuild_hours(session: ClientSession, cols: Collections, config: Config, hou
     group.counted = counted
     if away:
         present = list(cols.source.find({"_id": {"$in": list(away)}}, session=session))
-        group.moved(present, away, config.n_classes)
+        group.moved(present, away, config.n_classes, config.model.rollup_period)
         group.gone({doc_id: was for doc_id, was in away.items()
                     if doc_id not in {doc["_id"] for doc in present}}, allow_shrink)
     for hour in hours:
-        group.recount(hour, config.n_classes)
-    cols.rollups.delete_many({"_id": {"$in": hours}}, session=session)
+        group.recount(hour, config.n_classes, config.model.rollup_period)
+    cols.rollups.delete_many({"_id": {"$in": periods}}, session=session)
     if group.dropped:
         cols.counted.delete_many({"_id": {"$in": group.dropped}}, session=session)
     plan = group.plan()
     profiles = apply_plan(session, cols, config, plan, resend_sinks)
     profiles += queue_profiles(session, cols, config, f"{batch_id}-new", group.fresh, new_sinks, now)
     return HourDone(sum(len(hour_docs) for hour_docs in group.docs.values()), profiles, group.counts, len(hours))
+
+
+def periods_of(hours: Sequence[dt.datetime], period: dt.timedelta) -> list[dt.datetime]:
+    """The rollup periods (their starts) that make up these UTC hours."""
+    return [start for hour in hours for start in periods_between(hour, hour + HOUR, period)]
 
 
 def span_query(hours: Sequence[dt.datetime]) -> dict:
@@ -108,11 +116,12 @@ class Group:
         self.counts: Counter = Counter()
         self.whole = BatchPlan(batch_id)
 
-    def moved(self, present: list[Mapping], away: Mapping[Any, Counted], n_classes: int) -> None:
+    def moved(self, present: list[Mapping], away: Mapping[Any, Counted], n_classes: int,
+              period: dt.timedelta) -> None:
         """The consumer's own plan for documents now predicted elsewhere (pending or set aside included)."""
         if not present:
             return
-        plan = plan_batch(present, n_classes, f"{self.batch_id}-moved",
+        plan = plan_batch(present, n_classes, period, f"{self.batch_id}-moved",
                           counted={doc["_id"]: away[doc["_id"]] for doc in present})
         self.changes |= dict(plan.claims) | dict.fromkeys(plan.unclaims)
         self.marks.update(plan.marks)
@@ -130,15 +139,15 @@ class Group:
             self.whole.delta.add(was)
         self.counts["kept"] += len(gone)
 
-    def recount(self, hour: dt.datetime, n_classes: int) -> None:
+    def recount(self, hour: dt.datetime, n_classes: int, period: dt.timedelta) -> None:
         """Count the hour afresh; write entries (and markers) only where they say something else."""
-        plan = plan_batch(self.docs[hour], n_classes, self.batch_id, recount=True)
+        plan = plan_batch(self.docs[hour], n_classes, period, self.batch_id, recount=True)
         recounted = dict(plan.claims)
         records = {record.id: record for record in plan.new_records}
         for doc in self.docs[hour]:
             doc_id = doc["_id"]
             was, now_counted = self.counted.get(doc_id), recounted.get(doc_id)
-            if was is not None and was.hour not in self.hours:
+            if was is not None and floor_hour(was.hour) not in self.hours:
                 self.whole.delta.add(was, -1)   # counted outside the group: taken back there
             if now_counted is None:
                 if was is not None:
@@ -175,6 +184,6 @@ class Group:
 
     def _outside(self, delta: RollupDelta) -> None:
         """Increments to hours outside the group (those inside are replaced by their recount)."""
-        for hour, counter in delta.by_hour.items():
-            if hour not in self.hours:
-                self.whole.delta.by_hour[hour].update(counter)
+        for period, counter in delta.by_hour.items():
+            if floor_hour(period) not in self.hours:
+                self.whole.delta.by_hour[period].update(counter)

@@ -31,7 +31,7 @@ DATE_PARAMETERS = [
                        ("to", "Last local day, inclusive; default: today, or with `from` alone the last day of the "
                               "longest range from it up to today (never before `from`). " + RANGE_RULE))]
 BY_PARAMETER = {"name": "by", "in": "query", "required": False,
-                "description": "One value per local day, or per UTC hour; default: per hour for ranges of up to 2 days",
+                "description": "One value per local day, or per hour from the first local midnight (local hours); default: per hour for ranges of up to 2 days",
                 "schema": {"type": "string", "enum": ["day", "hour"]}}
 LIMIT_PARAMETER = {"name": "limit", "in": "query", "required": False,
                    "description": "Past alerts returned at most (newest first); default 100, 0 for open alerts only",
@@ -133,7 +133,7 @@ ENDPOINTS = {
     "/api/daily": ("The same metrics per local day; days without reviews are null", "Daily", True),
     "/api/classes": ("Precision, recall, F1, support and predictions per class", "Classes", True),
     "/api/confusion": ("Confusion matrix: counts and row-normalised rates", "Confusion", True),
-    "/api/volume": ("All predictions per local day (or UTC hour: `periods`) split into reviewed (a true class "
+    "/api/volume": ("All predictions per local day (or hour: `periods`, UTC start times) split into reviewed (a true class "
                     "known), rejected without a class, pending and bad (set aside); `coverage` = reviews / (reviews "
                     "+ pending); `today` so far; null after now", "Volume", [*DATE_PARAMETERS, BY_PARAMETER]),
     "/api/training": ("Training-set class counts beside the range's predictions: all of them by predicted class, "
@@ -145,7 +145,7 @@ ENDPOINTS = {
                          [ALERT_ID_PARAMETER]),
     "/api/drift": ("The latest drift findings, and each day-window check per day of the range with its alert line",
                    "Drift", True),
-    "/api/stream": ("Server-Sent Events: `status` ({live}), `update` ({hours}: UTC hours whose rollups changed, "
+    "/api/stream": ("Server-Sent Events: `status` ({live}), `update` ({hours}: UTC starts of the rollup periods that changed, "
                     "null for unknown) and `alerts` ({ids}, null for unknown) events, heartbeat comments; honours "
                     "Last-Event-ID. Each event's data is JSON, described by `x-clara-events`",
                     "text/event-stream", False),

@@ -1,6 +1,7 @@
-"""Volume and review coverage: all predictions against the reviewed ones, per local day or per UTC hour.
+"""Volume and review coverage: all predictions against the reviewed ones, per local day or per hour.
 
-Both kinds of rollups are keyed by the UTC hour of prediction, so a period's figures add up:
+Both kinds of rollups are keyed by the rollup period of prediction (clara/periods.py: an hour, or a half
+or quarter of one where the zone's offsets need it), so a day's or an hour's figures add up:
 
 - all predictions (prediction rollups, counted at insert): `predictions`, of which `bad` broke the contract
   (set aside, never reviewable);
@@ -18,11 +19,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
 from clara.predictions import PredictionTotals
-from clara.rollups import Totals, hour_of, local_day
+from clara.periods import periods_between
+from clara.rollups import Totals, local_day
 from web.errors import BadParameter
 from web.params import DateRange
 
@@ -82,12 +85,12 @@ def volume_body(days: DateRange, by: str, predictions: Mapping[Any, Any], review
     hour to its stored document) to what the rollups hold; `today` is today's totals of both kinds."""
     if by == "hour":
         start, end = days.bounds
-        periods = [start + n * HOUR for n in range(int((end - start) / HOUR))]
-        last = hour_of(now)
-        volumes = [None if hour > last else Volume.of(_hour(PredictionTotals, predictions.get(hour)),
-                                                      _hour(Totals, reviews.get(hour)))
-                   for hour in periods]
-        labels = [hour.isoformat() for hour in periods]
+        hours = periods_between(start, end, HOUR)
+        held = _by_hour(start, predictions), _by_hour(start, reviews)
+        volumes = [None if hour > now else Volume.of(_summed(PredictionTotals, held[0].get(hour)),
+                                                     _summed(Totals, held[1].get(hour)))
+                   for hour in hours]
+        labels = [hour.isoformat() for hour in hours]
     else:
         last_day = local_day(now, days.zone)
         volumes = [None if day > last_day else Volume.of(predictions.get(day), reviews.get(day))
@@ -103,5 +106,14 @@ def volume_body(days: DateRange, by: str, predictions: Mapping[Any, Any], review
     return body
 
 
-def _hour(kind, doc: Mapping[str, Any] | None):
-    return None if doc is None else kind.of([doc])
+def _by_hour(start: dt.datetime, docs: Mapping[dt.datetime, Mapping[str, Any]]) -> dict[dt.datetime, list]:
+    """Rollup documents (one per rollup period) grouped by the hour of the range they fall in; the range
+    starts at a local midnight, so in a zone with half-hour offsets these are its local hours."""
+    grouped: dict[dt.datetime, list] = defaultdict(list)
+    for period, doc in docs.items():
+        grouped[start + (period - start) // HOUR * HOUR].append(doc)
+    return grouped
+
+
+def _summed(kind, docs: list | None):
+    return None if docs is None else kind.of(docs)

@@ -8,10 +8,16 @@ import random
 import signal
 import struct
 import threading
+from collections import Counter
 
 import bson
+import pytest
 from bson.raw_bson import RawBSONDocument
 
+from clara.db import Collections, ensure_indexes
+from clara.periods import period_start
+from clara.predictions import predictions_by_day
+from clara.rollups import totals_by_day
 from consumer.batch import CONSUMER_STATE_ID
 from consumer.predictions import STATE_ID
 from tests.support.audit import assert_exactly_once, assert_predictions_exact, rollup_predictions
@@ -117,20 +123,37 @@ def test_unreviewed_documents_stay_byte_for_byte_as_the_model_wrote_them(collect
         assert raw.find_one({"_id": doc_id}).raw == bson.encode(original)
 
 
-def test_per_day_counts_equal_a_count_of_the_raw_documents_across_a_dst_change(collections, mongo_client, config):
-    collections.source.insert_many(unreviewed(300, start=START, seed=9))   # every 7 minutes over 35 hours
+@pytest.mark.parametrize("zone_name, start, days", [
+    ("Europe/Madrid", START, 3),                                           # 27 to 29 March, the 29th 23 hours long
+    ("Australia/Adelaide", dt.datetime(2026, 4, 3, 20, 0, tzinfo=UTC), 2),  # +10:30 to +09:30 on 5 April
+    ("Asia/Kathmandu", START, 2)])                                          # +05:45: quarter-hour periods
+def test_per_day_counts_equal_a_count_of_the_raw_documents_across_a_dst_change(
+        make_config, mongo_client, zone_name, start, days):
+    config = make_config(model={"timezone": zone_name},
+                         consumer={"batch_max_seconds": 0.05, "checkpoint_idle_seconds": 1.0})
+    collections = Collections.of(mongo_client, config)
+    ensure_indexes(collections)
+    collections.source.insert_many(predictions(300, start=start, seed=9, reviewed_fraction=0.5))   # every 7 min, 35 h
     with running_follower(mongo_client, collections, config):
         wait_for(lambda: total_predictions(collections) == 300, what="the count")
-    from clara.predictions import predictions_by_day
-
+        wait_for(lambda: collections.counted.count_documents({}) == collections.source.count_documents(
+            {"output_validated": {"$ne": None}}), what="the reviews")
     zone = config.model.zone
-    by_day = predictions_by_day(collections.predictions.find(), zone)
-    raw: dict = {}
+    raw: Counter = Counter()
+    raw_reviews: Counter = Counter()
     for doc in collections.source.find():
-        day = doc["timestamp"].astimezone(zone).date()
-        raw[day] = raw.get(day, 0) + 1
+        day = doc["timestamp"].replace(tzinfo=UTC).astimezone(zone).date()
+        raw[day] += 1
+        raw_reviews[day] += doc.get("output_validated") is not None
+    by_day = predictions_by_day(collections.predictions.find(), zone)
     assert {day: totals.predictions for day, totals in by_day.items()} == raw
-    assert len(raw) == 3   # 27, 28 and 29 March, the 29th 23 hours long
+    reviews_by_day = totals_by_day(collections.rollups.find(), zone)
+    assert {day: totals.reviews for day, totals in reviews_by_day.items()} == raw_reviews
+    assert len(raw) == days
+    period = config.model.rollup_period
+    assert all(period_start(doc["_id"].replace(tzinfo=UTC), period) == doc["_id"].replace(tzinfo=UTC)
+               for doc in collections.predictions.find())
+    assert_exactly_once(collections, config.n_classes)
 
 
 def test_kill_9_while_the_model_inserts_counts_every_prediction_once(tmp_path, mongo_uri, collections, config):

@@ -37,7 +37,7 @@ def load_history(client, cols: Collections, config, drift: Drift | None = None, 
     settings = Settings(behaviour, review_fraction=0.8, review_delay=600.0, legacy_fraction=0.02, drift=drift)
     written = write_history(cols.source, history_documents(settings, seed, END, DAYS, PER_DAY))
     catch_up(client, cols, config)
-    recount_replacing(cols, config.n_classes, None)   # the prediction rollups, as a first start builds them
+    recount_replacing(cols, config.n_classes, config.model.rollup_period, None)   # the prediction rollups, as a first start builds them
     return written
 
 

@@ -7,8 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+from clara.db import Collections
 from consumer.predictions import recount_replacing
 from drift.evaluate import evaluate
+from drift.volume import volume_finding
+from drift.windows import today_so_far
 from simulator.generator import PredictionStream, Settings
 from simulator.history import history_documents, write_history
 from simulator.model import Behaviour
@@ -48,7 +51,7 @@ def test_volume_alert_opens_when_inserts_stop_and_on_a_spike_and_resolves(mongo_
     config = make_config(**sections)
     # Two weeks and a day of history at PER_HOUR, counted as a first start counts a collection.
     write_history(collections.source, history_documents(settings(), "volume", END, 15, PER_HOUR * 24))
-    recount_replacing(collections, config.n_classes, None)
+    recount_replacing(collections, config.n_classes, config.model.rollup_period, None)
 
     steady = volume(evaluate(collections, config, END - 0.5 * HOUR))
     assert steady.firing is False and steady.population == "all predictions"
@@ -101,3 +104,23 @@ def test_no_verdict_without_history_or_traffic_to_judge(mongo_client, collection
     insert_traffic(mongo_client, collections, quiet, week_ago - 2 * HOUR, week_ago + HOUR, 5, seed=5)
     finding = volume(evaluate(collections, quiet, night + 0.5 * HOUR))
     assert finding.firing is None and "too few" in finding.message, finding.message
+
+
+def test_in_a_quarter_hour_zone_the_check_sums_each_hours_periods_and_today_starts_at_local_midnight(
+        mongo_client, make_config):
+    """Asia/Kathmandu (+05:45) keeps 15-minute prediction rollups: the volume check adds an hour's four up,
+    and today's windows run from the local midnight (18:15 UTC), not from a UTC hour."""
+    config = make_config(model={"timezone": "Asia/Kathmandu"}, drift={"volume_weeks": 2})
+    cols = Collections.of(mongo_client, config)
+    now = dt.datetime(2025, 3, 15, 18, 20, tzinfo=UTC)   # 00:05 on the 16th in Kathmandu
+    last = dt.datetime(2025, 3, 15, 17, tzinfo=UTC)
+    for weeks_back, per_period in ((0, 5), (1, 50), (2, 50)):   # the last hour: 20, where 200 is usual
+        for quarter in range(4):
+            start = last - weeks_back * dt.timedelta(weeks=1) + quarter * dt.timedelta(minutes=15)
+            cols.predictions.insert_one({"_id": start, "predictions": per_period, "classes": {"0": per_period}})
+    finding = volume_finding(cols.predictions, config, now)
+    assert finding.window["predictions"] == 20 and finding.statistic["expected"] == 200
+    assert finding.firing is True
+    day, start, end = today_so_far(config, now)
+    assert day == dt.date(2025, 3, 16)
+    assert start == dt.datetime(2025, 3, 15, 18, 15, tzinfo=UTC) and end == dt.datetime(2025, 3, 15, 19, tzinfo=UTC)

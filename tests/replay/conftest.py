@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from clara.db import Collections
+from clara.periods import HOUR
 from clara.records import Record, parse_document
 from clara.rollups import Counted, RollupDelta
 from tests.support.processes import write_config
@@ -14,13 +15,14 @@ from tests.support.processes import write_config
 UTC = dt.timezone.utc
 
 
-def recount(cols: Collections, n_classes: int, query: dict | None = None) -> dict[dt.datetime, dict[str, int]]:
+def recount(cols: Collections, n_classes: int, query: dict | None = None,
+            period: dt.timedelta = HOUR) -> dict[dt.datetime, dict[str, int]]:
     """What every hour's rollup must hold, from the raw documents alone: {hour: {"cells.1_1": n, ...}}."""
     delta = RollupDelta()
     for doc in cols.source.find({"output_validated": {"$ne": None}} | (query or {})):
         record = parse_document(doc, n_classes)
         if isinstance(record, Record) and record.reviewed:
-            delta.add(Counted.of(record))
+            delta.add(Counted.of(record, period))
     return dict(delta.updates())
 
 

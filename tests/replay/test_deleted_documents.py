@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from clara.db import ensure_indexes
+from clara.periods import HOUR
 from clara.records import Record, parse_document
 from clara.rollups import Counted, RollupDelta, day_bounds
 from consumer.catchup import catch_up
@@ -23,13 +24,13 @@ UTC = dt.timezone.utc
 STEP = dt.timedelta(minutes=10)
 
 
-def counts_of(docs, n_classes: int) -> dict[dt.datetime, dict[str, int]]:
+def counts_of(docs, n_classes: int, period: dt.timedelta = HOUR) -> dict[dt.datetime, dict[str, int]]:
     """What these documents' reviews add to each hour's rollup (the shape of `recount`)."""
     delta = RollupDelta()
     for doc in docs:
         record = parse_document(doc, n_classes)
         if isinstance(record, Record) and record.reviewed:
-            delta.add(Counted.of(record))
+            delta.add(Counted.of(record, period))
     return dict(delta.updates())
 
 

@@ -9,7 +9,7 @@ import threading
 from bson import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
-from clara.db import CONSUMER_STATE_ID
+from clara.db import CONSUMER_STATE_ID, Collections, ensure_indexes
 from consumer.catchup import catch_up
 from consumer.migrate import MIGRATIONS_ID
 from replay.cli import main
@@ -17,6 +17,7 @@ from replay.run import hour_groups
 from tests.replay.conftest import recount, rollups
 from tests.support.audit import assert_exactly_once
 from tests.support.documents import predictions
+from tests.support.processes import write_config
 from tests.support.running import running_follower, wait_for
 
 UTC = dt.timezone.utc
@@ -219,3 +220,27 @@ def test_rebuild_beside_a_live_consumer_counts_every_review_once(collections, mo
                  what="the follower to count the last reviews")
     assert len(writes) > 100
     assert_exactly_once(collections, config.n_classes, predictions=False)   # predictions stay where inserted
+
+
+def test_rebuild_in_a_quarter_hour_zone_replaces_every_period_of_its_hours(
+        mongo_client, make_config, tmp_path, replay_env, capsys):
+    """Asia/Kathmandu (+05:45) keeps 15-minute rollups: a rebuilt hour replaces its four periods, and a
+    counted entry's period is taken back in its own hour."""
+    config = make_config(model={"timezone": "Asia/Kathmandu"})
+    collections = Collections.of(mongo_client, config)
+    ensure_indexes(collections)
+    collections.source.insert_many(predictions(600, start=START, step=dt.timedelta(minutes=5), reviewed_fraction=0.8))
+    catch_up(mongo_client, collections, config)
+    original = rollups(collections)
+    period = config.model.rollup_period
+    assert period == dt.timedelta(minutes=15) and any(hour.minute == 45 for hour in original)
+    inside = dt.datetime(2026, 3, 10, 20, 45, tzinfo=UTC)
+    corrupt(collections, inside)
+    collections.rollups.delete_one({"_id": inside + period})
+    path = write_config(tmp_path / "kathmandu.toml", {"mongodb": {"database": config.mongodb.database},
+                                                      "model": {"timezone": "Asia/Kathmandu"},
+                                                      "profiles": {"local_store": False}})
+    assert main(["--config", str(path), "--rebuild", "--from", "2026-03-10T20:00Z", "--to", "2026-03-10T22:00Z"]) == 0
+    assert "2 rebuilt hours" in capsys.readouterr().out
+    assert rollups(collections) == original == recount(collections, config.n_classes, period=period)
+    assert_exactly_once(collections, config.n_classes)

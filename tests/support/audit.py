@@ -102,7 +102,7 @@ def rollup_predictions(cols: Collections) -> tuple[Counter, int, int]:
     per_class: Counter = Counter()
     bad = total = 0
     for doc in cols.predictions.find():
-        hour = doc["_id"].astimezone(UTC)
+        hour = doc["_id"].astimezone(UTC).replace(minute=0)   # a rollup period, in its UTC hour
         for key, n in (doc.get("classes") or {}).items():
             per_class[(hour, int(key))] += n
         bad += doc.get("bad", 0)

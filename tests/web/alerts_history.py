@@ -45,7 +45,7 @@ def load(client, cols: Collections, config: Config, end: dt.datetime) -> None:
     settings = Settings(behaviour, review_fraction=0.8, review_delay=600.0, legacy_fraction=0.02, drift=drift)
     write_history(cols.source, history_documents(settings, "web-alerts", end, DAYS, PER_DAY))
     catch_up(client, cols, config)
-    recount_replacing(cols, config.n_classes, None)   # every prediction, as a first start counts them
+    recount_replacing(cols, config.n_classes, config.model.rollup_period, None)   # every prediction, as a first start counts them
 
 
 def evaluate_during_drift(cols: Collections, config: Config, end: dt.datetime) -> Evaluation:

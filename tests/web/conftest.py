@@ -69,7 +69,7 @@ def roll_up(collections: Collections, config: Config) -> None:
     for doc in collections.source.find({"logged": {"$ne": True}, "output_validated": {"$ne": None}}):
         record = parse_document(doc, config.n_classes)
         if isinstance(record, Record):
-            counted = Counted.of(record)
+            counted = Counted.of(record, config.model.rollup_period)
             delta.add(counted)
             collections.counted.replace_one({"_id": doc["_id"]}, counted.to_doc() | {"_id": doc["_id"], "at": now},
                                             upsert=True)

@@ -194,3 +194,33 @@ async def test_training_mix_beside_all_and_reviewed_predictions(client, document
     assert body["reviewed_true"] == [truth.count(c) for c in range(n)]
     assert body["reviews"] == len(reviewed)
     assert body["rejected_without_class"] == sum(doc["output_validated"] is False for doc in reviewed)
+
+
+class TestZonesWithHalfAndQuarterHourOffsets:
+    """Days and hours stay exact where local midnight is not a UTC hour: rollup periods of 30 or 15 minutes."""
+
+    @pytest.fixture(params=["Asia/Kolkata", "Asia/Kathmandu"])
+    def web_config(self, request, make_config):
+        return make_config(model={"timezone": request.param}, consumer={"batch_max_seconds": 0.05})
+
+    async def test_per_day_and_per_local_hour_series_equal_the_raw_documents(
+            self, client, mongo_client, web_collections, web_config, process):
+        zone, n = web_config.model.zone, web_config.n_classes
+        docs = make_documents(random.Random(11), dt.datetime(2024, 5, 1, 12, tzinfo=UTC), 60, 6, n)
+        web_collections.source.insert_many(docs)
+        process()
+        count_inserts(mongo_client, web_collections, web_config, docs)
+        daily = await _get(client, **{"from": "2024-05-01", "to": "2024-05-04"})
+        assert daily["by"] == "day"
+        for index, label in enumerate(daily["periods"]):
+            chosen = [doc for doc in docs if local_day(doc, zone) == dt.date.fromisoformat(label)]
+            assert _column(daily, index) == _expected(chosen, n), label
+        hourly = await _get(client, **{"from": "2024-05-02", "to": "2024-05-03"})
+        assert hourly["by"] == "hour" and len(hourly["periods"]) == 48
+        for index, label in enumerate(hourly["periods"]):
+            hour = dt.datetime.fromisoformat(label)
+            assert hour.astimezone(zone).minute == 0   # local hours, though not UTC ones
+            chosen = [doc for doc in docs if hour <= doc["timestamp"].replace(tzinfo=UTC) < hour + dt.timedelta(hours=1)]
+            assert _column(hourly, index) == _expected(chosen, n), label
+        assert hourly["total"] == _expected([doc for doc in docs if local_day(doc, zone) in
+                                             (dt.date(2024, 5, 2), dt.date(2024, 5, 3))], n)
