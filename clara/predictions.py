@@ -5,7 +5,13 @@ One document per rollup period (an hour, or less where the zone needs it: clara/
 "hour" here as in the review rollups), integer counters only, so increments and recounts add up exactly:
 
     {_id: <hour>, predictions: n, classes: {"<pred>": n}, confidence: {"<pred>": {"<bin>": n}},
+     calibration: {"<pred>": {"<cbin>": n}}, calibration_micros: {"<pred>": {"<cbin>": micros}},
      no_confidence: {"<pred>": n}, bad: n, updated_at: <date>, recounted_at: <cluster time>}
+
+`confidence` bins are clara.rollups.confidence_bin's (kept as they were); `calibration` and
+`calibration_micros` (the confidence sum, in integer micros) are keyed by scikit-learn's calibration bins
+(clara.rollups.calibration_bin_micros), the bins of the review rollups' calibration maps, so that a
+bin's unreviewed count is its prediction count less its reviews.
 
 `bad` counts documents with a prediction time but a broken contract (unknown class, confidence out of
 range...); a document without a usable prediction time belongs to no hour and is only set aside.
@@ -25,9 +31,11 @@ from zoneinfo import ZoneInfo
 
 from clara.periods import period_start
 from clara.records import Rejection, parse_document
-from clara.rollups import confidence_bin, local_day
+from clara.rollups import CONFIDENCE_BINS, calibration_bin_micros, confidence_bin, local_day
 
 UTC = dt.timezone.utc
+FLAT = ("classes", "no_confidence")                            # {"<pred>": n}
+NESTED = ("confidence", "calibration", "calibration_micros")   # {"<pred>": {"<bin>": n}}
 # Rejections that leave no prediction time to file the document under.
 TIMELESS = {"_id", "document", "timestamp"}
 
@@ -53,6 +61,11 @@ def classify(doc: Mapping[str, Any], n_classes: int,
         inc[f"no_confidence.{predicted}"] = 1
     else:
         inc[f"confidence.{predicted}.{confidence_bin(parsed.confidence)}"] = 1
+        micros = round(parsed.confidence * 1_000_000)   # as clara.rollups.Counted.of rounds a review's
+        cal = calibration_bin_micros(micros)
+        inc[f"calibration.{predicted}.{cal}"] = 1
+        if micros:
+            inc[f"calibration_micros.{predicted}.{cal}"] = micros
     return (period_start(parsed.timestamp, period), inc), None
 
 
@@ -103,26 +116,41 @@ class PredictionTotals:
 
     predictions: int = 0
     bad: int = 0
-    classes: Counter = dataclasses.field(default_factory=Counter)            # pred -> n
-    confidence: Counter = dataclasses.field(default_factory=Counter)         # (pred, bin) -> n
-    no_confidence: Counter = dataclasses.field(default_factory=Counter)      # pred -> n
+    classes: Counter = dataclasses.field(default_factory=Counter)             # pred -> n
+    confidence: Counter = dataclasses.field(default_factory=Counter)          # (pred, bin) -> n
+    no_confidence: Counter = dataclasses.field(default_factory=Counter)       # pred -> n
+    calibration: Counter = dataclasses.field(default_factory=Counter)         # (pred, cbin) -> n
+    calibration_micros: Counter = dataclasses.field(default_factory=Counter)  # (pred, cbin) -> micros
 
     def add_doc(self, doc: Mapping[str, Any]) -> None:
         self.predictions += doc.get("predictions", 0)
         self.bad += doc.get("bad", 0)
-        for key, n in (doc.get("classes") or {}).items():
-            self.classes[int(key)] += n
-        for key, n in (doc.get("no_confidence") or {}).items():
-            self.no_confidence[int(key)] += n
-        for pred, bins in (doc.get("confidence") or {}).items():
-            for key, n in bins.items():
-                self.confidence[(int(pred), int(key))] += n
+        for name in FLAT:
+            counter = getattr(self, name)
+            for key, n in (doc.get(name) or {}).items():
+                counter[int(key)] += n
+        for name in NESTED:
+            counter = getattr(self, name)
+            for pred, bins in (doc.get(name) or {}).items():
+                for key, n in bins.items():
+                    counter[(int(pred), int(key))] += n
 
     @classmethod
     def of(cls, docs: Iterable[Mapping[str, Any]]) -> PredictionTotals:
-        totals = cls()
+        """The documents summed as stored (string keys), then converted once by add_doc: several times faster
+        over a day's hours than add_doc on each."""
+        summed: dict[str, Any] = {"predictions": 0, "bad": 0, **{name: {} for name in (*FLAT, *NESTED)}}
         for doc in docs:
-            totals.add_doc(doc)
+            summed["predictions"] += doc.get("predictions", 0)
+            summed["bad"] += doc.get("bad", 0)
+            for name in FLAT:
+                _add(summed[name], doc.get(name))
+            for name in NESTED:
+                acc = summed[name]
+                for pred, bins in (doc.get(name) or {}).items():
+                    _add(acc.setdefault(pred, {}), bins)
+        totals = cls()
+        totals.add_doc(summed)
         return totals
 
     @classmethod
@@ -134,6 +162,8 @@ class PredictionTotals:
             result.bad += part.bad
             result.classes.update(part.classes)
             result.confidence.update(part.confidence)
+            result.calibration.update(part.calibration)
+            result.calibration_micros.update(part.calibration_micros)
             result.no_confidence.update(part.no_confidence)
         return result
 
@@ -144,10 +174,29 @@ class PredictionTotals:
             hist[key] += n
         return hist
 
+    def calibration_counts(self, predicted: int | None = None,
+                           bins: int = CONFIDENCE_BINS) -> tuple[list[int], list[int]]:
+        """Per calibration bin: predictions and their confidence sum in micros, of every predicted class or of one."""
+        counts, micros = [0] * bins, [0] * bins
+        for (pred, b), n in self.calibration.items():
+            if predicted is None or pred == predicted:
+                counts[b] += n
+        for (pred, b), n in self.calibration_micros.items():
+            if predicted is None or pred == predicted:
+                micros[b] += n
+        return counts, micros
+
+
+def _add(acc: dict[str, int], values: Mapping[str, int] | None) -> None:
+    if values:
+        get = acc.get
+        for key, n in values.items():
+            acc[key] = get(key, 0) + n
+
 
 def predictions_by_day(docs: Iterable[Mapping[str, Any]], zone: ZoneInfo) -> dict[dt.date, PredictionTotals]:
     """Prediction counters per calendar day in `zone`, from hour documents."""
-    days: dict[dt.date, PredictionTotals] = defaultdict(PredictionTotals)
+    days: dict[dt.date, list] = defaultdict(list)
     for doc in docs:
-        days[local_day(_aware(doc["_id"]), zone)].add_doc(doc)
-    return dict(days)
+        days[local_day(_aware(doc["_id"]), zone)].append(doc)
+    return {day: PredictionTotals.of(hours) for day, hours in days.items()}

@@ -7,7 +7,15 @@ increment) and sums are exact in any order:
 
     {_id: <hour>, reviews: n, cells: {"<true>_<pred>": n}, rejected: {"<pred>": n},
      confidence_hist: {"<bin>": n}, confidence_count: n, confidence_micros: n,
-     latency_hist: {"<bin>": n}, latency_count: n, latency_ms: n}
+     latency_hist: {"<bin>": n}, latency_count: n, latency_ms: n,
+     calibration_cells: {"<cbin>_<true>_<pred>": n}, calibration_rejected: {"<cbin>_<pred>": n},
+     calibration_micros: {"<cbin>_<pred>": micros}}
+
+`confidence_hist` bins are `confidence_bin`'s (kept as they were); the `calibration_*` maps are keyed by
+scikit-learn's calibration bins (`calibration_bin_micros`, estimates.calibration), for the reliability diagram,
+post-stratified estimates and bin-weighted BBSE. They hold only what cannot be derived: a calibration
+bin's reviewed and correct counts, per predicted class or not, are sums of its cells and rejected
+counts (`Totals.calibration`). A review without a confidence is in none of them.
 
 The counted snapshot of a review (`Counted`) is kept in CLARA's counted collection when it is counted,
 so that a later correction can take back exactly what was added, from the period it was added to.
@@ -18,8 +26,9 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import datetime as dt
+import functools
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,6 +37,7 @@ from clara.records import Record, Review
 
 UTC = dt.timezone.utc
 CONFIDENCE_BINS = 20
+CALIBRATION_MAPS = ("calibration_cells", "calibration_rejected", "calibration_micros")
 # Upper edges, in seconds, of the review-latency histogram bins; the last bin is open-ended.
 LATENCY_EDGES = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400, 30 * 86400)
 
@@ -41,6 +51,20 @@ def hour_of(moment: dt.datetime) -> dt.datetime:
 
 def confidence_bin(confidence: float) -> int:
     return min(int(confidence * CONFIDENCE_BINS), CONFIDENCE_BINS - 1)
+
+
+def calibration_bin_micros(confidence_micros: int) -> int:
+    """estimates.calibration.calibration_bin_micros: scikit-learn's calibration_curve bin of a confidence in
+    micros (an inner edge goes to the lower bin), CONFIDENCE_BINS of them."""
+    return _calibration_bin()(confidence_micros, CONFIDENCE_BINS)
+
+
+@functools.cache
+def _calibration_bin():
+    # Imported on first use, once: estimates.calibration imports CONFIDENCE_BINS from this module.
+    from estimates.calibration import calibration_bin_micros
+
+    return calibration_bin_micros
 
 
 def latency_bin(seconds: float) -> int:
@@ -89,6 +113,13 @@ class Counted:
             inc[f"confidence_hist.{confidence_bin(self.confidence_micros / 1_000_000)}"] = sign
             inc["confidence_count"] = sign
             inc["confidence_micros"] = sign * self.confidence_micros
+            cal = calibration_bin_micros(self.confidence_micros)
+            if self.truth is None:
+                inc[f"calibration_rejected.{cal}_{self.predicted}"] = sign
+            else:
+                inc[f"calibration_cells.{cal}_{self.truth}_{self.predicted}"] = sign
+            if self.confidence_micros:
+                inc[f"calibration_micros.{cal}_{self.predicted}"] = sign * self.confidence_micros
         if self.latency_ms is not None:
             inc[f"latency_hist.{latency_bin(self.latency_ms / 1000)}"] = sign
             inc["latency_count"] = sign
@@ -130,6 +161,12 @@ class Totals:
     latency_hist: Counter = dataclasses.field(default_factory=Counter)
     latency_count: int = 0
     latency_ms: int = 0
+    # Keyed as stored ("<cbin>_<true>_<pred>", "<cbin>_<pred>"), read through `calibration` and
+    # `calibration_confusion`: converting ~500 keys a day costs as much as summing them, and only the
+    # estimates need them.
+    calibration_cells: Counter = dataclasses.field(default_factory=Counter)
+    calibration_rejected: Counter = dataclasses.field(default_factory=Counter)
+    calibration_micros: Counter = dataclasses.field(default_factory=Counter)
 
     def add_doc(self, doc: Mapping[str, Any]) -> None:
         self.reviews += doc.get("reviews", 0)
@@ -146,6 +183,32 @@ class Totals:
         self.confidence_micros += doc.get("confidence_micros", 0)
         self.latency_count += doc.get("latency_count", 0)
         self.latency_ms += doc.get("latency_ms", 0)
+        for name in CALIBRATION_MAPS:
+            getattr(self, name).update(doc.get(name) or {})
+
+    def calibration(self, predicted: int | None = None,
+                    bins: int = CONFIDENCE_BINS) -> tuple[list[int], list[int], list[int]]:
+        """Per calibration bin: reviews (rejected ones included), correct ones and their confidence sum in
+        micros, of every predicted class or of one."""
+        reviewed, correct, micros = [0] * bins, [0] * bins, [0] * bins
+        for (b, true, pred), n in _tuple_keys(self.calibration_cells):
+            if predicted is None or pred == predicted:
+                reviewed[b] += n
+                correct[b] += n if true == pred else 0
+        for (b, pred), n in _tuple_keys(self.calibration_rejected):
+            if predicted is None or pred == predicted:
+                reviewed[b] += n
+        for (b, pred), n in _tuple_keys(self.calibration_micros):
+            if predicted is None or pred == predicted:
+                micros[b] += n
+        return reviewed, correct, micros
+
+    def calibration_confusion(self, n_classes: int, bins: int = CONFIDENCE_BINS) -> list[list[list[int]]]:
+        """Reviewed confusion counts per calibration bin, [bin][true][pred] (rejected reviews have no cell)."""
+        cells = [[[0] * n_classes for _ in range(n_classes)] for _ in range(bins)]
+        for (b, true, pred), n in _tuple_keys(self.calibration_cells):
+            cells[b][true][pred] += n
+        return cells
 
     @classmethod
     def of(cls, docs: Iterable[Mapping[str, Any]]) -> Totals:
@@ -175,7 +238,7 @@ class _Summer:
     """
 
     SCALARS = ("reviews", "confidence_count", "confidence_micros", "latency_count", "latency_ms")
-    MAPS = ("cells", "rejected", "confidence_hist", "latency_hist")
+    MAPS = ("cells", "rejected", "confidence_hist", "latency_hist", *CALIBRATION_MAPS)
 
     def __init__(self) -> None:
         self.scalars = dict.fromkeys(self.SCALARS, 0)
@@ -200,7 +263,14 @@ class _Summer:
             cells[(int(true), int(pred))] += value
         ints = {name: Counter({int(key): value for key, value in self.maps[name].items()})
                 for name in ("rejected", "confidence_hist", "latency_hist")}
-        return Totals(cells=cells, **ints, **self.scalars)
+        stored = {name: Counter(self.maps[name]) for name in CALIBRATION_MAPS}
+        return Totals(cells=cells, **ints, **stored, **self.scalars)
+
+
+def _tuple_keys(values: Mapping[str, int]) -> Iterator[tuple[tuple[int, ...], int]]:
+    """("3_1_2", n) -> ((3, 1, 2), n): a calibration map's stored keys as integers."""
+    for key, n in values.items():
+        yield tuple(map(int, key.split("_"))), n
 
 
 def local_day(hour: dt.datetime, zone: ZoneInfo) -> dt.date:
