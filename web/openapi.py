@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from web import keys
+from web import estimates_openapi, keys
 from web.params import query
 
 NUMBER = {"type": "number", "nullable": True}
@@ -154,6 +154,10 @@ ENDPOINTS = {
     "/metrics": ("Prometheus text exposition: metrics over the default range, consumer lag, request counts",
                  "text/plain", False),
 }
+
+SCHEMAS |= estimates_openapi.SCHEMAS
+ENDPOINTS |= {path: (summary, body, [*DATE_PARAMETERS, *parameters])
+              for path, (summary, body, parameters) in estimates_openapi.ENDPOINTS.items()}
 
 WITHOUT_DATABASE = frozenset({"/api/meta", "/api/stream", "/api/openapi.json"})
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from web import alerts, api, assets, metrics, ops, sse
+from web import alerts, api, assets, estimates_api, metrics, ops, sse
 from web.errors import MissingAssets
 from web.openapi import openapi
 
@@ -39,6 +39,11 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/confusion", api.confusion)
     app.router.add_get("/api/training", api.training)
     app.router.add_get("/api/health", api.health)
+    app.router.add_get("/api/intervals", estimates_api.intervals)
+    app.router.add_get("/api/calibration", estimates_api.calibration)
+    app.router.add_get("/api/unreviewed", estimates_api.unreviewed)
+    app.router.add_get("/api/label-shift", estimates_api.label_shift)
+    app.router.add_get("/api/review-hints", estimates_api.review_hints)
     app.router.add_get("/api/alerts", alerts.alerts)
     app.router.add_get("/api/alerts/{id}", alerts.alert)
     app.router.add_get("/api/drift", alerts.drift)

@@ -1,0 +1,118 @@
+"""Estimate endpoints: intervals, calibration, accuracy of the unreviewed predictions, label shift, review hints.
+
+Same range parameters and errors as the other endpoints (web.params); the bodies are built by
+web.estimates_reports in the executor, from the same per-day rollup caches. Where an estimate leans on a
+labelled reference period, `reference=previous` (the default) takes the `reference_days` local days
+before `from`, `reference=range` the range itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from clara.predictions import PredictionTotals
+from clara.rollups import Totals
+from estimates.label_shift import METHODS as LABEL_SHIFT_METHODS
+from estimates.unreviewed import MIN_REVIEWS as MIN_BIN_REVIEWS
+from web import estimates_reports as reports
+from web import keys
+from web.errors import BadParameter
+from web.params import RANGE_PARAMETERS, DateRange, integer, query, range_of
+
+MIN_DAY_REVIEWS = 30          # a day (or range) with fewer reviews is `uncertain`
+REFERENCE_DAYS, MAX_REFERENCE_DAYS = 7, 90
+REFERENCES = ("previous", "range")
+WEIGHTINGS = ("confidence_bins", "none")
+MAX_COUNT = 1_000_000
+
+
+def choice(values: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """An optional parameter from `choices`; the first is the default."""
+    value = values.get(name, choices[0])
+    if value not in choices:
+        raise BadParameter(name, f"{value!r} is not one of: {', '.join(choices)}")
+    return value
+
+
+def reference_range(values: Mapping[str, str], days: DateRange) -> DateRange:
+    if choice(values, "reference", REFERENCES) == "range":
+        return days
+    length = integer(values, "reference_days", REFERENCE_DAYS, 1, MAX_REFERENCE_DAYS)
+    return DateRange(days.first - dt.timedelta(days=length), days.first - dt.timedelta(days=1), days.zone)
+
+
+async def _run(function, *args):
+    return await asyncio.get_running_loop().run_in_executor(None, functools.partial(function, *args))
+
+
+def _parsed(request: web.Request, *names: str) -> tuple[dict[str, str], DateRange]:
+    values = query(request, (*RANGE_PARAMETERS, *names))
+    return values, range_of(values, request.app[keys.CONFIG])
+
+
+async def _days(request: web.Request, days: DateRange) -> tuple[dict[dt.date, Totals], dict[dt.date, PredictionTotals]]:
+    """The range's per-day totals of both kinds of rollups."""
+    collections = request.app[keys.COLLECTIONS]
+    return await asyncio.gather(request.app[keys.ROLLUP_CACHE].by_day(collections, days),
+                                request.app[keys.PREDICTION_CACHE].by_day(collections, days))
+
+
+async def _reference(request: web.Request, days: DateRange, values: Mapping[str, str],
+                     loaded: tuple[dict, dict]) -> tuple[reports.Reference, Totals]:
+    ref_days = reference_range(values, days)
+    reviews, predictions = loaded if ref_days == days else await _days(request, ref_days)
+    totals = Totals.sum(reviews.values())
+    return reports.Reference(ref_days, reports.Bins.of(totals, PredictionTotals.sum(predictions.values()))), totals
+
+
+async def intervals(request: web.Request) -> web.Response:
+    """Accuracy, precision and recall (Wilson) and F1 (bootstrap) over the range and per day."""
+    values, days = _parsed(request, "min_reviews")
+    min_reviews = integer(values, "min_reviews", MIN_DAY_REVIEWS, 1, MAX_COUNT)
+    by_day = await request.app[keys.ROLLUP_CACHE].by_day(request.app[keys.COLLECTIONS], days)
+    return web.json_response(await _run(reports.intervals, by_day, days, request.app[keys.CONFIG], min_reviews))
+
+
+async def calibration(request: web.Request) -> web.Response:
+    """Reliability bins, ECE, MCE and direction over the range, per predicted class and per day."""
+    values, days = _parsed(request, "min_reviews")
+    min_reviews = integer(values, "min_reviews", MIN_DAY_REVIEWS, 1, MAX_COUNT)
+    by_day = await request.app[keys.ROLLUP_CACHE].by_day(request.app[keys.COLLECTIONS], days)
+    return web.json_response(await _run(reports.calibration, by_day, days, request.app[keys.CONFIG], min_reviews))
+
+
+async def unreviewed(request: web.Request) -> web.Response:
+    """Accuracy of the unreviewed predictions, and of all traffic, per day and over the range."""
+    values, days = _parsed(request, "method", "reference", "reference_days", "min_bin_reviews")
+    method = choice(values, "method", reports.UNREVIEWED_METHODS)
+    min_bin_reviews = integer(values, "min_bin_reviews", MIN_BIN_REVIEWS, 1, MAX_COUNT)
+    reference_range(values, days)   # its parameters checked before anything is read
+    loaded = await _days(request, days)
+    reference, _ = await _reference(request, days, values, loaded)
+    return web.json_response(await _run(reports.unreviewed_accuracy, *loaded, reference, days,
+                                        request.app[keys.CONFIG], method, min_bin_reviews))
+
+
+async def label_shift(request: web.Request) -> web.Response:
+    """The true-class mix of all traffic in the range (BBSE or RLLS), from a reference's reviewed confusion."""
+    values, days = _parsed(request, "method", "weighting", "reference", "reference_days")
+    method = choice(values, "method", LABEL_SHIFT_METHODS)
+    weighting = choice(values, "weighting", WEIGHTINGS)
+    reference_range(values, days)
+    reviews, predictions = loaded = await _days(request, days)
+    reference, ref_reviews = await _reference(request, days, values, loaded)
+    return web.json_response(await _run(reports.label_shift_mix, Totals.sum(reviews.values()),
+                                        PredictionTotals.sum(predictions.values()), reference, ref_reviews, days,
+                                        request.app[keys.CONFIG], method, weighting))
+
+
+async def review_hints(request: web.Request) -> web.Response:
+    """Where the next reviews shrink the uncertainty most, and how many a day a ±2-point interval needs."""
+    _, days = _parsed(request)
+    return web.json_response(await _run(reports.review_hints, *await _days(request, days), days,
+                                        request.app[keys.CONFIG]))
