@@ -131,13 +131,12 @@ class BatchTooSlow(ClaraError):
 def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Sequence[Any], *,
                  sinks: Sequence[str], checkpoint: Mapping | None = None,
                  lag_seconds: float | None = None, lease: Lease | None = None,
-                 inserted: Sequence[Inserted] = (), cut: Timestamp | None = None,
-                 cut_hours: frozenset | None = None) -> BatchResult:
+                 inserted: Sequence[Inserted] = ()) -> BatchResult:
     """Apply one batch of source documents (by _id) in a single transaction, exactly once.
 
-    `inserted` are the batch's insert events: their predictions are counted here (those after the `cut`),
-    with the checkpoint that moves past them. With a lease, the transaction also renews it, and commits
-    nothing when another consumer holds it.
+    `inserted` are the batch's insert events: their predictions are counted here (those after the cut of
+    a recount, read in the transaction), with the checkpoint that moves past them. With a lease, the
+    transaction also renews it, and commits nothing when another consumer holds it.
     """
     started = time.perf_counter()
     unique_ids = list(dict.fromkeys(ids))
@@ -156,7 +155,7 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
         holder["predicted"] = Counter()
         if inserted:
             holder["predicted"] = apply_inserts(session, cols, config.n_classes, config.model.rollup_period,
-                                                inserted, cut, cut_hours, dt.datetime.now(UTC))
+                                                inserted, dt.datetime.now(UTC))
             plan.counts["predictions"] = sum(holder["predicted"].values())
         if checkpoint is not None or lag_seconds is not None:
             _record_state(session, cols, plan, checkpoint, lag_seconds, len(unique_ids))

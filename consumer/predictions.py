@@ -10,8 +10,14 @@ never $inc'ed twice:
    empties the hours to recount, records S as the cut and the recount as under way, and checkpoints
    the stream opened just before (so a crash resumes from there).
 2. From then on the consumer counts only insert events after S; those at or before S are in the
-   recount. The recount itself (`Recount.run`, beside the consumer) reads the source as it was at S,
-   a day at a time, and adds each hour's counts once (`recount_id` on the hour makes a redo a no-op).
+   recount (each batch reads the cut inside its transaction). The recount itself (`Recount.run`,
+   beside the consumer or in replay) reads the source as it was at S, a day at a time, and adds each
+   day's counts in a transaction that first checks the recount is still the current one (a later
+   recount that took its hours over supersedes it) and that no other runner did the day already.
+
+A recount begins only while no consumer batch can be in flight: in the consumer, at start or between
+batches (a `recount_request` from `python -m replay --rebuild` is taken up there); in replay, only
+while it holds the consumer lease itself, which every batch renews inside its transaction.
 
 Standalone servers have neither change streams nor snapshots: each poll recounts recent hours whole.
 """
@@ -31,7 +37,6 @@ from typing import Any
 from bson import ObjectId, Timestamp
 from pymongo import MongoClient, UpdateOne
 from pymongo.client_session import ClientSession
-from pymongo.errors import DuplicateKeyError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -63,11 +68,11 @@ class Inserted:
 
 
 def apply_inserts(session: ClientSession, cols: Collections, n_classes: int, period: dt.timedelta,
-                  inserted: Sequence[Inserted], cut: Timestamp | None, cut_hours: frozenset | None,
-                  now: dt.datetime) -> Counter:
+                  inserted: Sequence[Inserted], now: dt.datetime) -> Counter:
     """$inc the prediction rollups (periods of length `period`) in the caller's transaction, except for
-    inserts a recount holds (at or before its `cut`, in one of its UTC `cut_hours`, None: every hour);
-    returns what was counted, by predicted class ("bad" for documents that break the contract)."""
+    inserts a recount holds (at or before its cut, in one of its UTC hours); returns what was counted,
+    by predicted class ("bad" for documents that break the contract)."""
+    cut, cut_hours = cut_of(cols.state.find_one({"_id": STATE_ID}, session=session) or {})
     delta = PredictionDelta()
     counted: Counter = Counter()
     rejects = []
@@ -174,12 +179,30 @@ def hours_inserted_since(cols: Collections, since: dt.datetime | None) -> frozen
     return None if len(hours) > MAX_RECOUNT_HOURS else hours
 
 
+def request_recount(cols: Collections, hours: frozenset[dt.datetime] | None, reason: str) -> str:
+    """Ask the running consumer to begin a recount of `hours` between two batches; returns the request's id
+    (the recount that answers it carries it as `request_id`). A later request replaces an unanswered one."""
+    request_id = uuid.uuid4().hex[:12]
+    cols.state.update_one({"_id": STATE_ID}, {"$set": {"recount_request": {
+        "id": request_id, "hours": None if hours is None else sorted(hours), "reason": reason,
+        "at": dt.datetime.now(UTC)}}}, upsert=True)
+    return request_id
+
+
+def recount_request(state: Mapping[str, Any]) -> tuple[str, frozenset[dt.datetime] | None, str] | None:
+    """(id, hours, reason) of an unanswered recount request, or None."""
+    request = state.get("recount_request")
+    return None if not request else (request["id"], _hours_of(request), request.get("reason", "requested"))
+
+
 def begin_recount(client: MongoClient, cols: Collections, hours: frozenset[dt.datetime] | None,
-                  checkpoint: Mapping | None, opened_at: Timestamp | None, reason: str) -> RecountPlan:
+                  checkpoint: Mapping | None, opened_at: Timestamp | None, reason: str,
+                  request_id: str | None = None) -> RecountPlan:
     """Pin the cut, empty the hours to recount and checkpoint the stream, in one transaction.
 
-    An unfinished earlier recount is folded in (its hours are recounted too). A stream that has no resume
-    token yet is checkpointed by the time it started at (`resume_at`).
+    Only while no consumer batch can commit (see the module's docstring). An unfinished earlier recount
+    is folded in (its hours are recounted too). A stream that has no resume token yet is checkpointed by
+    the time it started at (`resume_at`). `request_id` names the recount request this answers.
     """
     earlier = unfinished_recount(read_state(cols))
     if earlier is not None:
@@ -192,8 +215,9 @@ def begin_recount(client: MongoClient, cols: Collections, hours: frozenset[dt.da
                                                           "$set": {"updated_at": now}}, session=session)
         cols.state.update_one({"_id": STATE_ID}, {"$set": {
             "cut": plan.at, "recount": {"id": plan.id, "at": plan.at, "hours": None if hours is None else sorted(hours),
-                                        "reason": reason, "started_at": now, "done_through": None}}},
-            upsert=True, session=session)
+                                        "reason": reason, "started_at": now, "done_through": None,
+                                        "request_id": request_id}},
+            "$unset": {"recount_request": ""}}, upsert=True, session=session)
         position = {"resume_token": checkpoint} if checkpoint is not None else {"resume_at": opened_at}
         if checkpoint is not None or opened_at is not None:
             cols.state.update_one({"_id": CONSUMER_STATE_ID}, {"$set": position | {"checkpoint_at": now}},
@@ -217,7 +241,7 @@ class Recount:
         self.documents = 0
 
     def run(self) -> bool:
-        """True when every day is counted; False when stopped (a later start resumes)."""
+        """True when every day is counted; False when stopped or superseded (a later start resumes)."""
         started = last_report = time.monotonic()
         state = read_state(self.cols).get("recount") or {}
         done_through = state.get("done_through") if state.get("id") == self.plan.id else None
@@ -233,19 +257,42 @@ class Recount:
                 if rejection is not None and rejection.id is not None and doc.get("output_validated") is None:
                     rejects.append(reject_write(rejection, dt.datetime.now(UTC)))
                 self.documents += 1
-            self._add(delta)
-            if rejects:
-                self.cols.rejects.bulk_write(rejects, ordered=False)
-            self.cols.state.update_one({"_id": STATE_ID, "recount.id": self.plan.id},
-                                       {"$set": {"recount.done_through": day_end}})
+            if not self._commit_day(delta, rejects, day_end):
+                log.info("recount %s superseded by a later recount of its hours; it stops here", self.plan.id)
+                return False
             if time.monotonic() - last_report >= self.progress_seconds:
                 log.info("recounting predictions: %d documents, through %s UTC", self.documents,
                          f"{day_end:%Y-%m-%d}")
                 last_report = time.monotonic()
         self.cols.state.update_one({"_id": STATE_ID, "recount.id": self.plan.id},
-                                   {"$set": {"recount.done_at": dt.datetime.now(UTC)}})
+                                   {"$set": {"recount.done_at": dt.datetime.now(UTC), "recount.documents": self.documents}})
         log.info("recounted %d predictions in %.1f s", self.documents, time.monotonic() - started)
         return True
+
+    def _commit_day(self, delta: PredictionDelta, rejects: list[UpdateOne], day_end: dt.datetime) -> bool:
+        """Add one day's counts and record the day done, in one transaction, unless another runner of the
+        same recount did the day already; False when a later recount has taken over."""
+        outcome = {}
+
+        def transaction(session: ClientSession) -> None:
+            recount = (self.cols.state.find_one({"_id": STATE_ID}, session=session) or {}).get("recount") or {}
+            outcome["current"] = recount.get("id") == self.plan.id
+            done = recount.get("done_through")
+            if not outcome["current"] or (done is not None and day_end <= done):
+                return
+            now = dt.datetime.now(UTC)
+            writes = [UpdateOne({"_id": hour}, {"$inc": inc, "$set": {"recount_id": self.plan.id, "updated_at": now}},
+                                upsert=True) for hour, inc in delta.updates()]
+            if writes:
+                self.cols.predictions.bulk_write(writes, ordered=False, session=session)
+            if rejects:
+                self.cols.rejects.bulk_write(rejects, ordered=False, session=session)
+            self.cols.state.update_one({"_id": STATE_ID}, {"$set": {"recount.done_through": day_end}}, session=session)
+
+        with self.cols.db.client.start_session() as session:
+            session.with_transaction(transaction, read_concern=ReadConcern("snapshot"),
+                                     write_concern=WriteConcern("majority"))
+        return outcome["current"]
 
     def _between(self, start: dt.datetime, end: dt.datetime) -> dict:
         if self.plan.hours is None:
@@ -275,17 +322,6 @@ class Recount:
                                      codec_options=self.cols.source.codec_options)
         batch = reply["cursor"]["firstBatch"]
         return batch[0]["timestamp"] if batch else None
-
-    def _add(self, delta: PredictionDelta) -> None:
-        now = dt.datetime.now(UTC)
-        for hour, inc in delta.updates():
-            try:
-                self.cols.predictions.update_one(
-                    {"_id": hour, "recount_id": {"$ne": self.plan.id}},
-                    {"$inc": inc, "$set": {"recount_id": self.plan.id, "updated_at": now}}, upsert=True)
-            except DuplicateKeyError:
-                pass  # the hour exists and already took this recount
-
 
 def recount_replacing(cols: Collections, n_classes: int, period: dt.timedelta,
                       hours: frozenset[dt.datetime] | None) -> int:

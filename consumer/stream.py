@@ -38,8 +38,8 @@ from consumer.catchup import catch_up, recheck_counted
 from consumer.isolation import commit_isolating, set_aside
 from consumer.lease import Lease, LeaseLost
 from consumer.migrate import migrate_logged_as
-from consumer.predictions import (Inserted, Recount, begin_recount, cut_of, hours_inserted_since, read_state,
-                                  recount_replacing, recount_thread, unfinished_recount)
+from consumer.predictions import (Inserted, Recount, RecountPlan, begin_recount, hours_inserted_since, read_state,
+                                  recount_replacing, recount_request, recount_thread, unfinished_recount)
 
 log = logging.getLogger(__name__)
 UTC = dt.timezone.utc
@@ -66,6 +66,8 @@ RAW_EVENTS = CodecOptions(document_class=RawBSONDocument, tz_aware=True, tzinfo=
                           datetime_conversion=DatetimeConversion.DATETIME_AUTO)
 # After history is lost, prediction hours from this long before the last checkpoint are recounted.
 RECOUNT_MARGIN = dt.timedelta(days=1)
+# How often the follower looks for a recount request from `python -m replay --rebuild` (one small read).
+REQUEST_CHECK_SECONDS = 1.0
 # Standalone servers (no change streams): each poll recounts the prediction hours of what was inserted
 # since the last poll (by ObjectId time, which the writer's clock sets: hence a margin).
 STANDALONE_CLOCK_MARGIN = dt.timedelta(minutes=2)
@@ -136,8 +138,6 @@ class Follower:
                            before_takeover=self._end_orphans if app_name else None)
         self.activity = Activity()
         self.opened_at: Timestamp | None = None    # where a fresh stream started
-        self.cut: Timestamp | None = None          # insert events at or before it are in a recount
-        self.cut_hours: frozenset | None = None    # ... in these hours (None: every hour)
 
     def run(self) -> None:
         backoff = Backoff(self.settings.reconnect_max_seconds)
@@ -245,29 +245,41 @@ class Follower:
 
     @contextlib.contextmanager
     def _predictions(self, stream: CollectionChangeStream, recount_from: frozenset | None | bool) -> Iterator[None]:
-        """Set the prediction cut, start (or resume) a recount beside the stream, stop it on the way out.
+        """Begin (or resume) a recount of predictions beside the stream, and stop it on the way out.
 
         recount_from False: follow the checkpoint, resuming an unfinished recount; None or a set of hours:
         recount every hour, or those.
         """
-        state = read_state(self.cols)
-        plan = unfinished_recount(state)
+        plan = unfinished_recount(read_state(self.cols))
         if recount_from is not False:
             reason = "no checkpoint: counting what the collection holds" if recount_from is None else "history lost"
             plan = begin_recount(self.client, self.cols, recount_from, stream.resume_token, self.opened_at, reason)
-            state = read_state(self.cols)
-        self.cut, self.cut_hours = cut_of(state)
-        stop = threading.Event()
-        thread = None
+        self._recount_stop = threading.Event()
+        self._recounts = []
         if plan is not None:
-            thread = recount_thread(Recount(self.cols, self.config.n_classes, self.config.model.rollup_period, plan, stop))
-            thread.start()
+            self._start_recount(plan)
         try:
             yield
         finally:
-            stop.set()
-            if thread is not None:
+            self._recount_stop.set()
+            for thread in self._recounts:
                 thread.join(timeout=60)
+
+    def _start_recount(self, plan: RecountPlan) -> None:
+        recount = Recount(self.cols, self.config.n_classes, self.config.model.rollup_period, plan, self._recount_stop)
+        thread = recount_thread(recount)
+        thread.start()
+        self._recounts = [t for t in self._recounts if t.is_alive()] + [thread]
+
+    def _answer_recount_request(self, stream: CollectionChangeStream) -> None:
+        """Between two batches (none in flight), begin the recount `python -m replay --rebuild` asked for."""
+        request = recount_request(read_state(self.cols))
+        if request is None:
+            return
+        request_id, hours, reason = request
+        plan = begin_recount(self.client, self.cols, hours, stream.resume_token, self.opened_at, reason,
+                             request_id=request_id)
+        self._start_recount(plan)
 
     def _history_lost(self, exc: OperationFailure) -> None:
         log.warning("the checkpoint's resume token is no longer in the oplog (history lost: %s); opening a "
@@ -286,8 +298,11 @@ class Follower:
                      dict(result.counts), time.perf_counter() - started)
 
     def _consume(self, stream: CollectionChangeStream) -> None:
-        last_checkpoint = last_renewal = time.monotonic()
+        last_checkpoint = last_renewal = last_request_check = time.monotonic()
         while not self.stop.is_set():
+            if time.monotonic() - last_request_check >= REQUEST_CHECK_SECONDS:
+                self._answer_recount_request(stream)
+                last_request_check = time.monotonic()
             events = self._collect(stream)
             if events:
                 batch = EventBatch.of(events)
@@ -296,8 +311,7 @@ class Follower:
                 lag = (dt.datetime.now(UTC) - min(batch.wall).replace(tzinfo=UTC)).total_seconds() if batch.wall else None
                 result = commit_isolating(functools.partial(commit_batch, self.client, self.cols, self.config),
                                           self.cols, batch.review_ids, sinks=self.sinks, inserted=batch.inserted,
-                                          cut=self.cut, cut_hours=self.cut_hours, checkpoint=stream.resume_token,
-                                          lag_seconds=lag, lease=self.lease)
+                                          checkpoint=stream.resume_token, lag_seconds=lag, lease=self.lease)
                 self._log_batch(result, lag)
                 last_checkpoint = last_renewal = time.monotonic()
             else:

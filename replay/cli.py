@@ -24,7 +24,7 @@ from clara.logs import setup_logging
 from consumer.migrate import migrate_logged_as
 from consumer.outbox_queue import sink_names
 from replay.counted import check_counted, shrink_refusal
-from replay.errors import ShrinkRefused, UsageError
+from replay.errors import ReplayError, ShrinkRefused, UsageError
 from replay.options import Options, TimeRange, parse_moment
 from replay.plan import describe, hour_phase, select
 from replay.progress import Progress
@@ -119,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     except IndexPrivilegeError as exc:
         log.error("replay cannot start: %s", exc)
         return EXIT_USAGE
+    except ReplayError as exc:
+        log.error("replay failed: %s", exc)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         log.warning("aborted: the open batch was rolled back; run the same command again to finish")
         return EXIT_INTERRUPTED

@@ -25,6 +25,7 @@ from consumer.catchup import ALL_REVIEWS, UNLOGGED_REVIEWS
 from consumer.migrate import MIGRATIONS_ID, STEP
 from replay.counted import CHUNK, CountedInRange, check_counted, gone_text
 from replay.options import Options, TimeRange, floor_hour
+from replay.predictions import count_predictions, prediction_hours
 
 DAYS_SHOWN = 31
 
@@ -79,6 +80,8 @@ class Selection:
     counted: CountedInRange | None = None   # a rebuild: the counted entries of its hours
     unparseable: int = 0   # backfill documents whose timestamp is not a date (set aside)
     unmigrated: int = 0    # documents still carrying the previous version's logged_as (migrated first)
+    predictions: int = 0   # a rebuild: predictions in its whole hours, whose prediction rollups are recounted
+    prediction_hours: int | None = 0   # ... in this many hours (None: every hour)
 
     @property
     def total(self) -> int:
@@ -108,6 +111,9 @@ def select(cols: Collections, config: Config, options: Options, counted: Counted
             for period in selection.counted.hours:   # counted there, whether or not a document is left
                 selection.hours.setdefault(floor_hour(period), 0)
             selection.hours = dict(sorted(selection.hours.items()))
+            hours = prediction_hours(cols, phase)
+            selection.prediction_hours = None if hours is None else len(hours)
+            selection.predictions = count_predictions(cols, phase)
     return selection
 
 
@@ -133,6 +139,9 @@ def describe(selection: Selection, config: Config) -> list[str]:
                      f"from {sum(selection.hours.values())} reviewed documents; new reviews' profiles to: "
                      f"{_names(selection.backfill_sinks)}")
         lines += _counted_lines(selection.counted, options, config)
+        hours = "every hour" if selection.prediction_hours is None else f"{selection.prediction_hours} hours"
+        lines.append(f"predictions: {selection.predictions} in {hours} recounted into the prediction rollups "
+                     f"(by the running consumer if there is one)")
     if options.profiles:
         lines.append(f"re-send: one profile per hour with reviews ({sum(1 for n in selection.hours.values() if n)} "
                      f"hours) to: {_names(options.profiles)}")

@@ -40,6 +40,7 @@ from consumer.catchup import ALL_REVIEWS, CatchUpResult, catch_up
 from replay.errors import Interrupted
 from replay.options import Options, TimeRange
 from replay.plan import Selection, backfill_filter, hour_phase
+from replay.predictions import PredictionsDone, rebuild_predictions
 from replay.rebuild import HourDone, rebuild_hours
 from replay.progress import Progress
 
@@ -53,6 +54,7 @@ class Summary(CatchUpResult):
 
     hours_rebuilt: int = 0
     hours_resent: int = 0
+    predictions: PredictionsDone | None = None   # a rebuild: the prediction rollups' recount
     seconds: float = 0.0
     interrupted: bool = False
 
@@ -67,6 +69,7 @@ class Summary(CatchUpResult):
                 f"  counted: {self.counts['claimed']} new, {self.counts['corrected']} corrected, "
                 f"{self.counts['recounted']} recounted in {self.hours_rebuilt} rebuilt hours",
                 *rebuilt,
+                *([] if self.predictions is None else [self.predictions.line()]),
                 f"  profiles queued in the outbox: {self.profiles} ({self.hours_resent} hours re-sent)",
                 f"  set aside (bad documents): {self.counts['rejected']}",
                 f"  duration: {self.seconds:.1f} s"]
@@ -107,6 +110,8 @@ class Replay:
         phase = hour_phase(self.options)
         if phase is not None and self.selection.hours:
             self._hours(phase)
+        if phase is not None and self.options.rebuild:
+            self.summary.predictions = rebuild_predictions(self.client, self.cols, self.config, phase, self.stop)
 
     def _batch_done(self, result: BatchResult) -> None:
         self.summary.add(result)
