@@ -13,11 +13,14 @@ increments are written as one `$inc` upsert, the consumer's write. Then `python 
 (the real pipeline) recounts --verify-days whole days in place, its rate is recorded, and the rebuilt
 rollup documents must equal the derived ones.
 
-Then `python -m web` (a subprocess) answers /api/summary and /api/daily for a 90-day range:
-cold (the first request after a fresh start, --restarts times), warm (sequential), and under
---clients concurrent aiohttp clients. The baseline, in the same run: read the range's raw documents
-with pymongo and compute the same metrics with scikit-learn in Python (every figure compared for
-equality with the API's). Prints a table and writes bench/results/api.json.
+Then `python -m web` (a subprocess) answers /api/summary, /api/daily and /api/classes for a 90-day
+range: cold (the first requests after a fresh start, --restarts times, with the time the start took),
+warm (sequential), under --clients concurrent aiohttp clients, and --viewers dashboards connected to
+/api/stream that reload the overview tab (summary, daily and volume at once, as the page does) on every
+`update` event, after a review is counted in the range (--reload-rounds times; each round's review must be
+in every viewer's summary). The baseline, in the same run: read the range's raw documents with pymongo
+and compute the same metrics with scikit-learn in Python; every figure the API gave at the end is
+compared for equality with it. Prints a table and writes bench/results/api.json.
 
     .venv/bin/python -m bench.api_bench [--reviews 1000000] [--days 100]
 """
@@ -31,6 +34,7 @@ import io
 import os
 import json
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -63,12 +67,15 @@ from clara.rollups import Counted, RollupDelta, day_bounds  # noqa: E402
 from consumer.migrate import migrate_logged_as  # noqa: E402
 from replay.cli import main as replay_main  # noqa: E402
 from tests.support.processes import start, write_config  # noqa: E402
+from tests.support.sse import sse_events  # noqa: E402
 
 UTC = dt.timezone.utc
 START = dt.datetime(2025, 1, 1, tzinfo=UTC)
 N_CLASSES = 7
 RANGE_DAYS = 90
 AVERAGES = ("macro", "weighted")
+ENDPOINTS = ["summary", "daily", "classes"]
+OVERVIEW_TAB = ["summary", "daily", "volume"]   # what the dashboard's first tab asks for (web/static/js/tabs/overview.js)
 
 
 def documents(reviews: int, days: int, seed: int = 3):
@@ -211,9 +218,19 @@ def raw_daily(raw: dict, first: dt.date, last: dt.date) -> dict:
     return out
 
 
-def check_equal(summary: dict, daily: dict, base_summary: dict, base_daily: dict) -> int:
+def raw_classes(raw: dict) -> dict:
+    """Per-class precision, recall, F1 and support, as /api/classes reports them."""
+    return raw_metrics(raw["y_true"], raw["y_pred"])["per_class"]
+
+
+def check_equal(summary: dict, daily: dict, classes: dict, base_summary: dict, base_daily: dict,
+                base_classes: list) -> int:
     """Every metric the API gave equals the raw computation exactly; returns how many values were compared."""
     compared = 0
+    for i, score in enumerate(("precision", "recall", "f1", "support")):
+        expected = [None if np.isnan(v) else (int(v) if score == "support" else v) for v in base_classes[i]]
+        assert classes[score] == expected, (score, classes[score], expected)
+        compared += len(expected)
     for key in ("reviews", "pending", "accuracy"):
         assert summary[key] == base_summary[key], (key, summary[key], base_summary[key])
         compared += 1
@@ -253,6 +270,108 @@ async def wait_ready(base: str, process: subprocess.Popen, timeout: float = 60) 
                 pass
             await asyncio.sleep(0.1)
     raise TimeoutError("python -m web did not answer /healthz")
+
+
+async def viewers_reload(base: str, urls: dict, tab: list[str], cols: Collections, viewers: int, rounds: int,
+                         expected_reviews: int, web: psutil.Process | None = None) -> dict:
+    """`viewers` dashboards on /api/stream; each round counts one review in the range (as the consumer does:
+    the source document, its counted entry and an $inc of its hour, in that order) and every dashboard
+    reloads `tab` at once when its `update` event arrives. Returns the reload times (event -> last answer)
+    and write -> last answer, and checks every viewer's summary holds the new review."""
+    raise_open_files(viewers * (len(tab) + 1))
+    reload_ms: list[float] = []
+    write_ms: list[float] = []
+    by_endpoint: dict[str, list[float]] = {name: [] for name in tab}
+    pending = list(cols.source.find({"output_validated": None,
+                                     "timestamp": {"$gte": (START + dt.timedelta(days=30)).replace(tzinfo=None)}},
+                                    limit=rounds))
+    sessions = [aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=None))
+                for _ in range(viewers)]
+    try:
+        for session in sessions:   # the page is open: its answers loaded once, its connections kept
+            await asyncio.gather(*(timed_get(session, urls[name]) for name in tab))
+        queues: list[asyncio.Queue] = [asyncio.Queue() for _ in sessions]
+
+        async def listen(session: aiohttp.ClientSession, queue: asyncio.Queue, connected: asyncio.Event) -> None:
+            async with session.get(base + "/api/stream") as response:
+                async for event in sse_events(response.content):
+                    if event.get("event") == "status":
+                        connected.set()
+                    elif event.get("event") == "update":
+                        queue.put_nowait(time.perf_counter())
+
+        async def reload(session: aiohttp.ClientSession, queue: asyncio.Queue) -> tuple[float, int]:
+            arrived = await queue.get()
+            bodies = await asyncio.gather(*(timed_get(session, urls[name]) for name in tab))
+            for name, (ms, _) in zip(tab, bodies):
+                by_endpoint[name].append(ms)
+            summary = json.loads(bodies[tab.index("summary")][1])
+            return arrived, summary["reviews"]
+
+        connected = [asyncio.Event() for _ in sessions]
+        listeners = [asyncio.create_task(listen(s, q, c)) for s, q, c in zip(sessions, queues, connected)]
+        await asyncio.wait_for(asyncio.gather(*(c.wait() for c in connected)), 60)
+        await asyncio.sleep(1.0)
+        cpu = {"bench": 0.0, "web": 0.0, "wall": 0.0}
+        for doc in pending:
+            began = (time.perf_counter(), time.process_time(), _cpu(web))
+            for queue in queues:
+                while not queue.empty():
+                    queue.get_nowait()
+            reloads = [asyncio.create_task(reload(s, q)) for s, q in zip(sessions, queues)]
+            written = time.perf_counter()
+            await asyncio.to_thread(count_one_review, cols, doc)
+            expected_reviews += 1
+            for task in asyncio.as_completed(reloads):
+                arrived, reviews = await task
+                done = time.perf_counter()
+                assert reviews == expected_reviews, (reviews, expected_reviews)
+                reload_ms.append((done - arrived) * 1000)
+                write_ms.append((done - written) * 1000)
+            cpu["wall"] += time.perf_counter() - began[0]
+            cpu["bench"] += time.process_time() - began[1]
+            cpu["web"] += _cpu(web) - began[2]
+            await asyncio.sleep(0.5)
+        for task in listeners:
+            task.cancel()
+        await asyncio.gather(*listeners, return_exceptions=True)
+    finally:
+        await asyncio.gather(*(s.close() for s in sessions))
+    return {"viewers": viewers, "rounds": len(reload_ms) // max(viewers, 1), "tab": tab,
+            "reload": percentiles(reload_ms, digits=1), "write_to_reloaded": percentiles(write_ms, digits=1),
+            "requests": {name: percentiles(ms, digits=1) for name, ms in by_endpoint.items()},
+            "cpu_seconds": {name: round(value, 2) for name, value in cpu.items()}}
+
+
+def _cpu(process: psutil.Process | None) -> float:
+    if process is None:
+        return 0.0
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def raise_open_files(clients: int) -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = clients * 2 + 256
+    if soft < want:
+        soft = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return soft
+
+
+def count_one_review(cols: Collections, doc: dict) -> None:
+    """A reviewer confirms a pending prediction and the consumer counts it (source, counted entry, rollup)."""
+    now = dt.datetime.now(UTC)
+    doc = doc | {"output_validated": doc["output_prediction"], "timestamp_validated": now}
+    record = parse_document(doc, N_CLASSES)
+    counted = Counted.of(record, HOUR)
+    delta = RollupDelta()
+    delta.add(counted)
+    cols.source.update_one({"_id": doc["_id"]}, {"$set": {"output_validated": doc["output_validated"],
+                                                          "timestamp_validated": now, "logged": True}})
+    cols.counted.insert_one(counted.to_doc() | {"_id": doc["_id"], "at": now})
+    for hour, inc in delta.updates():
+        cols.rollups.update_one({"_id": hour}, {"$inc": inc, "$set": {"updated_at": now}}, upsert=True)
 
 
 async def cold(base: str, urls: dict) -> dict:
@@ -311,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
                         "(default 100); each concurrent client makes as many divided by --clients, at least 10")
     parser.add_argument("--restarts", type=int, default=5, help="fresh web starts for cold figures (default 5)")
     parser.add_argument("--verify-days", type=int, default=1, help="days replay --rebuild recounts (default 1)")
+    parser.add_argument("--viewers", type=int, default=200, help="SSE-connected dashboards reloading (default 200)")
+    parser.add_argument("--reload-rounds", type=int, default=5, help="reviews counted while they watch (default 5)")
     parser.add_argument("--output", default=str(REPO / "bench" / "results" / "api.json"))
     args = parser.parse_args(argv)
     if args.days < RANGE_DAYS + 7:
@@ -339,27 +460,41 @@ def main(argv: list[str] | None = None) -> int:
             last = first + dt.timedelta(days=RANGE_DAYS - 1)
             base = f"http://127.0.0.1:{port}"
             params = f"from={first.isoformat()}&to={last.isoformat()}"
-            urls = {"summary": f"{base}/api/summary?{params}", "daily": f"{base}/api/daily?{params}"}
+            urls = {name: f"{base}/api/{name}?{params}" for name in ENDPOINTS}
+            urls["volume"] = f"{base}/api/volume?{params}"
 
-            colds: dict[str, list[float]] = {"summary": [], "daily": []}
+            colds: dict[str, list[float]] = {name: [] for name in ENDPOINTS}
+            firsts: list[float] = []
+            startups: list[float] = []
             web_pid = None
             for i in range(args.restarts):
+                began = time.perf_counter()
                 web_process = start("web", config_path, mongo.uri, env={"PORT": str(port)},
                                     log_path=Path(tmp) / "web.log")
                 asyncio.run(wait_ready(base, web_process))
-                order = list(urls) if i % 2 == 0 else list(reversed(urls))
-                for name, ms in asyncio.run(cold(base, {n: urls[n] for n in order})).items():
+                startups.append(time.perf_counter() - began)
+                order = ENDPOINTS[i % len(ENDPOINTS):] + ENDPOINTS[:i % len(ENDPOINTS)]
+                for n, (name, ms) in enumerate(asyncio.run(cold(base, {n: urls[n] for n in order})).items()):
                     colds[name].append(ms)
+                    if n == 0:
+                        firsts.append(ms)
                 if i < args.restarts - 1:
                     stop(web_process)
             web_pid = web_process.pid
-            warm_results, bodies = asyncio.run(warm(urls, args.requests))
+            measured = {name: urls[name] for name in ENDPOINTS}
+            warm_results, bodies = asyncio.run(warm(measured, args.requests))
             per_client = max(args.requests // args.clients, 10)
-            conc = asyncio.run(concurrent(urls, args.clients, per_client))
+            conc = asyncio.run(concurrent(measured, args.clients, per_client))
+            viewers = None
+            if args.viewers:
+                print(f"{args.viewers} dashboards reloading on live updates ...", flush=True)
+                viewers = asyncio.run(viewers_reload(base, urls, OVERVIEW_TAB, cols, args.viewers, args.reload_rounds,
+                                                     json.loads(bodies["summary"])["reviews"], psutil.Process(web_pid)))
+                _, bodies = asyncio.run(warm(measured, 1))   # the answers after those reviews, compared below
             web_rss = round(psutil.Process(web_pid).memory_info().rss / 2**20, 1)
             stop(web_process)
             web_process = None
-            summary_body, daily_body = json.loads(bodies["summary"]), json.loads(bodies["daily"])
+            summary_body, daily_body, classes_body = (json.loads(bodies[name]) for name in ENDPOINTS)
 
             print("baseline: reading the raw documents and computing with scikit-learn ...", flush=True)
             began = time.perf_counter()
@@ -371,14 +506,20 @@ def main(argv: list[str] | None = None) -> int:
             began = time.perf_counter()
             base_daily = raw_daily(raw, first, last)
             daily_seconds = time.perf_counter() - began
-            compared = check_equal(summary_body, daily_body, base_summary, base_daily)
+            began = time.perf_counter()
+            base_classes = raw_classes(raw)
+            classes_seconds = time.perf_counter() - began
+            compared = check_equal(summary_body, daily_body, classes_body, base_summary, base_daily, base_classes)
             client.close()
         finally:
             stop(web_process)
             mongo.stop()
 
     baseline_ms = {"summary": round((read_seconds + summary_seconds) * 1000),
-                   "daily": round((read_seconds + daily_seconds) * 1000)}
+                   "daily": round((read_seconds + daily_seconds) * 1000),
+                   "classes": round((read_seconds + classes_seconds) * 1000)}
+    warm_together = sum(warm_results[name]["p50_ms"] for name in ENDPOINTS)
+    together = round(sum(baseline_ms.values()) / warm_together)
     result = {
         "reviews": args.reviews, "days": args.days, "range_days": RANGE_DAYS,
         "range": {"from": first.isoformat(), "to": last.isoformat(), "timezone": zone.key},
@@ -387,30 +528,46 @@ def main(argv: list[str] | None = None) -> int:
                             "RollupDelta), one $inc upsert per hour; replay --rebuild of "
                             f"{verify['days']} day(s) recounted them identically"),
         "replay_rebuild_check": verify,
+        "startup_seconds": percentiles(startups, digits=2),
+        "cold_first_request": percentiles(firsts, digits=2) | {"samples_ms": [round(v, 1) for v in firsts]},
         "cold": {name: percentiles(ms, digits=2) | {"samples_ms": [round(v, 1) for v in ms]} for name, ms in colds.items()},
-        "warm": warm_results, "concurrent": {"clients": args.clients, "requests_per_client": per_client, **conc},
+        "warm": warm_results, "warm_together": {"p50_sum_ms": round(warm_together, 2),
+                                                "baseline_sum_ms": sum(baseline_ms.values()), "ratio": together},
+        "concurrent": {"clients": args.clients, "requests_per_client": per_client, **conc},
+        "viewers": viewers,
         "web_rss_mib": web_rss,
         "baseline": {"read_seconds": round(read_seconds, 2), "summary_compute_seconds": round(summary_seconds, 3),
-                     "daily_compute_seconds": round(daily_seconds, 3), "total_ms": baseline_ms,
+                     "daily_compute_seconds": round(daily_seconds, 3),
+                     "classes_compute_seconds": round(classes_seconds, 3), "total_ms": baseline_ms,
                      "values_compared_equal": compared},
     }
     rows = []
     n = f"{summary_body['reviews'] / 1e6:.2f}M" if summary_body["reviews"] >= 100_000 else f"{summary_body['reviews']:,}"
-    for name in ("summary", "daily"):
+    rows.append(["api", f"start-up s / first request after it ms p50 ({args.restarts} fresh starts)",
+                 f"{result['startup_seconds']['p50_ms']} / {result['cold_first_request']['p50_ms']}", "", ""])
+    for name in ENDPOINTS:
         b = baseline_ms[name]
         for label, figures in ((f"cold ({args.restarts} fresh starts)", result["cold"][name]),
                                ("warm", warm_results[name]),
                                (f"{args.clients} concurrent clients", conc[name])):
             rows.append(["api", f"/api/{name} {RANGE_DAYS} d ({n} reviews) {label} p50 / p95 ms vs raw ms",
                          f"{figures['p50_ms']} / {figures['p95_ms']}", b, f"{round(b / figures['p95_ms'])}x (p95)"])
-    rows.append(["api", f"{args.clients} clients requests/s summary / daily",
-                 f"{conc['summary']['requests_per_second']} / {conc['daily']['requests_per_second']}", "", ""])
+    rows.append(["api", f"warm summary + daily + classes p50 ms together vs raw ms ({n} reviews)",
+                 round(warm_together, 2), sum(baseline_ms.values()), f"{together}x (p50)"])
+    rows.append(["api", f"{args.clients} clients requests/s " + " / ".join(ENDPOINTS),
+                 " / ".join(str(conc[name]["requests_per_second"]) for name in ENDPOINTS), "", ""])
+    if viewers:
+        rows.append(["api", f"{viewers['viewers']} SSE dashboards reload {'+'.join(OVERVIEW_TAB)} on update p50 / p95 ms "
+                     f"(write -> reloaded p95; {viewers['rounds']} reviews)",
+                     f"{viewers['reload']['p50_ms']} / {viewers['reload']['p95_ms']}",
+                     "", f"{viewers['write_to_reloaded']['p95_ms']}"])
     rows.append(["api", "rollups: derived in memory by clara.rollups; replay --rebuild check reviews/s",
                  verify["reviews_per_second"], "", "identical"])
     result["rows"] = rows
     write_result(args.output, result)
     print(f"\n{args.reviews:,} reviews, {RANGE_DAYS}-day range {first}..{last} ({summary_body['reviews']:,} reviews); "
-          f"baseline: read {read_seconds:.2f} s + summary {summary_seconds:.2f} s / daily {daily_seconds:.2f} s; "
+          f"baseline: read {read_seconds:.2f} s + summary {summary_seconds:.2f} s / daily {daily_seconds:.2f} s / "
+          f"classes {classes_seconds:.2f} s; "
           f"{compared} values equal")
     for row in rows:
         print("  ".join(str(cell) for cell in row[1:]))

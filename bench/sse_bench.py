@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import resource
 import signal
 import subprocess
 import sys
@@ -31,7 +30,7 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.api_bench import wait_ready  # noqa: E402
+from bench.api_bench import raise_open_files, wait_ready  # noqa: E402
 from bench.stats import percentiles, write_result  # noqa: E402
 from clara.config import config_from_mapping  # noqa: E402
 from clara.db import Collections, connect, ensure_indexes  # noqa: E402
@@ -41,15 +40,6 @@ from tests.support.sse import sse_events  # noqa: E402
 
 UTC = dt.timezone.utc
 HOUR = dt.datetime(2025, 3, 1, 10, tzinfo=UTC)
-
-
-def raise_open_files(clients: int) -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = clients * 2 + 256
-    if soft < want:
-        soft = want if hard == resource.RLIM_INFINITY else min(want, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    return soft
 
 
 class Listener:

@@ -1,7 +1,11 @@
 """JSON API handlers: parse the parameters, read the rollups, build the body in an executor.
 
 Range reports read per-day totals from the app's RollupCache (web.rollup_cache), which reads from
-MongoDB only the hours that changed since it last looked.
+MongoDB only the hours that changed since it last looked. With the change fence following, the totals
+come with a version of the range's data, and the finished JSON of summary, daily, classes, confusion and
+training is kept by endpoint, range and version (web.response_cache): a request that finds its version
+costs one drain of the fence, no listing and no scikit-learn. Pending counts are kept the same way
+(web.pending).
 """
 
 from __future__ import annotations
@@ -9,12 +13,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import json
+from collections.abc import Hashable
 
 from aiohttp import web
 
 from clara.predictions import PredictionTotals
 from web import keys, queries, reports
 from web.params import RANGE_PARAMETERS, DateRange, date_range, default_range, query, range_of
+from web.pending import PENDING
+from web.response_cache import RESPONSES
 from web.volume import granularity, volume_body
 
 
@@ -34,21 +42,38 @@ async def meta(request: web.Request) -> web.Response:
 
 
 def _by_day(request: web.Request, days):
-    """The range's per-day Totals (a coroutine)."""
-    return request.app[keys.ROLLUP_CACHE].by_day(request.app[keys.COLLECTIONS], days)
+    """The range's per-day Totals and their version, None when not known (a coroutine)."""
+    return request.app[keys.ROLLUP_CACHE].by_day_versioned(request.app[keys.COLLECTIONS], days)
+
+
+def _pending(request: web.Request, days: DateRange):
+    return request.app[PENDING].count(request.app[keys.COLLECTIONS], days)
+
+
+async def _answer(request: web.Request, key: Hashable, version: Hashable | None, function, *args) -> web.Response:
+    """`function(*args)` as JSON, built in the executor, or kept from a build for the same key and version."""
+    build = functools.partial(_run, _json, function, *args)
+    body = await (build() if version is None else request.app[RESPONSES].get(key, version, build))
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
+
+
+def _json(function, *args) -> bytes:
+    return json.dumps(function(*args)).encode()
 
 
 async def summary(request: web.Request) -> web.Response:
-    config, collections = request.app[keys.CONFIG], request.app[keys.COLLECTIONS]
+    config = request.app[keys.CONFIG]
     days = date_range(request, config)
-    by_day, pending = await asyncio.gather(_by_day(request, days), queries.pending_reviews(collections, days))
-    return web.json_response(await _run(reports.from_days, reports.summary, by_day, pending, days, config))
+    (by_day, version), pending = await asyncio.gather(_by_day(request, days), _pending(request, days))
+    return await _answer(request, ("summary", days), None if version is None else (version, pending),
+                         reports.from_days, reports.summary, by_day, pending, days, config)
 
 
 async def daily(request: web.Request) -> web.Response:
     config = request.app[keys.CONFIG]
     days = date_range(request, config)
-    return web.json_response(await _run(reports.daily, await _by_day(request, days), days, config))
+    by_day, version = await _by_day(request, days)
+    return await _answer(request, ("daily", days), version, reports.daily, by_day, days, config)
 
 
 def _range_report(function):
@@ -56,7 +81,9 @@ def _range_report(function):
     async def handler(request: web.Request) -> web.Response:
         config = request.app[keys.CONFIG]
         days = date_range(request, config)
-        return web.json_response(await _run(reports.from_days, function, await _by_day(request, days), days, config))
+        by_day, version = await _by_day(request, days)
+        return await _answer(request, (function.__name__, days), version,
+                             reports.from_days, function, by_day, days, config)
     handler.__name__ = handler.__qualname__ = function.__name__
     return handler
 
@@ -69,10 +96,14 @@ async def training(request: web.Request) -> web.Response:
     """Training-set class counts beside the range's predictions: all of them, and the reviewed ones."""
     config, collections = request.app[keys.CONFIG], request.app[keys.COLLECTIONS]
     days = date_range(request, config)
-    by_day, predictions = await asyncio.gather(_by_day(request, days),
-                                               request.app[keys.PREDICTION_CACHE].by_day(collections, days))
-    return web.json_response(await _run(reports.from_days, reports.training, by_day,
-                                        PredictionTotals.sum(predictions.values()), days, config))
+    (by_day, version), (predictions, predictions_version) = await asyncio.gather(
+        _by_day(request, days), request.app[keys.PREDICTION_CACHE].by_day_versioned(collections, days))
+    both = None if version is None or predictions_version is None else (version, predictions_version)
+    return await _answer(request, ("training", days), both, _training, by_day, predictions, days, config)
+
+
+def _training(by_day, predictions, days: DateRange, config) -> dict:
+    return reports.from_days(reports.training, by_day, PredictionTotals.sum(predictions.values()), days, config)
 
 
 async def volume(request: web.Request) -> web.Response:
@@ -101,8 +132,8 @@ async def volume(request: web.Request) -> web.Response:
 async def health(request: web.Request) -> web.Response:
     config, collections = request.app[keys.CONFIG], request.app[keys.COLLECTIONS]
     days = date_range(request, config)
-    by_day, pending, rejects, backlog, consumer = await asyncio.gather(
-        _by_day(request, days), queries.pending_reviews(collections, days),
+    (by_day, _), pending, rejects, backlog, consumer = await asyncio.gather(
+        _by_day(request, days), _pending(request, days),
         queries.rejects(collections), queries.outbox_backlog(collections),
         queries.consumer_state(collections, dt.datetime.now(dt.timezone.utc)))
     return web.json_response({

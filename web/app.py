@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -13,12 +15,16 @@ from clara.predictions import PredictionTotals
 from web import keys, sse
 from web.alerts import drift_client_ctx
 from web.auth import auth_middleware
+from web.changes import ChangeFence
 from web.errors import error_middleware
 from web.instruments import Metrics
 from web.metrics import count_requests
+from web.pending import PENDING, PendingCounts
+from web.response_cache import RESPONSES, ResponseCache
 from web.rollup_cache import RollupCache
 from web.routes import setup_routes
 from web.security import security_headers, time_limit
+from web.warm import WARM_WAIT_SECONDS, warm
 
 
 async def mongo_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -28,6 +34,24 @@ async def mongo_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.COLLECTIONS] = Collections.of(client, config)  # type: ignore[arg-type]  # same roles, async
     yield
     await client.close()
+
+
+def memory_ctx(fence: ChangeFence):
+    """The caches' change fence (web.changes) attached to the app's client, its idle drain, the warm start
+    (web.warm: waited for at most WARM_WAIT_SECONDS); on the way out every task stopped, the stream closed."""
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        fence.attach(app[keys.COLLECTIONS])
+        idle = asyncio.create_task(fence.keep_following(), name="change-fence-idle-drain")
+        warming = asyncio.create_task(warm(app), name="rollup-cache-warm")
+        await asyncio.wait([warming], timeout=WARM_WAIT_SECONDS)
+        yield
+        for task in (idle, warming):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for owner in (app[RESPONSES], app[PENDING], app[keys.ROLLUP_CACHE], app[keys.PREDICTION_CACHE], fence):
+            await owner.close()
+    return ctx
 
 
 def create_app(config: Config) -> web.Application:
@@ -40,9 +64,13 @@ def create_app(config: Config) -> web.Application:
     app.on_response_prepare.append(security_headers)
     app[keys.CONFIG] = config
     app[keys.METRICS] = Metrics()
-    app[keys.ROLLUP_CACHE] = RollupCache(config.model.zone)
-    app[keys.PREDICTION_CACHE] = RollupCache(config.model.zone, role="predictions", summed=PredictionTotals.of)
-    app.cleanup_ctx.extend([mongo_ctx, drift_client_ctx, sse.hub_ctx])
+    fence = ChangeFence()
+    app[keys.ROLLUP_CACHE] = RollupCache(config.model.zone, fence=fence)
+    app[keys.PREDICTION_CACHE] = RollupCache(config.model.zone, role="predictions", summed=PredictionTotals.of,
+                                             fence=fence)
+    app[PENDING] = PendingCounts(fence)
+    app[RESPONSES] = ResponseCache()
+    app.cleanup_ctx.extend([mongo_ctx, drift_client_ctx, memory_ctx(fence), sse.hub_ctx])
     app.on_shutdown.append(sse.close_streams)
     setup_routes(app)
     return app

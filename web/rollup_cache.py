@@ -1,7 +1,12 @@
-"""Per-day totals of hourly rollups, kept in memory and refreshed from the hours that changed.
+"""Per-day totals of hourly rollups, kept in memory: exact by the change fence, or by listing the hours.
 
 One cache per kind of rollup (the review rollups, summed into `Totals`, and the prediction rollups,
 summed into `PredictionTotals`), each with its own collection role and summing function.
+
+With a change fence that is following (web.changes), the days live in web.day_totals: a request costs
+one drain of the fence's stream, no listing, and the answer carries a version of the range's data, by
+which finished answers are kept (web.response_cache). Without one (none given, or its stream lost), each
+request lists the range's (hour, updated_at) pairs, as described below, and gets no version.
 
 Decoding the ~2,200 hourly documents of a 90-day range costs tens of milliseconds of CPU (summing
 them again as much), so the web process keeps every hour it has read and the Totals of every local
@@ -31,6 +36,8 @@ from zoneinfo import ZoneInfo
 
 from clara.db import Collections
 from clara.rollups import UTC, Totals, local_day
+from web.changes import ChangeFence
+from web.day_totals import DayTotals
 from web.params import DateRange
 
 RECENT_SECONDS = 5.0
@@ -45,8 +52,9 @@ class RollupCache(Generic[T]):
     """`role` names the clara.db.Collections field to read; `summed` adds hour documents up into a T."""
 
     def __init__(self, zone: ZoneInfo, recent_seconds: float = RECENT_SECONDS, role: str = "rollups",
-                 summed: Callable[[Iterable[dict[str, Any]]], T] = Totals.of):
+                 summed: Callable[[Iterable[dict[str, Any]]], T] = Totals.of, fence: ChangeFence | None = None):
         self.zone = zone
+        self.fenced = None if fence is None else DayTotals(zone, fence, role, summed)
         self.recent = dt.timedelta(seconds=recent_seconds)
         self.role, self.summed = role, summed
         self.hours: dict[Hour, tuple[Stamp, dict[str, Any]]] = {}
@@ -56,6 +64,36 @@ class RollupCache(Generic[T]):
 
     async def by_day(self, collections: Collections, days: DateRange) -> dict[dt.date, T]:
         """The totals of every local day of the range that has rollups (a day without any is absent)."""
+        return (await self.by_day_versioned(collections, days))[0]
+
+    async def by_day_versioned(self, collections: Collections, days: DateRange) -> tuple[dict[dt.date, T], int | None]:
+        """`by_day`, and a version of what it holds (None without a following fence): equal versions of
+        the same range, equal totals."""
+        listed = days.days
+        snapshot = await self._snapshot(collections, listed)
+        if snapshot is not None:
+            return snapshot.by_day(listed), snapshot.version(listed)
+        return await self._listed_by_day(collections, days), None
+
+    async def warm(self, collections: Collections, days: Iterable[dt.date]) -> dict[dt.date, T]:
+        """Load and sum these days ahead of any request (with a following fence; else nothing)."""
+        snapshot = await self._snapshot(collections, days)
+        return {} if snapshot is None else dict(snapshot.totals)
+
+    async def close(self) -> None:
+        if self.fenced is not None:
+            await self.fenced.close()
+
+    async def _snapshot(self, collections: Collections, days: Iterable[dt.date]):
+        if self.fenced is None:
+            return None
+        snapshot = await self.fenced.snapshot(collections, days)
+        if snapshot is not None and self.hours:
+            self.hours.clear()   # the listing's memory, from a time the fence was not following
+            self.days.clear()
+        return snapshot
+
+    async def _listed_by_day(self, collections: Collections, days: DateRange) -> dict[dt.date, T]:
         start, end = days.bounds
         settled = dt.datetime.now(UTC) - self.recent   # an hour written after this is not trusted from memory
         listed = await self._refresh(collections, start, end, settled)
@@ -82,6 +120,10 @@ class RollupCache(Generic[T]):
 
     async def by_hour(self, collections: Collections, days: DateRange) -> dict[Hour, dict[str, Any]]:
         """The stored document of every UTC hour of the range that has one, fresh as in `by_day`."""
+        listed = days.days
+        snapshot = await self._snapshot(collections, listed)
+        if snapshot is not None:
+            return snapshot.by_hour(listed)
         start, end = days.bounds
         listed = await self._refresh(collections, start, end, dt.datetime.now(UTC) - self.recent)
         return {hour: self.hours[hour][1] for hour in sorted(listed) if hour in self.hours}

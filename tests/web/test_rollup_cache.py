@@ -11,6 +11,7 @@ from clara.db import Collections, client_options
 from clara.predictions import PredictionTotals, predictions_by_day
 from clara.rollups import Totals, local_day, totals_by_day
 from web.params import DateRange
+from web.changes import ChangeFence
 from web.rollup_cache import RollupCache
 
 UTC = dt.timezone.utc
@@ -142,3 +143,44 @@ async def test_the_prediction_rollups_cache_equals_summing_the_stored_hours_afre
 
 def _utc(hour: dt.datetime) -> dt.datetime:
     return hour.replace(tzinfo=UTC) if hour.tzinfo is None else hour
+
+
+async def test_with_a_change_fence_every_write_is_seen_stamped_or_not_and_versions_follow_the_days(
+        web_config, web_collections):
+    zone = web_config.model.zone
+    days, spring = DateRange(FIRST, LAST, zone), DateRange(dt.date(2024, 3, 31), dt.date(2024, 3, 31), zone)
+    web_collections.rollups.insert_many(
+        [{"_id": _hour(d, h), "reviews": 2, "cells": {"0_0": 1, "1_0": 1}, "updated_at": OLD}
+         for d in (29, 30, 31) for h in range(0, 24, 3)])
+    client = AsyncMongoClient(web_config.mongodb.uri, **client_options(web_config))
+    fence = ChangeFence()
+    cache = RollupCache(zone, fence=fence)
+    try:
+        cols = Collections.of(client, web_config)  # type: ignore[arg-type]
+        fence.attach(cols)
+
+        async def check() -> tuple[int, int]:
+            start, end = days.bounds
+            expected = totals_by_day(web_collections.rollups.find({"_id": {"$gte": start, "$lt": end}}), zone)
+            by_day, version = await cache.by_day_versioned(cols, days)
+            assert by_day == expected
+            assert version is not None
+            return version, (await cache.by_day_versioned(cols, spring))[1]
+
+        first = await check()
+        assert await check() == first                           # nothing changed: the same versions
+        web_collections.rollups.update_one({"_id": _hour(30, 3)}, {"$inc": {"cells.1_1": 5, "reviews": 5}})
+        second = await check()                                  # no new updated_at, seen all the same
+        assert second[0] > first[0] and second[1] == first[1]  # 30 March changed, 31 March did not
+        web_collections.rollups.delete_one({"_id": _hour(31, 6)})
+        third = await check()
+        assert third[1] > second[1]
+        web_collections.rollups.insert_one({"_id": _hour(31, 22), "reviews": 1, "cells": {"2_2": 1}})
+        await check()
+        web_collections.rollups.drop()                          # a drop: every hour taken as changed
+        web_collections.rollups.insert_one({"_id": _hour(30, 12), "reviews": 3, "cells": {"2_2": 3}})
+        await check()
+    finally:
+        await cache.close()
+        await fence.close()
+        await client.close()

@@ -1,0 +1,59 @@
+"""Finished answers, kept by name and given out while the data they came from is the same.
+
+A handler asks for (key, version, build): the key names the answer (the endpoint and its range), the
+version everything the answer is made of (web.day_totals' range version, a pending count, ...). What is
+kept under the key is given out while the version is the same; a different version builds it again,
+once, for every caller with that version (builds under way are shared, as results are). A failed build
+is not kept. At most `kept` keys, least recently used dropped first. The API keeps JSON bytes here,
+web.pending its counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
+
+from aiohttp import web
+
+KEPT = 512
+V = TypeVar("V")
+
+
+class ResponseCache(Generic[V]):
+    def __init__(self, kept: int = KEPT):
+        self.kept = kept
+        self._held: OrderedDict[Hashable, tuple[Hashable, asyncio.Future]] = OrderedDict()
+
+    async def get(self, key: Hashable, version: Hashable, build: Callable[[], Awaitable[V]]) -> V:
+        held = self._held.get(key)
+        if held is None or held[0] != version or _failed(held[1]):
+            held = self._held[key] = (version, asyncio.ensure_future(build()))
+            held[1].add_done_callback(_retrieve)
+            while len(self._held) > self.kept:
+                self._held.popitem(last=False)
+        self._held.move_to_end(key)
+        return await asyncio.shield(held[1])   # a caller that goes away does not cancel the others' build
+
+    async def close(self) -> None:
+        """Cancel the builds under way and await them (the owner's way out)."""
+        futures = [future for _, future in self._held.values() if not future.done()]
+        for future in futures:
+            future.cancel()
+        await asyncio.gather(*futures, return_exceptions=True)
+        self._held.clear()
+
+
+def _failed(future: asyncio.Future) -> bool:
+    return future.done() and (future.cancelled() or future.exception() is not None)
+
+
+def _retrieve(future: asyncio.Future) -> None:
+    """A build whose callers all went away must not log 'exception was never retrieved'."""
+    if not future.cancelled():
+        future.exception()
+
+
+# The app's cache of JSON answers (web.api). It belongs in web.keys, which this change could not edit.
+RESPONSES = web.AppKey("responses", ResponseCache)
