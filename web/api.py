@@ -108,7 +108,10 @@ def _training(by_day, predictions, days: DateRange, config) -> dict:
 
 async def volume(request: web.Request) -> web.Response:
     """All predictions per day (per hour for short ranges) split into reviewed / rejected / pending, the
-    review coverage, and today so far, from the prediction and review rollups (web.volume)."""
+    review coverage, and today so far, from the prediction and review rollups (web.volume).
+
+    The body depends on the time only through the minute (period starts are whole minutes) and `as_of`,
+    so it is kept by range, data versions, recount state and minute, and `as_of` is set on each answer."""
     config, collections = request.app[keys.CONFIG], request.app[keys.COLLECTIONS]
     values = query(request, (*RANGE_PARAMETERS, "by"))
     days = range_of(values, config)
@@ -118,15 +121,20 @@ async def volume(request: web.Request) -> web.Response:
     today = DateRange(local_today, local_today, config.model.zone)
     predictions, reviews = request.app[keys.PREDICTION_CACHE], request.app[keys.ROLLUP_CACHE]
     if by == "hour":
-        periods = (predictions.by_hour(collections, days), reviews.by_hour(collections, days))
+        periods = (predictions.by_hour_versioned(collections, days), reviews.by_hour_versioned(collections, days))
     else:
-        periods = (predictions.by_day(collections, days), reviews.by_day(collections, days))
-    by_prediction, by_review, today_predictions, today_reviews, recounting = await asyncio.gather(
-        *periods, predictions.by_day(collections, today), reviews.by_day(collections, today),
+        periods = (predictions.by_day_versioned(collections, days), reviews.by_day_versioned(collections, days))
+    *held, recounting = await asyncio.gather(
+        *periods, predictions.by_day_versioned(collections, today), reviews.by_day_versioned(collections, today),
         queries.prediction_recount(collections))
-    return web.json_response(await _run(
-        volume_body, days, by, by_prediction, by_review,
-        (today_predictions.get(today.first), today_reviews.get(today.first)), now, recounting))
+    (by_prediction, by_review, today_predictions, today_reviews), versions = zip(*held)
+    build = functools.partial(_run, volume_body, days, by, by_prediction, by_review,
+                              (today_predictions.get(today.first), today_reviews.get(today.first)), now, recounting)
+    if None in versions:
+        return web.json_response(await build())
+    kept = await request.app[RESPONSES].get(("volume", days, by),
+                                            (versions, recounting, now.replace(second=0, microsecond=0)), build)
+    return web.json_response(kept | {"today": kept["today"] | {"as_of": now.isoformat()}})
 
 
 async def health(request: web.Request) -> web.Response:

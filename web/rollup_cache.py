@@ -120,10 +120,18 @@ class RollupCache(Generic[T]):
 
     async def by_hour(self, collections: Collections, days: DateRange) -> dict[Hour, dict[str, Any]]:
         """The stored document of every UTC hour of the range that has one, fresh as in `by_day`."""
+        return (await self.by_hour_versioned(collections, days))[0]
+
+    async def by_hour_versioned(self, collections: Collections,
+                                days: DateRange) -> tuple[dict[Hour, dict[str, Any]], int | None]:
+        """`by_hour`, and the version of `by_day_versioned`."""
         listed = days.days
         snapshot = await self._snapshot(collections, listed)
         if snapshot is not None:
-            return snapshot.by_hour(listed)
+            return snapshot.by_hour(listed), snapshot.version(listed)
+        return await self._listed_by_hour(collections, days), None
+
+    async def _listed_by_hour(self, collections: Collections, days: DateRange) -> dict[Hour, dict[str, Any]]:
         start, end = days.bounds
         listed = await self._refresh(collections, start, end, dt.datetime.now(UTC) - self.recent)
         return {hour: self.hours[hour][1] for hour in sorted(listed) if hour in self.hours}

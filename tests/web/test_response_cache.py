@@ -170,3 +170,26 @@ async def test_the_response_cache_keeps_one_build_per_version_and_never_a_failed
     assert await cache.get("a", 2, lambda: build("a2 again")) == "a2 again"
     assert calls == ["a1", "a2", "boom", "b1", "c1", "a2 again"]
     await cache.close()
+
+
+async def test_volume_is_kept_within_the_minute_with_its_own_as_of_and_rebuilt_when_rollups_change(
+        client, documents, web_collections, monkeypatch):
+    from web import api
+
+    built = []
+    real = api.volume_body
+
+    def counted(*args):
+        built.append(args[-2])
+        return real(*args)
+
+    monkeypatch.setattr(api, "volume_body", counted)
+    first = await _get(client, "/api/volume")
+    second = await _get(client, "/api/volume")
+    assert first["today"]["as_of"] != second["today"]["as_of"]
+    if len(built) == 1:   # both asked within the same minute: one build
+        assert {k: v for k, v in first.items() if k != "today"} == {k: v for k, v in second.items() if k != "today"}
+    web_collections.rollups.update_one({"_id": dt.datetime(2024, 3, 31, 10, tzinfo=UTC)}, {"$inc": {"reviews": 2}})
+    third = await _get(client, "/api/volume")
+    index = third["periods"].index(DAY.isoformat())
+    assert third["reviews"][index] == first["reviews"][index] + 2
