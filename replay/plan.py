@@ -25,7 +25,7 @@ from consumer.catchup import ALL_REVIEWS, UNLOGGED_REVIEWS
 from consumer.migrate import MIGRATIONS_ID, STEP
 from replay.counted import CHUNK, CountedInRange, check_counted, gone_text
 from replay.options import Options, TimeRange, floor_hour
-from replay.predictions import count_predictions, prediction_hours
+from replay.predictions import count_predictions, prediction_hours, predictions_lost
 
 DAYS_SHOWN = 31
 
@@ -82,6 +82,7 @@ class Selection:
     unmigrated: int = 0    # documents still carrying the previous version's logged_as (migrated first)
     predictions: int = 0   # a rebuild: predictions in its whole hours, whose prediction rollups are recounted
     prediction_hours: int | None = 0   # ... in this many hours (None: every hour)
+    predictions_lost: int = 0   # ... fewer than its prediction rollups hold (deleted or moved away)
 
     @property
     def total(self) -> int:
@@ -114,6 +115,7 @@ def select(cols: Collections, config: Config, options: Options, counted: Counted
             hours = prediction_hours(cols, phase)
             selection.prediction_hours = None if hours is None else len(hours)
             selection.predictions = count_predictions(cols, phase)
+            selection.predictions_lost = predictions_lost(cols, phase)
     return selection
 
 
@@ -142,6 +144,11 @@ def describe(selection: Selection, config: Config) -> list[str]:
         hours = "every hour" if selection.prediction_hours is None else f"{selection.prediction_hours} hours"
         lines.append(f"predictions: {selection.predictions} in {hours} recounted into the prediction rollups "
                      f"(by the running consumer if there is one)")
+        if selection.predictions_lost:
+            outcome = ("dropped (--allow-shrink)" if options.allow_shrink else
+                       "the rebuild refuses to drop them (exit code 2) unless --allow-shrink is given")
+            lines.append(f"predictions gone: {selection.predictions_lost} counted in the range are no longer in "
+                         f"the source there: {outcome}")
     if options.profiles:
         lines.append(f"re-send: one profile per hour with reviews ({sum(1 for n in selection.hours.values() if n)} "
                      f"hours) to: {_names(options.profiles)}")

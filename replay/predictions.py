@@ -61,6 +61,23 @@ def prediction_hours(cols: Collections, phase: TimeRange) -> frozenset[dt.dateti
     return frozenset(hours)
 
 
+def predictions_lost(cols: Collections, phase: TimeRange) -> int:
+    """How many more predictions the prediction rollups of `phase` hold than the source does now: deleted
+    since they were counted (a TTL index), or moved out of the range, which a recount would erase. Moves
+    within the range cancel out (a prediction counts in its hour as inserted; a recount moves it)."""
+    query = phase.query()
+    stored = next(cols.predictions.aggregate([{"$match": {"_id": query["timestamp"]} if query else {}},
+                                              {"$group": {"_id": None, "n": {"$sum": "$predictions"}}}]), {"n": 0})
+    return max(stored["n"] - count_predictions(cols, phase), 0)
+
+
+def prediction_shrink_refusal(lost: int) -> str:
+    """Why a rebuild stops before writing anything when its recount would lower the prediction counts."""
+    return (f"rebuild would lower the prediction counts of its range by {lost:,} predictions the source no longer "
+            f"holds there (deleted, e.g. by a TTL index, moved out of the range, or counts raised by hand); their "
+            f"counts are history. Pass --allow-shrink to rebuild anyway")
+
+
 def count_predictions(cols: Collections, phase: TimeRange) -> int:
     """How many predictions the hours of `phase` hold now (for --dry-run)."""
     query = phase.query()

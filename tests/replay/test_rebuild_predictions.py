@@ -33,18 +33,21 @@ def test_a_rebuild_without_a_consumer_recounts_the_prediction_rollups_of_its_hou
     count_inserts(mongo_client, collections, config, docs)
     inside, outside = START + dt.timedelta(days=1, hours=5), START + dt.timedelta(hours=5)
     corrupt(collections, inside)
-    collections.predictions.delete_one({"_id": inside + dt.timedelta(hours=1)})
     corrupt(collections, START + dt.timedelta(days=1, hours=23))   # the day's last hour
     corrupt(collections, outside)
     in_day_2 = sum(START + dt.timedelta(days=1) <= at(doc) < START + dt.timedelta(days=2) for doc in docs)
 
     assert main(["--config", config_file(), "--rebuild", *DAY_2, "--dry-run"]) == 0
-    assert f"predictions: {in_day_2} in 24 hours recounted into the prediction rollups" in capsys.readouterr().out
-    assert main(["--config", config_file(), "--rebuild", *DAY_2]) == 0
+    out = capsys.readouterr().out
+    assert f"predictions: {in_day_2} in 24 hours recounted into the prediction rollups" in out
+    assert "predictions gone: 8 counted in the range are no longer in the source there: the rebuild refuses" in out
+    assert main(["--config", config_file(), "--rebuild", *DAY_2]) == 2   # raised counts look like deleted documents
+    assert "rebuild would lower the prediction counts of its range by 8 predictions" in capsys.readouterr().err
+    assert main(["--config", config_file(), "--rebuild", *DAY_2, "--allow-shrink"]) == 0
     assert f"predictions recounted by this replay: {in_day_2} in 24 hours" in capsys.readouterr().out
     stored = {doc["_id"].replace(tzinfo=UTC): doc["predictions"] for doc in collections.predictions.find()}
     assert stored[outside] == sum(outside <= at(doc) < outside + dt.timedelta(hours=1) for doc in docs) + 4
-    assert main(["--config", config_file(), "--rebuild"]) == 0   # the whole collection: the outside hour too
+    assert main(["--config", config_file(), "--rebuild", "--allow-shrink"]) == 0   # everything: the outside hour too
     assert_predictions_exact(collections, config.n_classes)
     assert rollup_predictions(collections)[2] == len(docs)
 
@@ -64,7 +67,7 @@ def test_a_rebuild_beside_a_running_consumer_is_recounted_by_it_while_the_model_
 
     with running_follower(mongo_client, collections, config):
         wait_for(lambda: rollup_predictions(collections)[2] == 600, timeout=30, what="the first count")
-        corrupt(collections, START + dt.timedelta(days=1, hours=3))
+        collections.predictions.delete_one({"_id": START + dt.timedelta(days=1, hours=3)})   # too low: no shrink
         writer = threading.Thread(target=write)
         writer.start()
         try:
