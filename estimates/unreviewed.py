@@ -186,12 +186,12 @@ def combined_accuracy(reviewed: int, correct: int, unreviewed: int, unreviewed_e
                                                                        LEVEL, "exact"), reviewed)
     if not unreviewed_estimate.defined:
         return undefined(method, COMBINED, reviewed, f"unreviewed part: {unreviewed_estimate.reason}")
-    low, high = ((correct + unreviewed * x) / total for x in (unreviewed_estimate.interval.low,
-                                                             unreviewed_estimate.interval.high))
     value = (correct + unreviewed * unreviewed_estimate.value) / total
-    return Estimate(method, COMBINED, value, Interval(low, high, unreviewed_estimate.interval.level,
-                                                      unreviewed_estimate.interval.method), reviewed,
-                    notes=unreviewed_estimate.notes)
+    interval = unreviewed_estimate.interval   # AC, DoC and ATC carry none: neither does their combination
+    if interval is not None:
+        interval = Interval((correct + unreviewed * interval.low) / total, (correct + unreviewed * interval.high) / total,
+                            interval.level, interval.method)
+    return Estimate(method, COMBINED, value, interval, reviewed, notes=unreviewed_estimate.notes)
 
 
 def _weights(r: np.ndarray, c: np.ndarray, unreviewed, min_reviews: int) -> np.ndarray | None:

@@ -25,7 +25,7 @@ from estimates import unreviewed
 from estimates.calibration import bin_edges, reliability
 from estimates.intervals import f1_bootstrap, proportion
 from estimates.label_shift import label_shift, unreviewed_mix
-from estimates.results import LEVEL, Estimate, Interval, undefined
+from estimates.results import Estimate, undefined
 from estimates.review_hints import HALF_WIDTH, SIMPLE, STRATIFIED, ReviewsNeeded, bin_hints, class_hints
 from estimates.review_hints import reviews_needed, reviews_needed_stratified
 from web import estimates_json as js
@@ -173,7 +173,7 @@ def _unreviewed_row(bins: Bins, *, ref: Bins, summary: tuple[float, float] | Non
             "complete": bins.complete, "realized": js.estimate(proportion(correct, reviewed)),
             "estimate": js.estimate(chosen),
             "estimates": {name: js.estimate(found[name]) for name in UNREVIEWED_METHODS},
-            "combined": js.estimate(_combined(reviewed, correct, sum(target), chosen))}
+            "combined": js.estimate(unreviewed.combined_accuracy(reviewed, correct, sum(target), chosen))}
 
 
 def _doc(summary: tuple[float, float] | None, n: int, target_confidence: Estimate) -> Estimate:
@@ -183,16 +183,6 @@ def _doc(summary: tuple[float, float] | None, n: int, target_confidence: Estimat
     if not target_confidence.defined:
         return undefined("doc", unreviewed.DOC, n, target_confidence.reason)
     return unreviewed.difference_of_confidences(*summary, target_confidence.value, n=n)
-
-
-def _combined(reviewed: int, correct: int, rest: int, estimate: Estimate) -> Estimate:
-    """combined_accuracy; for an estimate without an interval (AC, DoC, ATC) the combined one has none either."""
-    if estimate.interval is not None or not estimate.defined:
-        return unreviewed.combined_accuracy(reviewed, correct, rest, estimate)
-    point = Interval(estimate.value, estimate.value, LEVEL, "none")
-    return dataclasses.replace(unreviewed.combined_accuracy(reviewed, correct, rest,
-                                                            dataclasses.replace(estimate, interval=point)),
-                               interval=None)
 
 
 # -- label shift -------------------------------------------------------------------------------------

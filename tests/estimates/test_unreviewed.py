@@ -164,3 +164,6 @@ def test_combined_accuracy_adds_the_realized_part():
     everything = combined_accuracy(10, 7, 0, post_stratified([10], [7], [0]))
     assert everything.value == 0.7 and everything.interval.width == 0
     assert combined_accuracy(10, 7, 50, post_stratified([10], [7], [50])).reason.startswith("unreviewed part")
+    by_confidence = combined_accuracy(200, 140, 600, average_confidence([0, 600], [0, 600 * 900_000],
+                                                                         confidence_scale=1_000_000))
+    assert by_confidence.interval is None and by_confidence.value == pytest.approx((140 + 600 * 0.9) / 800)
