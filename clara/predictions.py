@@ -6,7 +6,7 @@ One document per rollup period (an hour, or less where the zone needs it: clara/
 
     {_id: <hour>, predictions: n, classes: {"<pred>": n}, confidence: {"<pred>": {"<bin>": n}},
      calibration: {"<pred>": {"<cbin>": n}}, calibration_micros: {"<pred>": {"<cbin>": micros}},
-     no_confidence: {"<pred>": n}, bad: n, updated_at: <date>, recounted_at: <cluster time>}
+     no_confidence: {"<pred>": n}, bad: n, updated_at: <date>, recount_id: <id>}
 
 `confidence` bins are clara.rollups.confidence_bin's (kept as they were); `calibration` and
 `calibration_micros` (the confidence sum, in integer micros) are keyed by scikit-learn's calibration bins
@@ -15,8 +15,7 @@ bin's unreviewed count is its prediction count less its reviews.
 
 `bad` counts documents with a prediction time but a broken contract (unknown class, confidence out of
 range...); a document without a usable prediction time belongs to no hour and is only set aside.
-`recounted_at` is the cluster time of the snapshot the hour was last recounted from: an insert event at
-or before it is already in the counts. Segments (model version, site) will add the same counters under
+`recount_id` names the last recount (consumer/predictions.py) that added to the hour. Segments (model version, site) will add the same counters under
 `segments.<name>.` in the same document, so ranges stay one read of the hour documents.
 """
 
