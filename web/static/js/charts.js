@@ -103,3 +103,32 @@ export const SERIES_COLORS = {
   get f1() { return css("--series-f1"); },
   get reviews() { return css("--series-reviews"); },
 };
+
+// Interval whiskers: a dataset with `whiskers: [{low, high} | null, ...]` (one per point or bar) gets a vertical
+// bar from low to high with caps, in the dataset's `whiskerColor` (the chart text's colour by default).
+export const whiskers = {
+  id: "whiskers",
+  afterDatasetsDraw(chart) {
+    const { ctx } = chart;
+    ctx.save();
+    chart.data.datasets.forEach((dataset, d) => {
+      const meta = chart.getDatasetMeta(d);
+      if (!dataset.whiskers || meta.hidden) return;
+      const scale = chart.scales[meta.yAxisID];
+      ctx.strokeStyle = dataset.whiskerColor || css("--chart-text");
+      ctx.lineWidth = 1.5;
+      meta.data.forEach((element, i) => {
+        const w = dataset.whiskers[i];
+        if (!w || w.low === null || w.high === null) return;
+        const x = element.x, top = scale.getPixelForValue(w.high), bottom = scale.getPixelForValue(w.low);
+        const cap = Math.min(5, (element.width || 10) / 3);
+        ctx.beginPath();
+        ctx.moveTo(x, top); ctx.lineTo(x, bottom);
+        ctx.moveTo(x - cap, top); ctx.lineTo(x + cap, top);
+        ctx.moveTo(x - cap, bottom); ctx.lineTo(x + cap, bottom);
+        ctx.stroke();
+      });
+    });
+    ctx.restore();
+  },
+};

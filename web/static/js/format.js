@@ -150,3 +150,40 @@ export function table(container, columns, rows, { foot = [], caption = "", empty
   if (card) card.csv = () => [columns.map((c) => c.label), ...rows, ...foot];
   return html;
 }
+
+// An estimate of the API ({method, assumption, value, interval, n, reason, notes}) in words.
+// The interval as "85.8–90.7 %" (one decimal), or "" when there is none.
+export function interval(estimate) {
+  const i = estimate && estimate.interval;
+  if (!i || i.low === null || i.high === null) return "";
+  return `${(i.low * 100).toFixed(1)}–${(i.high * 100).toFixed(1)} %`;
+}
+
+// "95 % interval 85.8–90.7 % (wilson), n = 642", or why there is no value.
+export function intervalWords(estimate) {
+  if (!estimate) return "";
+  if (estimate.value === null) return estimate.reason ? `no value: ${estimate.reason}` : "no value";
+  const i = interval(estimate);
+  const level = estimate.interval ? `${Math.round(estimate.interval.level * 100)} % interval` : "";
+  return `${i ? `${level} ${i} (${estimate.interval.method}), ` : "no interval, "}n = ${count(estimate.n)}`;
+}
+
+// What an estimate rests on, for a title or a definition: its method, assumption and notes.
+export function assumes(estimate) {
+  if (!estimate) return "";
+  const notes = (estimate.notes || []).length ? ` Notes: ${estimate.notes.join("; ")}.` : "";
+  return `Method: ${estimate.method}. Assumes: ${estimate.assumption}.${notes}`;
+}
+
+// Tiles whose values are estimates: each tile shows the value, its interval and n below it, and carries its
+// method and assumption in its title. items: [key, label, estimate] (or [key, label, estimate, shown, sub]).
+export function estimateTiles(container, items) {
+  tiles(container, items.map(([key, label, estimate, shown]) => [
+    key, label, estimate ? estimate.value : null, shown ?? ratio(estimate ? estimate.value : null), assumes(estimate)]));
+  items.forEach(([, , estimate, , sub], i) => {
+    const line = document.createElement("div");
+    line.className = "sub";
+    line.textContent = sub ?? intervalWords(estimate);
+    container.children[i].append(line);
+  });
+}

@@ -1,8 +1,12 @@
-// Metrics: one chart per metric per day, reviewed predictions; averaged scores show both averagings, named;
-// and the same numbers as a table (its CSV holds them exactly).
+// Metrics: accuracy with its uncertainty (intervals, the unreviewed predictions' estimate, all traffic); one
+// chart per metric per day, reviewed predictions, averaged scores showing both averagings, named, and the same
+// numbers as a table (its CSV holds them exactly); the model's calibration; where the next reviews help most.
 import { getJSON } from "../api.js";
 import { SERIES_COLORS, axisTitle, card, draw, line, percentAxis } from "../charts.js";
 import { count, ratio, table, tableCard } from "../format.js";
+import * as accuracy from "../estimates/accuracy.js";
+import * as calibration from "../estimates/calibration.js";
+import * as hints from "../estimates/review_hints.js";
 
 export const id = "metrics";
 export const title = "Metrics";
@@ -18,16 +22,26 @@ const WHAT = {
 let canvases, daily;
 
 export function build(panel) {
-  panel.innerHTML = `<div class="grid"></div>`;
-  const grid = panel.querySelector(".grid");
+  accuracy.build(panel);
+  const scores = document.createElement("div");
+  scores.className = "block";
+  scores.innerHTML = `<h2 class="section">Scores per day, reviewed predictions</h2><div class="grid"></div>`;
+  panel.append(scores);
+  const grid = scores.querySelector(".grid");
   canvases = Object.fromEntries(METRICS.map((metric) => [metric, card(grid, `metrics-${metric}`,
     `${NAMES[metric]} per day${metric === "accuracy" ? "" : " (macro and weighted averages)"}, reviewed predictions`,
     `${WHAT[metric]} Per local day of prediction; a day without reviews has no value (a gap).`)]));
-  daily = tableCard(panel, "metrics-daily", "Daily metrics, reviewed predictions",
+  daily = tableCard(scores, "metrics-daily", "Daily metrics, reviewed predictions",
                     "Every score of every day in the range; “—”: no reviews that day.");
+  calibration.build(panel);
+  hints.build(panel);
 }
 
-export async function refresh({ meta, range }) {
+export async function refresh(view) {
+  await Promise.all([drawScores(view), accuracy.refresh(view), calibration.refresh(view), hints.refresh(view)]);
+}
+
+async function drawScores({ meta, range }) {
   const body = await getJSON("/api/daily", range);
   const x = { title: axisTitle(`local day (${meta.timezone})`) };
   for (const metric of METRICS) {

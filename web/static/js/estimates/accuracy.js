@@ -1,0 +1,134 @@
+// Accuracy with its uncertainty, on the Metrics tab: the range's headline numbers with their intervals (tiles,
+// their method and assumption one hover away and in "What these numbers assume"), and per day the reviewed
+// predictions' accuracy inside its 95 % Wilson band, a day with too few reviews drawn as a hollow point; beside
+// it the estimated accuracy of the unreviewed predictions (dashed) and the combined accuracy of all predictions.
+import { getJSON } from "../api.js";
+import { SERIES_COLORS, axisTitle, card, css, draw, line, retitle } from "../charts.js";
+import { assumes, count, estimateTiles, intervalWords, ratio } from "../format.js";
+
+// The estimate methods in words, for legends and titles.
+export const METHODS = {
+  post_stratified: "post-stratified by confidence",
+  average_confidence: "average confidence",
+  doc: "difference of confidences (DoC)",
+  atc: "average thresholded confidence (ATC)",
+  atc_weighted: "ATC, weighted",
+};
+let parts;
+
+export function build(parent) {
+  const section = document.createElement("div");
+  section.className = "block accuracy-estimates";
+  section.innerHTML = `
+    <h2 class="section">Accuracy with its uncertainty</h2>
+    <p class="section-what">Reviewed predictions are a sample: each number carries its 95 % interval and the number
+      of reviews it rests on (n). The unreviewed predictions' accuracy is estimated from the reviewed ones at the same
+      confidence.</p>
+    <div class="tiles estimate-tiles"></div>
+    <div class="grid"></div>
+    <details class="notes assumptions"><summary>What these numbers assume</summary><dl></dl></details>`;
+  parent.append(section);
+  parts = { tiles: section.querySelector(".estimate-tiles"), assumptions: section.querySelector(".assumptions dl"),
+            chart: card(section.querySelector(".grid"), "metrics-accuracy-interval",
+                        "Accuracy per day with its 95 % interval: reviewed predictions, unreviewed (estimated) "
+                        + "and all predictions", "", { wide: true }) };
+}
+
+const value = (estimate) => (estimate ? estimate.value : null);
+const low = (estimate) => (estimate && estimate.interval ? estimate.interval.low : null);
+const high = (estimate) => (estimate && estimate.interval ? estimate.interval.high : null);
+
+function define(items) {
+  parts.assumptions.replaceChildren(...items.flatMap(([term, estimate]) => {
+    const dt = document.createElement("dt");
+    dt.textContent = term;
+    const dd = document.createElement("dd");
+    dd.textContent = assumes(estimate);
+    return [dt, dd];
+  }));
+}
+
+export async function refresh({ meta, range }) {
+  const [intervals, unreviewed] = await Promise.all([getJSON("/api/intervals", range), getJSON("/api/unreviewed", range)]);
+  const method = METHODS[unreviewed.method] || unreviewed.method;
+  const { total } = intervals;
+  const rest = unreviewed.total;
+  estimateTiles(parts.tiles, [
+    ["accuracy-interval", "Accuracy, reviewed predictions", total.accuracy],
+    ["f1-macro-interval", "F1 (macro avg.), reviewed predictions", total.f1.macro],
+    ["f1-weighted-interval", "F1 (weighted avg.), reviewed predictions", total.f1.weighted],
+    ["unreviewed-estimate", `Accuracy, unreviewed predictions: estimated (${method})`, rest.estimate, undefined,
+     `${intervalWords(rest.estimate)}; ${count(rest.unreviewed)} unreviewed`],
+    ["combined-accuracy", "Accuracy, all predictions (reviewed + estimated)", rest.combined, undefined,
+     `${intervalWords(rest.combined)}; ${count(rest.predictions)} predictions`],
+  ]);
+  define([["Accuracy of reviewed predictions (and its band)", total.accuracy],
+          ["F1, macro and weighted", total.f1.macro],
+          [`Estimated accuracy of unreviewed predictions (${method})`, rest.estimate],
+          ["Accuracy of all predictions", rest.combined]]);
+
+  const days = intervals.days.map((d) => d.day);
+  const acc = intervals.days.map((d) => d.accuracy);
+  const uncertain = intervals.days.map((d) => d.uncertain && d.reviews > 0);
+  const estimated = unreviewed.days.map((d) => d.estimate);
+  const combined = unreviewed.days.map((d) => d.combined);
+  const color = SERIES_COLORS.accuracy, hollow = css("--card-bg");
+  const lows = [...acc, ...estimated, ...combined].map(low).filter((v) => v !== null);
+  const floor = lows.length ? Math.max(0, Math.floor(Math.min(...lows) * 10) / 10) : 0;
+  const few = uncertain.filter(Boolean).length;
+  retitle(parts.chart, `Accuracy per day with its 95 % interval: reviewed predictions (n = ${count(total.reviews)}), `
+          + `unreviewed (estimated) and all predictions`,
+          "Solid line: the share of the day's reviewed predictions that were right, inside its 95 % Wilson band. "
+          + `Hollow point: fewer than ${intervals.min_reviews} reviews that day, so the value is uncertain (drawn, `
+          + `not hidden${few ? `: ${few} day${few === 1 ? "" : "s"} here` : ""}). Dashed: the estimated accuracy of `
+          + `the predictions nobody reviewed (${method}); dotted: all predictions, realized where reviewed and estimated `
+          + "elsewhere. A day without reviews has no value (a gap). Assumptions: “What these numbers assume” below.");
+  const band = { pointRadius: 0, pointHoverRadius: 0, borderWidth: 0, band: true, backgroundColor: css("--band-accuracy") };
+  draw(parts.chart, "line", {
+    labels: days,
+    datasets: [
+      line("95 % interval low", acc.map(low), "transparent", { ...band, fill: false }),
+      line("95 % interval (Wilson), reviewed predictions", acc.map(high), "transparent",
+           { ...band, fill: "-1", pointStyle: "rect" }),
+      line("reviewed predictions: accuracy (realized)", acc.map(value), color, {
+        pointRadius: 4, pointHoverRadius: 6, borderWidth: 2,
+        pointBackgroundColor: uncertain.map((u) => (u ? hollow : color)),
+        pointBorderWidth: uncertain.map((u) => (u ? 2 : 1)) }),
+      line(`day with fewer than ${intervals.min_reviews} reviews (uncertain)`, days.map(() => null), color,
+           { pointBackgroundColor: hollow, pointBorderWidth: 2, pointRadius: 4 }),
+      line(`unreviewed predictions: estimated (${method})`, estimated.map(value), css("--series-estimated"),
+           { borderDash: [7, 4], pointStyle: "rectRot", pointRadius: 4, borderWidth: 2, estimate: estimated }),
+      line("all predictions: combined (realized + estimated)", combined.map(value), css("--series-combined"),
+           { borderDash: [2, 3], pointStyle: "triangle", pointRadius: 4, borderWidth: 2, estimate: combined }),
+    ],
+  }, {
+    interaction: { mode: "index", intersect: false },
+    plugins: {
+      legend: { labels: { filter: (item, data) => !data.datasets[item.datasetIndex].label.endsWith("low") } },
+      tooltip: {
+        filter: (item) => !item.dataset.band && item.raw !== null,
+        callbacks: {
+          label: (item) => {
+            const i = item.dataIndex;
+            const estimate = item.datasetIndex === 2 ? acc[i] : item.dataset.estimate[i];
+            return `${item.dataset.label.split(":")[0]}: ${ratio(item.raw)} (${intervalWords(estimate)})`;
+          },
+          footer: (items) => {
+            const i = items[0].dataIndex;
+            const day = intervals.days[i];
+            return `${count(day.reviews)} reviews${day.uncertain ? " (uncertain: too few)" : ""}; `
+              + `${count(unreviewed.days[i].unreviewed)} unreviewed`;
+          },
+        } },
+    },
+    scales: { x: { title: axisTitle(`local day (${meta.timezone})`) },
+              y: { min: floor, max: 1, ticks: { callback: (v) => `${Math.round(v * 100)} %` },
+                   title: axisTitle("accuracy (% right)") } },
+  }, { csv: () => [
+    ["day", "reviews", "uncertain", "accuracy (reviewed)", "low", "high", `estimated unreviewed (${unreviewed.method})`,
+     "low", "high", "unreviewed", "combined all predictions", "low", "high"],
+    ...days.map((day, i) => [day, intervals.days[i].reviews, intervals.days[i].uncertain, value(acc[i]), low(acc[i]),
+                             high(acc[i]), value(estimated[i]), low(estimated[i]), high(estimated[i]),
+                             unreviewed.days[i].unreviewed, value(combined[i]), low(combined[i]), high(combined[i])]),
+  ] });
+}

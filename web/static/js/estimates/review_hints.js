@@ -1,0 +1,62 @@
+// Where the next reviews help most: the confidence bins and predicted classes whose accuracy interval is widest
+// for the traffic they carry (width × share of all predictions), and how many reviews a day a ±2-point
+// accuracy interval needs at the last reviewed day's mix.
+import { getJSON } from "../api.js";
+import { count, share, table, tableCard, tiles } from "../format.js";
+
+const TOP = 5;
+let parts;
+
+export function build(parent) {
+  const section = document.createElement("div");
+  section.className = "block review-hints";
+  section.innerHTML = `<h2 class="section">Where the next reviews help most</h2>
+    <p class="section-what">Reviewed predictions against all predictions: a group whose accuracy interval is wide and
+      that carries much of the traffic gains most from more reviews.</p>
+    <div class="tiles hint-tiles"></div><div class="grid"></div>`;
+  parent.append(section);
+  const grid = section.querySelector(".grid");
+  parts = {
+    tiles: section.querySelector(".hint-tiles"),
+    bins: tableCard(grid, "review-hints-bins", "Confidence bins to review next (reviewed of all predictions)",
+                    "Highest priority first: the 95 % interval's width of the bin's accuracy × its share of all "
+                    + "predictions."),
+    classes: tableCard(grid, "review-hints-classes", "Predicted classes to review next (reviewed of all predictions)",
+                       "Highest priority first: the 95 % interval's width of the accuracy of the class's predictions "
+                       + "(its precision) × its share of all predictions."),
+  };
+}
+
+const points = (value) => (value === null || value === undefined ? "—" : `${(value * 100).toFixed(1)} points`);
+
+function hintTable(container, head, rows) {
+  table(container, [{ label: head, text: true }, { label: "reviewed", format: count },
+                    { label: "share of all predictions", format: share }, { label: "interval width", format: points },
+                    { label: "priority", format: (v) => (v === null ? "—" : (v * 1000).toFixed(1)) }],
+        rows.slice(0, TOP).map((h) => [h.label, h.reviewed, h.traffic_share, h.width, h.score]),
+        { empty: "no predictions in the range" });
+  const card = container.closest(".card");
+  card.csv = () => [[head, "reviewed", "share of all predictions", "interval width", "priority (width × share)"],
+                    ...rows.map((h) => [h.label, h.reviewed, h.traffic_share, h.width, h.score])];
+}
+
+export async function refresh({ range }) {
+  const body = await getJSON("/api/review-hints", range);
+  const pm = `±${Math.round(body.half_width * 100)} points`;
+  const needed = body.reviews_needed;
+  const line = (value) => (value.per_day === null ? `no value: ${value.reason}` : count(value.per_day));
+  tiles(parts.tiles, [
+    ["reviews-needed-random", `Reviews a day for ${pm} (random sample)`, needed.wilson.per_day, line(needed.wilson),
+     `Method: ${needed.wilson.method}. Assumes: ${needed.wilson.assumption}.`],
+    ["reviews-needed-stratified", `Reviews a day for ${pm} (post-stratified)`, needed.post_stratified.per_day,
+     line(needed.post_stratified),
+     `Method: ${needed.post_stratified.method}. Assumes: ${needed.post_stratified.assumption}.`],
+    ["reviews-now", body.day ? `Reviews on ${body.day}, the last reviewed day` : "Reviews on the last reviewed day",
+     needed.wilson.current_per_day, count(needed.wilson.current_per_day)],
+  ]);
+  parts.tiles.querySelectorAll(".tile .value").forEach((v) => {
+    if (v.textContent.startsWith("no value")) v.classList.add("reason");
+  });
+  hintTable(parts.bins, "confidence bin", body.bins);
+  hintTable(parts.classes, "predicted class", body.by_class);
+}
