@@ -21,8 +21,6 @@ from aiohttp import web
 from clara.predictions import PredictionTotals
 from web import keys, queries, reports
 from web.params import RANGE_PARAMETERS, DateRange, date_range, default_range, query, range_of
-from web.pending import PENDING
-from web.response_cache import RESPONSES
 from web.volume import granularity, volume_body
 
 
@@ -47,13 +45,13 @@ def _by_day(request: web.Request, days):
 
 
 def _pending(request: web.Request, days: DateRange):
-    return request.app[PENDING].count(request.app[keys.COLLECTIONS], days)
+    return request.app[keys.PENDING].count(request.app[keys.COLLECTIONS], days)
 
 
 async def _answer(request: web.Request, key: Hashable, version: Hashable | None, function, *args) -> web.Response:
     """`function(*args)` as JSON, built in the executor, or kept from a build for the same key and version."""
     build = functools.partial(_run, _json, function, *args)
-    body = await (build() if version is None else request.app[RESPONSES].get(key, version, build))
+    body = await (build() if version is None else request.app[keys.RESPONSES].get(key, version, build))
     return web.Response(body=body, content_type="application/json", charset="utf-8")
 
 
@@ -132,7 +130,7 @@ async def volume(request: web.Request) -> web.Response:
                               (today_predictions.get(today.first), today_reviews.get(today.first)), now, recounting)
     if None in versions:
         return web.json_response(await build())
-    kept = await request.app[RESPONSES].get(("volume", days, by),
+    kept = await request.app[keys.RESPONSES].get(("volume", days, by),
                                             (versions, recounting, now.replace(second=0, microsecond=0)), build)
     return web.json_response(kept | {"today": kept["today"] | {"as_of": now.isoformat()}})
 

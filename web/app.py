@@ -19,8 +19,8 @@ from web.changes import ChangeFence
 from web.errors import error_middleware
 from web.instruments import Metrics
 from web.metrics import count_requests
-from web.pending import PENDING, PendingCounts
-from web.response_cache import RESPONSES, ResponseCache
+from web.pending import PendingCounts
+from web.response_cache import ResponseCache
 from web.rollup_cache import RollupCache
 from web.routes import setup_routes
 from web.security import security_headers, time_limit
@@ -49,7 +49,8 @@ def memory_ctx(fence: ChangeFence):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for owner in (app[RESPONSES], app[PENDING], app[keys.ROLLUP_CACHE], app[keys.PREDICTION_CACHE], fence):
+        for owner in (app[keys.RESPONSES], app[keys.PENDING], app[keys.ROLLUP_CACHE], app[keys.PREDICTION_CACHE],
+                      fence):
             await owner.close()
     return ctx
 
@@ -68,8 +69,8 @@ def create_app(config: Config) -> web.Application:
     app[keys.ROLLUP_CACHE] = RollupCache(config.model.zone, fence=fence)
     app[keys.PREDICTION_CACHE] = RollupCache(config.model.zone, role="predictions", summed=PredictionTotals.of,
                                              fence=fence)
-    app[PENDING] = PendingCounts(fence)
-    app[RESPONSES] = ResponseCache()
+    app[keys.PENDING] = PendingCounts(fence)
+    app[keys.RESPONSES] = ResponseCache()
     app.cleanup_ctx.extend([mongo_ctx, drift_client_ctx, memory_ctx(fence), sse.hub_ctx])
     app.on_shutdown.append(sse.close_streams)
     setup_routes(app)

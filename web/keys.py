@@ -8,6 +8,8 @@ from clara.config import Config
 from clara.db import Collections
 from web.hub import Hub
 from web.instruments import Metrics
+from web.pending import PendingCounts
+from web.response_cache import ResponseCache
 from web.rollup_cache import RollupCache
 
 CONFIG = web.AppKey("config", Config)
@@ -22,3 +24,7 @@ ROLLUP_CACHE = web.AppKey("rollup_cache", RollupCache)
 PREDICTION_CACHE = web.AppKey("prediction_cache", RollupCache)
 # This process's Prometheus registry (request counters and latency; web.metrics).
 METRICS = web.AppKey("metrics", Metrics)
+# Pending-review counts per range, kept until the source changes (web.pending).
+PENDING = web.AppKey("pending_counts", PendingCounts)
+# Finished JSON answers per endpoint, range and data version (web.response_cache).
+RESPONSES = web.AppKey("responses", ResponseCache)

@@ -10,7 +10,6 @@ again next time; callers that find a count for their stamp under way share it (w
 
 from __future__ import annotations
 
-from aiohttp import web
 
 from clara.db import Collections
 from web import queries
@@ -37,6 +36,3 @@ class PendingCounts:
     async def close(self) -> None:
         await self._counts.close()
 
-
-# The app's pending counts (web.api). It belongs in web.keys, which this change could not edit.
-PENDING = web.AppKey("pending_counts", PendingCounts)

@@ -15,7 +15,6 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
-from aiohttp import web
 
 KEPT = 512
 V = TypeVar("V")
@@ -54,6 +53,3 @@ def _retrieve(future: asyncio.Future) -> None:
     if not future.cancelled():
         future.exception()
 
-
-# The app's cache of JSON answers (web.api). It belongs in web.keys, which this change could not edit.
-RESPONSES = web.AppKey("responses", ResponseCache)
