@@ -132,7 +132,8 @@ async def test_metrics_draw_the_band_the_estimate_the_calibration_and_the_hints(
         assert needed == hints["reviews_needed"]["wilson"]["per_day"] > 0
         rows = await page.evaluate("[...document.querySelectorAll('[data-name=review-hints-bins] tbody tr')]"
                                    ".map(r => r.cells[0].textContent)")
-        assert rows == [h["label"] for h in hints["bins"][:5]]
+        assert rows == [f"{round(float(a) * 100)}–{round(float(b) * 100)} %"
+                        for a, b in (h["label"].split("-") for h in hints["bins"][:5])]
         reason = hints["reviews_needed"]["post_stratified"]["reason"]
         assert reason and reason in await page.text_content(".hint-tiles")
 

@@ -165,7 +165,7 @@ export function intervalWords(estimate) {
   if (estimate.value === null) return estimate.reason ? `no value: ${estimate.reason}` : "no value";
   const i = interval(estimate);
   const level = estimate.interval ? `${Math.round(estimate.interval.level * 100)} % interval` : "";
-  return `${i ? `${level} ${i} (${estimate.interval.method}), ` : "no interval, "}n = ${count(estimate.n)}`;
+  return `${i ? `${level} ${i} (${estimate.interval.method}), ` : "no interval, "}n\u00a0=\u00a0${count(estimate.n)}`;
 }
 
 // What an estimate rests on, for a title or a definition: its method, assumption and notes.

@@ -6,14 +6,15 @@ import { getJSON } from "../api.js";
 import { SERIES_COLORS, axisTitle, card, css, draw, line, retitle } from "../charts.js";
 import { assumes, count, estimateTiles, intervalWords, ratio } from "../format.js";
 
-// The estimate methods in words, for legends and titles.
+// The estimate methods in words, for legends and titles: [in full, short enough for a phone's legend].
 export const METHODS = {
-  post_stratified: "post-stratified by confidence",
-  average_confidence: "average confidence",
-  doc: "difference of confidences (DoC)",
-  atc: "average thresholded confidence (ATC)",
-  atc_weighted: "ATC, weighted",
+  post_stratified: ["post-stratified by confidence", "post-stratified"],
+  average_confidence: ["average confidence", "average confidence"],
+  doc: ["difference of confidences (DoC)", "DoC"],
+  atc: ["average thresholded confidence (ATC)", "ATC"],
+  atc_weighted: ["ATC, weighted", "ATC, weighted"],
 };
+const NARROW = 600;   // px: below it the legend's labels are shortened, a phone's legend cannot wrap them
 let parts;
 
 export function build(parent) {
@@ -50,7 +51,15 @@ function define(items) {
 
 export async function refresh({ meta, range }) {
   const [intervals, unreviewed] = await Promise.all([getJSON("/api/intervals", range), getJSON("/api/unreviewed", range)]);
-  const method = METHODS[unreviewed.method] || unreviewed.method;
+  const [method, short] = METHODS[unreviewed.method] || [unreviewed.method, unreviewed.method];
+  const narrow = window.innerWidth < NARROW;
+  const names = narrow
+    ? { band: "95 % interval (Wilson)", realized: "reviewed: accuracy", few: `under ${intervals.min_reviews} reviews (uncertain)`,
+        estimated: `unreviewed: estimated (${short})`, combined: "all predictions: combined" }
+    : { band: "95 % interval (Wilson), reviewed predictions", realized: "reviewed predictions: accuracy (realized)",
+        few: `day with fewer than ${intervals.min_reviews} reviews (uncertain)`,
+        estimated: `unreviewed predictions: estimated (${method})`,
+        combined: "all predictions: combined (realized + estimated)" };
   const { total } = intervals;
   const rest = unreviewed.total;
   estimateTiles(parts.tiles, [
@@ -58,9 +67,9 @@ export async function refresh({ meta, range }) {
     ["f1-macro-interval", "F1 (macro avg.), reviewed predictions", total.f1.macro],
     ["f1-weighted-interval", "F1 (weighted avg.), reviewed predictions", total.f1.weighted],
     ["unreviewed-estimate", `Accuracy, unreviewed predictions: estimated (${method})`, rest.estimate, undefined,
-     `${intervalWords(rest.estimate)}; ${count(rest.unreviewed)} unreviewed`],
+     `${intervalWords(rest.estimate)}; ${count(rest.unreviewed)}\u00a0unreviewed`],
     ["combined-accuracy", "Accuracy, all predictions (reviewed + estimated)", rest.combined, undefined,
-     `${intervalWords(rest.combined)}; ${count(rest.predictions)} predictions`],
+     `${intervalWords(rest.combined)}; ${count(rest.predictions)}\u00a0predictions`],
   ]);
   define([["Accuracy of reviewed predictions (and its band)", total.accuracy],
           ["F1, macro and weighted", total.f1.macro],
@@ -88,17 +97,17 @@ export async function refresh({ meta, range }) {
     labels: days,
     datasets: [
       line("95 % interval low", acc.map(low), "transparent", { ...band, fill: false }),
-      line("95 % interval (Wilson), reviewed predictions", acc.map(high), "transparent",
+      line(names.band, acc.map(high), "transparent",
            { ...band, fill: "-1", pointStyle: "rect" }),
-      line("reviewed predictions: accuracy (realized)", acc.map(value), color, {
+      line(names.realized, acc.map(value), color, {
         pointRadius: 4, pointHoverRadius: 6, borderWidth: 2,
         pointBackgroundColor: uncertain.map((u) => (u ? hollow : color)),
         pointBorderWidth: uncertain.map((u) => (u ? 2 : 1)) }),
-      line(`day with fewer than ${intervals.min_reviews} reviews (uncertain)`, days.map(() => null), color,
+      line(names.few, days.map(() => null), color,
            { pointBackgroundColor: hollow, pointBorderWidth: 2, pointRadius: 4 }),
-      line(`unreviewed predictions: estimated (${method})`, estimated.map(value), css("--series-estimated"),
+      line(names.estimated, estimated.map(value), css("--series-estimated"),
            { borderDash: [7, 4], pointStyle: "rectRot", pointRadius: 4, borderWidth: 2, estimate: estimated }),
-      line("all predictions: combined (realized + estimated)", combined.map(value), css("--series-combined"),
+      line(names.combined, combined.map(value), css("--series-combined"),
            { borderDash: [2, 3], pointStyle: "triangle", pointRadius: 4, borderWidth: 2, estimate: combined }),
     ],
   }, {

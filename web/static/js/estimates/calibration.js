@@ -55,12 +55,12 @@ function show() {
   const bins = curve.bins;
   draw(parts.canvas, "scatter", {
     datasets: [
-      { label: "perfectly calibrated (accuracy = confidence)", data: [{ x: 0, y: 0 }, { x: 1, y: 1 }], showLine: true,
+      { label: "perfect calibration (accuracy = confidence)", data: [{ x: 0, y: 0 }, { x: 1, y: 1 }], showLine: true,
         borderColor: css("--calibration-diagonal"), backgroundColor: css("--calibration-diagonal"),
         borderDash: [6, 4], pointRadius: 0, pointHoverRadius: 0, pointStyle: "line" },
-      { label: "observed accuracy of a confidence bin (bars: 95 % interval)",
+      { label: "share right per bin (bars: 95 % interval)",
         data: bins.map((b) => ({ x: b.confidence, y: b.accuracy })), whiskers: bins.map((b) => b.interval),
-        borderColor: SERIES_COLORS.accuracy, backgroundColor: SERIES_COLORS.accuracy, pointRadius: 4,
+        borderColor: SERIES_COLORS.accuracy, backgroundColor: SERIES_COLORS.accuracy, pointRadius: 4, clip: false,
         pointHoverRadius: 6 },
     ],
   }, {

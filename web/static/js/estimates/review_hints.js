@@ -18,22 +18,27 @@ export function build(parent) {
   const grid = section.querySelector(".grid");
   parts = {
     tiles: section.querySelector(".hint-tiles"),
-    bins: tableCard(grid, "review-hints-bins", "Confidence bins to review next (reviewed of all predictions)",
-                    "Highest priority first: the 95 % interval's width of the bin's accuracy × its share of all "
-                    + "predictions."),
-    classes: tableCard(grid, "review-hints-classes", "Predicted classes to review next (reviewed of all predictions)",
-                       "Highest priority first: the 95 % interval's width of the accuracy of the class's predictions "
-                       + "(its precision) × its share of all predictions."),
+    bins: tableCard(grid, "review-hints-bins", "Confidence bins to review next: all predictions and their reviews",
+                    `The ${TOP} first by priority: the width of the 95 % interval of the bin's accuracy × the bin's `
+                    + "share of all predictions."),
+    classes: tableCard(grid, "review-hints-classes", "Predicted classes to review next: all predictions and their reviews",
+                       `The ${TOP} first by priority: the width of the 95 % interval of the accuracy of the class's `
+                       + "predictions (its precision) × the class's share of all predictions."),
   };
 }
 
-const points = (value) => (value === null || value === undefined ? "—" : `${(value * 100).toFixed(1)} points`);
+// "0.65-0.70" (the API's label of a confidence bin) as "65–70 %", the reliability diagram's unit.
+const percents = (label) => label.replace(/^(\d\.\d+)-(\d\.\d+)$/,
+                                          (_, a, b) => `${Math.round(a * 100)}–${Math.round(b * 100)} %`);
+const points = (value) => (value === null || value === undefined ? "—" : (value * 100).toFixed(1));
 
 function hintTable(container, head, rows) {
   table(container, [{ label: head, text: true }, { label: "reviewed", format: count },
-                    { label: "share of all predictions", format: share }, { label: "interval width", format: points },
-                    { label: "priority", format: (v) => (v === null ? "—" : (v * 1000).toFixed(1)) }],
-        rows.slice(0, TOP).map((h) => [h.label, h.reviewed, h.traffic_share, h.width, h.score]),
+                    { label: "share of all predictions", format: share },
+                    { label: "interval width (points)", format: points,
+                      title: "The width of the 95 % interval of the accuracy, in percentage points" }],
+        rows.slice(0, TOP).map((h) => [h.kind === "confidence_bin" ? percents(h.label) : h.label, h.reviewed,
+                                       h.traffic_share, h.width]),
         { empty: "no predictions in the range" });
   const card = container.closest(".card");
   card.csv = () => [[head, "reviewed", "share of all predictions", "interval width", "priority (width × share)"],
@@ -46,9 +51,9 @@ export async function refresh({ range }) {
   const needed = body.reviews_needed;
   const line = (value) => (value.per_day === null ? `no value: ${value.reason}` : count(value.per_day));
   tiles(parts.tiles, [
-    ["reviews-needed-random", `Reviews a day for ${pm} (random sample)`, needed.wilson.per_day, line(needed.wilson),
+    ["reviews-needed-random", `Reviews a day for a ${pm} accuracy interval (random sample)`, needed.wilson.per_day, line(needed.wilson),
      `Method: ${needed.wilson.method}. Assumes: ${needed.wilson.assumption}.`],
-    ["reviews-needed-stratified", `Reviews a day for ${pm} (post-stratified)`, needed.post_stratified.per_day,
+    ["reviews-needed-stratified", `Reviews a day for a ${pm} accuracy interval (post-stratified)`, needed.post_stratified.per_day,
      line(needed.post_stratified),
      `Method: ${needed.post_stratified.method}. Assumes: ${needed.post_stratified.assumption}.`],
     ["reviews-now", body.day ? `Reviews on ${body.day}, the last reviewed day` : "Reviews on the last reviewed day",
