@@ -34,14 +34,15 @@ const points = (value) => (value === null || value === undefined ? "—" : (valu
 
 function hintTable(container, head, rows) {
   table(container, [{ label: head, text: true }, { label: "reviewed", format: count },
-                    { label: "share of all predictions", format: share },
-                    { label: "interval width (points)", format: points,
+                    { label: "traffic share", format: share, title: "Its share of all predictions in the range" },
+                    { label: "interval width (pts)", format: points,
                       title: "The width of the 95 % interval of the accuracy, in percentage points" }],
         rows.slice(0, TOP).map((h) => [h.kind === "confidence_bin" ? percents(h.label) : h.label, h.reviewed,
                                        h.traffic_share, h.width]),
         { empty: "no predictions in the range" });
   const card = container.closest(".card");
-  card.csv = () => [[head, "reviewed", "share of all predictions", "interval width", "priority (width × share)"],
+  card.csv = () => [[head, "reviewed", "traffic share (of all predictions)", "interval width",
+                     "priority (width × share)"],
                     ...rows.map((h) => [h.label, h.reviewed, h.traffic_share, h.width, h.score])];
 }
 
