@@ -42,7 +42,7 @@ from pathlib import Path
 
 import aiohttp
 import psutil
-from pymongo import MongoClient
+from pymongo import MongoClient, UpdateOne
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -134,8 +134,9 @@ def review_plan(collection, seed: int = 11) -> list[tuple]:
     return plan
 
 
-def write_reviews(collection, reviews: list[tuple], threads: int) -> dict:
-    """Review every (_id, truth) with one update_one each, from `threads` threads; returns timing."""
+def write_reviews(collection, reviews: list[tuple], threads: int, bulk: int = 0) -> dict:
+    """Review every (_id, truth) from `threads` threads, one update_one each or, with `bulk`, that many
+    UpdateOne per bulk_write (a labelling tool saving a page of reviews at once); returns timing."""
     errors: list[BaseException] = []
     started = [0.0]
     barrier = threading.Barrier(threads + 1)
@@ -143,6 +144,13 @@ def write_reviews(collection, reviews: list[tuple], threads: int) -> dict:
     def writer(part: list[tuple]) -> None:
         try:
             barrier.wait()
+            if bulk:
+                for i in range(0, len(part), bulk):
+                    now = dt.datetime.now(UTC)
+                    collection.bulk_write([UpdateOne({"_id": doc_id}, {"$set": {
+                        "output_validated": truth, "timestamp_validated": now}}) for doc_id, truth in part[i:i + bulk]],
+                        ordered=False)
+                return
             for doc_id, truth in part:
                 collection.update_one({"_id": doc_id}, {"$set": {
                     "output_validated": truth, "timestamp_validated": dt.datetime.now(UTC)}})
@@ -257,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reviews", type=int, default=100_000, help="predictions, all reviewed (default 100000)")
     parser.add_argument("--threads", type=int, default=2, help="review writer threads (default 2)")
+    parser.add_argument("--bulk", type=int, default=0,
+                        help="reviews per bulk_write (a labelling tool's bulk save); 0: one update_one each (default)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the consumer (default 600)")
     parser.add_argument("--output", default=str(REPO / "bench" / "results" / "consumer.json"))
     args = parser.parse_args(argv)
@@ -285,8 +295,8 @@ def main(argv: list[str] | None = None) -> int:
             reviewers = MongoClient(mongo.uri, tz_aware=True, maxPoolSize=args.threads + 2)
             source = reviewers[config.mongodb.database][config.mongodb.source_collection]
             print(f"inserted {args.reviews:,} predictions in {inserted:.1f} s; measuring the ceiling ...", flush=True)
-            single = write_reviews(source, first[:single_n], 1)
-            ceiling = write_reviews(source, first[single_n:], args.threads)
+            single = write_reviews(source, first[:single_n], 1, args.bulk)
+            ceiling = write_reviews(source, first[single_n:], args.threads, args.bulk)
 
             print(f"ceiling {ceiling['reviews_per_second']:,} reviews/s; starting the consumer ...", flush=True)
             log_path = Path(tmp) / "consumer.log"
@@ -313,8 +323,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"consumer caught up on {half:,} reviews in {catchup_seconds:.1f} s; writing the second half ...",
                       flush=True)
                 writes: dict = {}
-                writer = threading.Thread(target=lambda: writes.update(write_reviews(source, second, args.threads)),
-                                          daemon=True)
+                writer = threading.Thread(
+                    target=lambda: writes.update(write_reviews(source, second, args.threads, args.bulk)), daemon=True)
                 writer.start()
                 done = wait_for_rollups(cols.rollups, len(plan), consumer, args.timeout)
                 writer.join()
@@ -356,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
 
     consumer_rate = round(len(second) / consumer_seconds)
     result = {
-        "reviews": args.reviews, "threads": args.threads, "insert_seconds": round(inserted, 1),
+        "reviews": args.reviews, "threads": args.threads, "bulk": args.bulk, "insert_seconds": round(inserted, 1),
         "ceiling": {"single_thread": {k: single[k] for k in ("reviews", "seconds", "reviews_per_second")},
                     "threads": {k: ceiling[k] for k in ("reviews", "threads", "seconds", "reviews_per_second")}},
         "catch_up": {"reviews": half, "seconds": round(catchup_seconds, 2),
@@ -377,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
     write_result(args.output, result)
 
     e2e = result["end_to_end"]
-    print(f"\n{args.reviews:,} predictions, reviews written by update_one ({psutil.cpu_count()} CPUs)")
+    how = f"bulk_write of {args.bulk}" if args.bulk else "update_one"
+    print(f"\n{args.reviews:,} predictions, reviews written by {how} ({psutil.cpu_count()} CPUs)")
     print(f"{'measure':<44}{'reviews':>10}{'seconds':>9}{'reviews/s':>11}")
     rows = [("ceiling, 1 writer thread, no consumer", single),
             (f"ceiling, {args.threads} writer threads, no consumer", ceiling),

@@ -172,6 +172,7 @@ class Group:
         incremented, so the caller deletes their rollups first."""
         whole = self.whole
         whole.claims = [(doc_id, c) for doc_id, c in self.changes.items() if c is not None]
+        whole.fresh = {doc_id for doc_id, _ in whole.claims if doc_id not in self.counted}   # read in this transaction
         whole.unclaims = [doc_id for doc_id, c in self.changes.items() if c is None]
         whole.marks = list(self.marks - self.changes.keys())
         self.counts["claimed"] = len(self.fresh)
