@@ -17,6 +17,7 @@ from clara.errors import ConfigError
 from clara.periods import rollup_period
 from clara.settings import AlertSettings, Config
 
+MAX_REFERENCE_DAYS = 90   # the longest `reference_days` the estimate endpoints accept, too
 URI_EXAMPLE = "a MongoDB URI such as mongodb://host:27017/?replicaSet=rs0"
 
 
@@ -124,6 +125,7 @@ def check(config: Config, source: str) -> None:
     if web.basic_auth and ":" not in web.basic_auth:
         raise ConfigError("environment variable CLARA_BASIC_AUTH: expected user:password")
     _check_drift(config, source)
+    _check_estimates(config, source)
     _check_alerts(config.alerts, source)
 
 
@@ -131,7 +133,7 @@ def _check_drift(config: Config, source: str) -> None:
     drift = config.drift
     for key in ("window_reviews", "min_reviews", "baseline_days", "min_reference_reviews", "recall_min_reviews",
                 "window_predictions", "min_predictions", "min_reference_predictions", "volume_weeks",
-                "volume_min_predictions"):
+                "volume_min_predictions", "calibration_min_bin_reviews"):
         if getattr(drift, key) < 1:
             _fail(source, f"drift.{key}", getattr(drift, key), "an integer of at least 1")
     if drift.min_reviews > drift.window_reviews:
@@ -163,9 +165,14 @@ def _check_drift(config: Config, source: str) -> None:
     if not 0 < drift.alpha < 1:
         _fail(source, "drift.alpha", drift.alpha, "a significance level strictly between 0 and 1")
     for key in ("class_mix_min_distance", "confidence_min_distance", "accuracy_min_drop", "accuracy_floor",
-                "recall_min_drop"):
+                "recall_min_drop", "calibration_min_change", "label_shift_min_distance"):
         if not 0 <= getattr(drift, key) <= 1:
             _fail(source, f"drift.{key}", getattr(drift, key), "a number from 0 to 1")
+    if drift.label_shift_method not in ("bbse", "rlls"):
+        _fail(source, "drift.label_shift_method", drift.label_shift_method, "'bbse' or 'rlls'")
+    if drift.multiple_testing not in ("none", "holm", "bh"):
+        _fail(source, "drift.multiple_testing", drift.multiple_testing,
+              "'none', 'holm' (family-wise error) or 'bh' (Benjamini-Hochberg false discovery rate)")
     if drift.backlog_max_pending < 0:
         _fail(source, "drift.backlog_max_pending", drift.backlog_max_pending, "zero (off) or a positive count")
     if drift.lag_max_seconds < 0:
@@ -175,6 +182,20 @@ def _check_drift(config: Config, source: str) -> None:
     if drift.outbox_max_age_seconds < 0:
         _fail(source, "drift.outbox_max_age_seconds", drift.outbox_max_age_seconds,
               "zero (off) or a positive number of seconds")
+
+
+def _check_estimates(config: Config, source: str) -> None:
+    estimates = config.estimates
+    for key in ("min_day_reviews", "f1_draws", "bbse_draws", "rlls_draws"):
+        if getattr(estimates, key) < 1:
+            _fail(source, f"estimates.{key}", getattr(estimates, key), "an integer of at least 1")
+    if not 1 <= estimates.reference_days <= MAX_REFERENCE_DAYS:
+        _fail(source, "estimates.reference_days", estimates.reference_days,
+              f"a number of days from 1 to {MAX_REFERENCE_DAYS}")
+    if not 0 <= estimates.calibrated_within < 1:
+        _fail(source, "estimates.calibrated_within", estimates.calibrated_within, "a number from 0 to below 1")
+    if estimates.seed < 0:
+        _fail(source, "estimates.seed", estimates.seed, "an integer of zero or more")
 
 
 def _check_alerts(alerts: AlertSettings, source: str) -> None:

@@ -133,6 +133,24 @@ class DriftSettings:
     volume_low_ratio: float = 0.25
     volume_high_ratio: float = 3.0
     volume_min_predictions: int = 30
+    calibration_drift: bool = True
+    calibration_min_change: float = 0.05
+    calibration_min_bin_reviews: int = 30
+    label_shift: bool = True
+    label_shift_method: str = "bbse"
+    label_shift_min_distance: float = 0.1
+    multiple_testing: str = "none"
+
+
+@dataclasses.dataclass(frozen=True)
+class EstimateSettings:
+    min_day_reviews: int = 30
+    reference_days: int = 7
+    calibrated_within: float = 0.01
+    f1_draws: int = 1000
+    bbse_draws: int = 500
+    rlls_draws: int = 200
+    seed: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,6 +183,7 @@ class Config:
     whylabs: WhyLabsSettings = WhyLabsSettings()
     web: WebSettings = WebSettings()
     drift: DriftSettings = DriftSettings()
+    estimates: EstimateSettings = EstimateSettings()
     alerts: AlertSettings = AlertSettings()
     source: str = "<defaults>"
 

@@ -15,8 +15,10 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
+from clara.config_checks import MAX_REFERENCE_DAYS
 from clara.predictions import PredictionTotals
 from clara.rollups import Totals
+from clara.settings import EstimateSettings
 from estimates.label_shift import METHODS as LABEL_SHIFT_METHODS
 from estimates.unreviewed import MIN_REVIEWS as MIN_BIN_REVIEWS
 from web import estimates_reports as reports
@@ -24,8 +26,9 @@ from web import keys
 from web.errors import BadParameter
 from web.params import RANGE_PARAMETERS, DateRange, integer, query, range_of
 
-MIN_DAY_REVIEWS = 30          # a day (or range) with fewer reviews is `uncertain`
-REFERENCE_DAYS, MAX_REFERENCE_DAYS = 7, 90
+# The shipped defaults (the OpenAPI document quotes them); a request's default is its config's [estimates].
+MIN_DAY_REVIEWS = EstimateSettings().min_day_reviews      # a day (or range) with fewer reviews is `uncertain`
+REFERENCE_DAYS = EstimateSettings().reference_days
 REFERENCES = ("previous", "range")
 WEIGHTINGS = ("confidence_bins", "none")
 MAX_COUNT = 1_000_000
@@ -39,10 +42,10 @@ def choice(values: Mapping[str, str], name: str, choices: tuple[str, ...]) -> st
     return value
 
 
-def reference_range(values: Mapping[str, str], days: DateRange) -> DateRange:
+def reference_range(values: Mapping[str, str], days: DateRange, default_days: int = REFERENCE_DAYS) -> DateRange:
     if choice(values, "reference", REFERENCES) == "range":
         return days
-    length = integer(values, "reference_days", REFERENCE_DAYS, 1, MAX_REFERENCE_DAYS)
+    length = integer(values, "reference_days", default_days, 1, MAX_REFERENCE_DAYS)
     return DateRange(days.first - dt.timedelta(days=length), days.first - dt.timedelta(days=1), days.zone)
 
 
@@ -64,7 +67,7 @@ async def _days(request: web.Request, days: DateRange) -> tuple[dict[dt.date, To
 
 async def _reference(request: web.Request, days: DateRange, values: Mapping[str, str],
                      loaded: tuple[dict, dict]) -> tuple[reports.Reference, Totals]:
-    ref_days = reference_range(values, days)
+    ref_days = reference_range(values, days, request.app[keys.CONFIG].estimates.reference_days)
     reviews, predictions = loaded if ref_days == days else await _days(request, ref_days)
     totals = Totals.sum(reviews.values())
     return reports.Reference(ref_days, reports.Bins.of(totals, PredictionTotals.sum(predictions.values()))), totals
@@ -73,7 +76,7 @@ async def _reference(request: web.Request, days: DateRange, values: Mapping[str,
 async def intervals(request: web.Request) -> web.Response:
     """Accuracy, precision and recall (Wilson) and F1 (bootstrap) over the range and per day."""
     values, days = _parsed(request, "min_reviews")
-    min_reviews = integer(values, "min_reviews", MIN_DAY_REVIEWS, 1, MAX_COUNT)
+    min_reviews = integer(values, "min_reviews", request.app[keys.CONFIG].estimates.min_day_reviews, 1, MAX_COUNT)
     by_day = await request.app[keys.ROLLUP_CACHE].by_day(request.app[keys.COLLECTIONS], days)
     return web.json_response(await _run(reports.intervals, by_day, days, request.app[keys.CONFIG], min_reviews))
 
@@ -81,7 +84,7 @@ async def intervals(request: web.Request) -> web.Response:
 async def calibration(request: web.Request) -> web.Response:
     """Reliability bins, ECE, MCE and direction over the range, per predicted class and per day."""
     values, days = _parsed(request, "min_reviews")
-    min_reviews = integer(values, "min_reviews", MIN_DAY_REVIEWS, 1, MAX_COUNT)
+    min_reviews = integer(values, "min_reviews", request.app[keys.CONFIG].estimates.min_day_reviews, 1, MAX_COUNT)
     by_day = await request.app[keys.ROLLUP_CACHE].by_day(request.app[keys.COLLECTIONS], days)
     return web.json_response(await _run(reports.calibration, by_day, days, request.app[keys.CONFIG], min_reviews))
 
@@ -91,7 +94,7 @@ async def unreviewed(request: web.Request) -> web.Response:
     values, days = _parsed(request, "method", "reference", "reference_days", "min_bin_reviews")
     method = choice(values, "method", reports.UNREVIEWED_METHODS)
     min_bin_reviews = integer(values, "min_bin_reviews", MIN_BIN_REVIEWS, 1, MAX_COUNT)
-    reference_range(values, days)   # its parameters checked before anything is read
+    reference_range(values, days, request.app[keys.CONFIG].estimates.reference_days)   # its parameters checked before anything is read
     loaded = await _days(request, days)
     reference, _ = await _reference(request, days, values, loaded)
     return web.json_response(await _run(reports.unreviewed_accuracy, *loaded, reference, days,
@@ -103,7 +106,7 @@ async def label_shift(request: web.Request) -> web.Response:
     values, days = _parsed(request, "method", "weighting", "reference", "reference_days")
     method = choice(values, "method", LABEL_SHIFT_METHODS)
     weighting = choice(values, "weighting", WEIGHTINGS)
-    reference_range(values, days)
+    reference_range(values, days, request.app[keys.CONFIG].estimates.reference_days)
     reviews, predictions = loaded = await _days(request, days)
     reference, ref_reviews = await _reference(request, days, values, loaded)
     return web.json_response(await _run(reports.label_shift_mix, Totals.sum(reviews.values()),

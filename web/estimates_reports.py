@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from clara.config import Config
 from clara.predictions import PredictionTotals
 from clara.rollups import CONFIDENCE_BINS, Totals
+from clara.settings import EstimateSettings
 from estimates import unreviewed
 from estimates.calibration import bin_edges, reliability
 from estimates.intervals import f1_bootstrap, proportion
@@ -32,10 +33,6 @@ from web import estimates_json as js
 from web.params import DateRange
 
 MICROS = 1_000_000
-SEED = 0
-F1_DRAWS = 1000
-CALIBRATED_WITHIN = 0.01     # |Σ (r_b / n)(acc_b − conf_b)| at or below it: "calibrated"
-LABEL_SHIFT_DRAWS = {"bbse": 500, "rlls": 200}   # RLLS solves an SLSQP problem per draw
 UNREVIEWED_METHODS = ("post_stratified", "average_confidence", "doc", "atc", "atc_weighted")
 EDGES = bin_edges(CONFIDENCE_BINS)
 
@@ -85,15 +82,16 @@ def _day(day: dt.date, min_reviews: int, reviews: int) -> dict:
 # -- intervals -------------------------------------------------------------------------------------
 
 def intervals(by_day: Mapping[dt.date, Totals], days: DateRange, config: Config, min_reviews: int) -> dict:
-    k = config.n_classes
-    total = figures(Totals.sum(by_day.values()), k)
-    rows = [figures(by_day.get(day) or Totals(), k) for day in days.days]
+    k, draws, seed = config.n_classes, config.estimates.f1_draws, config.estimates.seed
+    total = figures(Totals.sum(by_day.values()), k, draws, seed)
+    rows = [figures(by_day.get(day) or Totals(), k, draws, seed) for day in days.days]
     return {**_range(days, config), "min_reviews": min_reviews,
             "total": {**total, "uncertain": total["reviews"] < min_reviews},
             "days": [{**_day(day, min_reviews, row["reviews"]), **row} for day, row in zip(days.days, rows)]}
 
 
-def figures(totals: Totals, k: int) -> dict:
+def figures(totals: Totals, k: int, draws: int = EstimateSettings().f1_draws,
+            seed: int = EstimateSettings().seed) -> dict:
     """Accuracy, per-class precision and recall (Wilson) and macro/weighted F1 (seeded bootstrap) of reviews."""
     cells = tuple(tuple(totals.cells.get((t, p), 0) for p in range(k)) for t in range(k))
     rejected = tuple(totals.rejected.get(p, 0) for p in range(k))
@@ -102,24 +100,25 @@ def figures(totals: Totals, k: int) -> dict:
             "precision": [js.estimate(proportion(cells[p][p], sum(row[p] for row in cells) + rejected[p]))
                           for p in range(k)],
             "recall": [js.estimate(proportion(cells[t][t], sum(cells[t]))) for t in range(k)],
-            "f1": {average: js.estimate(_f1(cells, rejected, average)) for average in ("macro", "weighted")}}
+            "f1": {average: js.estimate(_f1(cells, rejected, average, draws, seed)) for average in ("macro", "weighted")}}
 
 
 @functools.lru_cache(maxsize=4096)
-def _f1(cells: tuple, rejected: tuple, average: str) -> Estimate:
+def _f1(cells: tuple, rejected: tuple, average: str, draws: int, seed: int) -> Estimate:
     """Same counts and seed, same interval: past days are bootstrapped once per process."""
-    return f1_bootstrap(cells, rejected=rejected, average=average, draws=F1_DRAWS, seed=SEED)
+    return f1_bootstrap(cells, rejected=rejected, average=average, draws=draws, seed=seed)
 
 
 # -- calibration -----------------------------------------------------------------------------------
 
 def calibration(by_day: Mapping[dt.date, Totals], days: DateRange, config: Config, min_reviews: int) -> dict:
     total = Totals.sum(by_day.values())
+    within = config.estimates.calibrated_within
 
     def curve(totals: Totals, predicted: int | None = None) -> dict:
         bins = Bins.of(totals, None, predicted)
         found = reliability(bins.reviewed, bins.correct, bins.reviewed_micros, confidence_scale=MICROS,
-                            tolerance=CALIBRATED_WITHIN)
+                            tolerance=within)
         return {"complete": bins.complete, **js.reliability(found)}
 
     def day_row(day: dt.date) -> dict:
@@ -128,7 +127,7 @@ def calibration(by_day: Mapping[dt.date, Totals], days: DateRange, config: Confi
 
     complete = all(Bins.of(totals, None).complete for totals in by_day.values())
     return {**_range(days, config), "bins": CONFIDENCE_BINS, "edges": list(EDGES), "min_reviews": min_reviews,
-            "calibrated_within": CALIBRATED_WITHIN, "total": {**curve(total), "complete": complete},
+            "calibrated_within": within, "total": {**curve(total), "complete": complete},
             "by_class": [curve(total, p) for p in range(config.n_classes)],
             "days": [day_row(day) for day in days.days]}
 
@@ -187,6 +186,11 @@ def _doc(summary: tuple[float, float] | None, n: int, target_confidence: Estimat
 
 # -- label shift -------------------------------------------------------------------------------------
 
+def label_shift_draws(config: Config, method: str) -> int:
+    """Bootstrap draws of a label-shift interval: RLLS solves an SLSQP problem per draw, so it has its own."""
+    return config.estimates.rlls_draws if method == "rlls" else config.estimates.bbse_draws
+
+
 def label_shift_mix(target_reviews: Totals, target_predictions: PredictionTotals, reference: Reference,
                     ref_reviews: Totals, days: DateRange, config: Config, method: str, weighting: str) -> dict:
     k = config.n_classes
@@ -196,8 +200,8 @@ def label_shift_mix(target_reviews: Totals, target_predictions: PredictionTotals
         kwargs = {"confusion": cells, "bin_traffic": reference.bins.traffic}
     else:
         kwargs = {"confusion": [[ref_reviews.cells.get((t, p), 0) for p in range(k)] for t in range(k)]}
-    draws = LABEL_SHIFT_DRAWS[method]
-    shift = label_shift(target_predicted=predicted, method=method, draws=draws, seed=SEED, **kwargs)
+    draws = label_shift_draws(config, method)
+    shift = label_shift(target_predicted=predicted, method=method, draws=draws, seed=config.estimates.seed, **kwargs)
     reviewed_true = [sum(target_reviews.cells.get((t, p), 0) for p in range(k)) for t in range(k)]
     return {**_range(days, config), "method": method, "weighting": weighting, "draws": draws,
             "reference": {"range": reference.days.to_json(), "reviews": shift.n, "complete": reference.bins.complete},

@@ -43,6 +43,20 @@ def test_environment_overrides_deployment_values_and_secrets():
     ({"profiles": {"local_store": "yes"}}, "profiles.local_store = 'yes': expected true or false"),
     ({"whylabs": {"endpoint": "ftp://x"}}, "whylabs.endpoint = 'ftp://x': expected an http(s) URL"),
     ({"web": {"port": 70000}}, "web.port = 70000: expected a TCP port"),
+    ({"estimates": {"min_day_reviews": 0}}, "estimates.min_day_reviews = 0: expected an integer of at least 1"),
+    ({"estimates": {"reference_days": 91}}, "estimates.reference_days = 91: expected a number of days from 1 to 90"),
+    ({"estimates": {"calibrated_within": 1.5}}, "estimates.calibrated_within = 1.5: expected a number from 0"),
+    ({"estimates": {"f1_draws": 0}}, "estimates.f1_draws = 0: expected an integer of at least 1"),
+    ({"estimates": {"bbse_draws": -1}}, "estimates.bbse_draws = -1: expected an integer of at least 1"),
+    ({"estimates": {"seed": -1}}, "estimates.seed = -1: expected an integer of zero or more"),
+    ({"estimates": {"seed": "zero"}}, "estimates.seed = 'zero': expected an integer"),
+    ({"estimates": {"draws": 5}}, "unknown key estimates.draws"),
+    ({"drift": {"calibration_min_change": 2}}, "drift.calibration_min_change = 2.0: expected a number from 0 to 1"),
+    ({"drift": {"calibration_min_bin_reviews": 0}},
+     "drift.calibration_min_bin_reviews = 0: expected an integer of at least 1"),
+    ({"drift": {"label_shift_method": "em"}}, "drift.label_shift_method = 'em': expected 'bbse' or 'rlls'"),
+    ({"drift": {"label_shift_min_distance": -0.1}}, "drift.label_shift_min_distance = -0.1: expected a number"),
+    ({"drift": {"multiple_testing": "bonferroni"}}, "drift.multiple_testing = 'bonferroni': expected 'none', 'holm'"),
 ])
 def test_bad_values_name_the_key_the_value_and_the_expectation(raw, message):
     with pytest.raises(ConfigError) as caught:

@@ -210,3 +210,24 @@ async def test_hours_counted_before_the_calibration_counters_are_marked_incomple
     assert [row["day"] for row in body["days"] if not row["complete"]] == [day]
     unreviewed = await get(client, "/api/unreviewed", **DAYS)
     assert [row["day"] for row in unreviewed["days"] if not row["complete"]] == [day]
+
+
+async def test_the_estimates_section_sets_the_endpoints_defaults(aiohttp_client, documents, web_config,
+                                                                 web_collections):
+    import dataclasses
+
+    from web.app import create_app
+
+    estimates = dataclasses.replace(web_config.estimates, min_day_reviews=600, reference_days=3,
+                                    calibrated_within=0.5, f1_draws=50, bbse_draws=40, seed=7)
+    client = await aiohttp_client(create_app(dataclasses.replace(web_config, estimates=estimates)))
+    intervals = await get(client, "/api/intervals", **DAYS)
+    assert intervals["min_reviews"] == 600
+    assert [row["uncertain"] for row in intervals["days"]] == [row["reviews"] < 600 for row in intervals["days"]]
+    assert intervals == await get(client, "/api/intervals", min_reviews=600, **DAYS)   # seeded: the same again
+    calibration = await get(client, "/api/calibration", **DAYS)
+    assert calibration["min_reviews"] == 600 and calibration["calibrated_within"] == 0.5
+    assert calibration["total"]["direction"] == "calibrated"   # |gap| well under 0.5
+    shift = await get(client, "/api/label-shift", **DAYS)
+    assert shift["draws"] == 40
+    assert shift["reference"]["range"] == {**shift["reference"]["range"], "from": "2024-03-26", "to": "2024-03-28"}
