@@ -98,7 +98,10 @@ async def test_every_tab_draws_the_api_numbers_and_updates_live(aiohttp_server, 
 
     await open_tab(page, "metrics")
     assert await chart_data(page, "metrics-recall") == [daily["recall"]["macro"], daily["recall"]["weighted"]]
-    assert await chart_data(page, "metrics-accuracy") == [daily["accuracy"]]
+    realized = await page.evaluate("Chart.getChart(document.getElementById('metrics-accuracy-interval')).data.datasets"
+                                   ".filter(d => d.label.startsWith('reviewed')).map(d => d.data)")
+    assert realized[0] == pytest.approx(daily["accuracy"])   # accuracy per day is drawn once, inside its band
+    assert await page.locator("#metrics-accuracy").count() == 0
     await open_tab(page, "samples")
     assert await chart_data(page, "samples-bar") == [summary["samples_by_class"], summary["predicted_by_class"]]
     assert await page.locator("#panel-samples canvas").count() == 1  # one chart, not the same data twice
@@ -114,9 +117,12 @@ async def test_every_tab_draws_the_api_numbers_and_updates_live(aiohttp_server, 
         for t in range(len(meta["classes"])) for p in range(len(meta["classes"]))}
     training = await api("/api/training" + query)
     await open_tab(page, "training")
-    mix = await chart_data(page, "training-mix")  # grouped bars: training set, all predictions, reviewed
+    # Grouped bars: training set, all predictions (predicted class, and true class estimated by BBSE, or nothing
+    # where it refuses), reviewed predictions.
+    mix = await chart_data(page, "training-mix")
+    assert len(mix) == 4
     assert mix[0] == [None] * len(meta["classes"]) and sum(training["training_counts"]) == 0  # none configured
-    assert [sum(values) for values in mix[1:]] == [pytest.approx(1.0)] * 2       # shares of all and of reviewed
+    assert [sum(mix[1]), sum(mix[3])] == [pytest.approx(1.0)] * 2      # shares of all and of reviewed
     assert mix[1] == [n / sum(training["all_predicted"]) for n in training["all_predicted"]]
     await open_tab(page, "health")
     assert await metric(page, "rejects-total") == 1

@@ -198,7 +198,7 @@ async def test_a_link_opens_its_range_and_the_back_button_returns(browser, base_
         assert await page.get_attribute("#tab-metrics", "aria-selected") == "true"
         assert [await page.input_value("#from"), await page.input_value("#to")] == [first, last]
         daily = await view.api(f"/api/daily?from={first}&to={last}")
-        assert await page.evaluate("Chart.getChart(document.getElementById('metrics-accuracy')).data.labels") == \
+        assert await page.evaluate("Chart.getChart(document.getElementById('metrics-recall')).data.labels") == \
             daily["days"] == [first, (end - dt.timedelta(days=3)).isoformat(), last]
 
         # A preset is a new history entry; back returns to the linked range, forward to the preset.
@@ -209,11 +209,11 @@ async def test_a_link_opens_its_range_and_the_back_button_returns(browser, base_
         thirty = [(today - dt.timedelta(days=29)).isoformat(), today.isoformat()]
         assert page.url.endswith(f"?from={thirty[0]}&to={thirty[1]}#metrics")
         assert await page.get_attribute(".presets button[data-days='30']", "aria-pressed") == "true"
-        assert len(await page.evaluate("Chart.getChart(document.getElementById('metrics-accuracy')).data.labels")) == 30
+        assert len(await page.evaluate("Chart.getChart(document.getElementById('metrics-recall')).data.labels")) == 30
         await page.go_back()
         await page.wait_for_function("first => document.getElementById('from').value === first", arg=first)
         await page.wait_for_function(
-            "n => Chart.getChart(document.getElementById('metrics-accuracy')).data.labels.length === n", arg=3)
+            "n => Chart.getChart(document.getElementById('metrics-recall')).data.labels.length === n", arg=3)
         await page.go_forward()
         await page.wait_for_function("first => document.getElementById('from').value === first", arg=thirty[0])
 
@@ -279,13 +279,14 @@ async def test_downloads_hold_the_api_numbers(browser, base_url):
                                    "'.tools [data-kind=csv]') && (!c.querySelector('canvas') || "
                                    "c.querySelector('.tools [data-kind=png]')))")
         async with page.expect_download() as info:
-            await page.click("[data-name='metrics-accuracy'] .tools button[data-kind='png']")
+            await page.click("[data-name='metrics-accuracy-interval'] .tools button[data-kind='png']")
         png = Path(await (await info.value).path()).read_bytes()
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5_000
         async with page.expect_download() as info:
-            await page.click("[data-name='metrics-accuracy'] .tools button[data-kind='csv']")
+            await page.click("[data-name='metrics-daily'] .tools button[data-kind='csv']")
         rows = list(csv.reader(io.StringIO(Path(await (await info.value).path()).read_text())))
-        assert rows[0] == ["day", "accuracy"] and [number(row[1]) for row in rows[1:]] == daily["accuracy"]
+        assert rows[0][:3] == ["day", "reviews", "accuracy"]
+        assert [number(row[2]) for row in rows[1:]] == daily["accuracy"]
 
 
 async def test_data_health_groups_documents_set_aside_by_reason(browser, base_url):

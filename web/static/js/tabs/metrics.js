@@ -10,10 +10,9 @@ import * as hints from "../estimates/review_hints.js";
 
 export const id = "metrics";
 export const title = "Metrics";
-const METRICS = ["accuracy", "precision", "recall", "f1"];
-const NAMES = { accuracy: "Accuracy", precision: "Precision", recall: "Recall", f1: "F1" };
+const CHARTED = ["precision", "recall", "f1"];
+const NAMES = { precision: "Precision", recall: "Recall", f1: "F1" };
 const WHAT = {
-  accuracy: "Share of the day's reviewed predictions whose true class is the predicted class.",
   precision: "Of the predictions of a class, the share that were right; macro: every class weighs the same, "
     + "weighted: classes weigh by their number of reviews.",
   recall: "Of the reviews of a true class, the share the model predicted right; macro and weighted averages.",
@@ -28,8 +27,9 @@ export function build(panel) {
   scores.innerHTML = `<h2 class="section">Scores per day, reviewed predictions</h2><div class="grid"></div>`;
   panel.append(scores);
   const grid = scores.querySelector(".grid");
-  canvases = Object.fromEntries(METRICS.map((metric) => [metric, card(grid, `metrics-${metric}`,
-    `${NAMES[metric]} per day${metric === "accuracy" ? "" : " (macro and weighted averages)"}, reviewed predictions`,
+  // Accuracy per day is drawn once, with its band, in "Accuracy with its uncertainty" above.
+  canvases = Object.fromEntries(CHARTED.map((metric) => [metric, card(grid, `metrics-${metric}`,
+    `${NAMES[metric]} per day (macro and weighted averages), reviewed predictions`,
     `${WHAT[metric]} Per local day of prediction; a day without reviews has no value (a gap).`)]));
   daily = tableCard(scores, "metrics-daily", "Daily metrics, reviewed predictions",
                     "Every score of every day in the range; “—”: no reviews that day.");
@@ -44,12 +44,10 @@ export async function refresh(view) {
 async function drawScores({ meta, range }) {
   const body = await getJSON("/api/daily", range);
   const x = { title: axisTitle(`local day (${meta.timezone})`) };
-  for (const metric of METRICS) {
-    const datasets = metric === "accuracy"
-      ? [line("accuracy", body.accuracy, SERIES_COLORS.accuracy)]
-      : [line(`${metric} (macro)`, body[metric].macro, SERIES_COLORS[metric]),
-         line(`${metric} (weighted)`, body[metric].weighted, SERIES_COLORS[metric],
-              { borderDash: [6, 4], pointStyle: "rectRot", pointRadius: 4 })];
+  for (const metric of CHARTED) {
+    const datasets = [line(`${metric} (macro)`, body[metric].macro, SERIES_COLORS[metric]),
+                      line(`${metric} (weighted)`, body[metric].weighted, SERIES_COLORS[metric],
+                           { borderDash: [6, 4], pointStyle: "rectRot", pointRadius: 4 })];
     draw(canvases[metric], "line", { labels: body.days, datasets },
          { scales: { x, y: { ...percentAxis, title: axisTitle(`% (${metric === "f1" ? "F1 score" : metric})`) } } },
          { labelHead: "day" });
