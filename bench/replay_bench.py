@@ -33,7 +33,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import psutil
-from pymongo import MongoClient, ReplaceOne, UpdateOne
+from pymongo import MongoClient
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -106,8 +106,9 @@ def insert(cols: Collections, n: int, days: int, chunk: int = 20_000) -> float:
 
 
 def write_markers(client: MongoClient, cols: Collections, n: int, batch: int = 1000) -> int:
-    """The writes a backfill makes per review, alone: its counted entry and the source's `logged` flag,
-    `batch` reviews per majority transaction."""
+    """The writes a backfill makes per review, alone and in their cheapest form (the consumer's): an insert of
+    its counted entry and, for the batch, one update setting the source's `logged` flags, `batch` reviews per
+    majority transaction."""
     now = dt.datetime.now(UTC)
     written, chunk = 0, []
     ids = cols.source.find({}, {"_id": 1}, batch_size=batch).sort("_id", 1)
@@ -115,14 +116,13 @@ def write_markers(client: MongoClient, cols: Collections, n: int, batch: int = 1
         if doc is not None:
             chunk.append(doc["_id"])
         if chunk and (len(chunk) == batch or doc is None):
-            entries = [ReplaceOne({"_id": doc_id}, {"_id": doc_id, "hour": now, "predicted": 1, "truth": 1,
-                                                    "confidence_micros": i, "latency_ms": i, "at": now}, upsert=True)
-                       for i, doc_id in enumerate(chunk)]
-            marks = [UpdateOne({"_id": doc_id}, {"$set": {"logged": True, "logged_at": now}}) for doc_id in chunk]
+            entries = [{"_id": doc_id, "hour": now, "predicted": 1, "truth": 1, "confidence_micros": i,
+                        "latency_ms": i, "at": now} for i, doc_id in enumerate(chunk)]
 
-            def write(session, entries=entries, marks=marks) -> None:
-                cols.counted.bulk_write(entries, ordered=False, session=session)
-                cols.source.bulk_write(marks, ordered=False, session=session)
+            def write(session, entries=entries, ids=chunk) -> None:
+                cols.counted.insert_many(entries, ordered=False, session=session)
+                cols.source.update_many({"_id": {"$in": ids}}, {"$set": {"logged": True, "logged_at": now}},
+                                        session=session)
 
             with client.start_session() as session:
                 session.with_transaction(write, read_concern=ReadConcern("snapshot"),
