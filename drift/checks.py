@@ -17,12 +17,21 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from scipy.stats import false_discovery_control
+
 from clara.config import Config
 from drift import detectors
 from drift.outbox import OutboxStatus
 from drift.windows import ALL, REVIEWED, Window
+from estimates.intervals import proportion
 
 DRIFT, PERFORMANCE, OPERATIONAL = "drift", "performance", "operational"
+PROPORTION_METHOD = "one-sided pooled two-proportion z-test; 95% Wilson intervals (scipy)"
+PROPORTION_ASSUMPTIONS = ("reviews are independent draws from the predictions they stand for (binomial); the "
+                          "reviewed sample is compared as reviewed (no correction for which predictions were chosen)")
+MIX_METHOD = "chi-square test of homogeneity of the 2 x k counts (scipy); Jensen-Shannon distance (base 2)"
+MIX_ASSUMPTIONS = "each side is an independent sample of its population (multinomial counts)"
+CORRECTIONS = {"holm": "Holm", "bh": "Benjamini-Hochberg"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,8 +99,43 @@ def window_checks(window: Window, reference: Window, config: Config) -> list[Fin
                                  config)
     if drift.performance:
         findings.append(_accuracy(window, reference, config))
-        findings += [_recall(window, reference, config, cls) for cls in range(n)]
+        findings += corrected([_recall(window, reference, config, cls) for cls in range(n)], config)
     return findings
+
+
+def interval_text(k: int, n: int) -> str:
+    """"0.87 (95% Wilson interval 0.85 to 0.89, 2,013 reviews)": a proportion with what it rests on."""
+    found = proportion(k, n)
+    return f"{found.value:.2f} (95% Wilson interval {found.interval.low:.2f} to {found.interval.high:.2f}, {n:,} reviews)"
+
+
+def _wilson(k: int, n: int) -> list[float] | None:
+    found = proportion(k, n)
+    return None if found.interval is None else [found.interval.low, found.interval.high]
+
+
+def corrected(family: list[Finding], config: Config) -> list[Finding]:
+    """A family of tests run together (per-class recall), with drift.multiple_testing's correction: Holm's
+    step-down (family-wise error at most alpha) or Benjamini-Hochberg (false discovery rate at most alpha,
+    scipy.stats.false_discovery_control). Tests without a verdict are not in the family."""
+    drift = config.drift
+    tested = [i for i, f in enumerate(family) if f.firing is not None and "p_value" in f.statistic]
+    if drift.multiple_testing == "none" or not tested:
+        return family
+    p_values = [family[i].statistic["p_value"] for i in tested]
+    adjusted = detectors.holm(p_values) if drift.multiple_testing == "holm" else \
+        [float(p) for p in false_discovery_control(p_values, method="bh")]
+    name = CORRECTIONS[drift.multiple_testing]
+    result = list(family)
+    for i, p in zip(tested, adjusted):
+        f = family[i]
+        firing = p < drift.alpha and f.statistic["drop"] >= f.threshold["min_drop"]
+        result[i] = dataclasses.replace(
+            f, firing=firing, statistic=f.statistic | {"p_adjusted": p, "correction": drift.multiple_testing,
+                                                       "family_size": len(tested)},
+            threshold=f.threshold | {"correction": drift.multiple_testing},
+            message=f"{f.message}; {name}-adjusted over {len(tested)} classes: {p_text(p)}")
+    return result
 
 
 def without_verdict(findings: list[Finding], reason: str) -> list[Finding]:
@@ -139,7 +183,8 @@ def _class_mix(detector: str, subject: str, what: str, window: Window, observed:
         message += " (shown beside, not alerted on: drift.class_reference)"
     statistic = {"name": "js_distance", "value": test.js_distance, "p_value": test.p_value, "chi2": test.chi2,
                  "dof": test.dof, "psi": test.psi, "window_shares": shares_w, "reference_shares": shares_r,
-                 "reference": reference_label, _reference_n(window): test.reference_n}
+                 "reference": reference_label, _reference_n(window): test.reference_n, "method": MIX_METHOD,
+                 "assumptions": MIX_ASSUMPTIONS}
     threshold = {"alpha": drift.alpha, "min_distance": drift.class_mix_min_distance}
     return Finding(detector, subject, DRIFT, firing, "warning", window.describe(), statistic, threshold, message,
                    window.population, alerting)
@@ -166,7 +211,8 @@ def _confidence(window: Window, reference: Window, config: Config) -> Finding:
                f"{p_text(test.p_value)}")
     statistic = {"name": "js_distance", "value": test.js_distance, "p_value": test.p_value, "chi2": test.chi2,
                  "dof": test.dof, "psi": test.psi, "ks_binned": detectors.binned_ks(w, r), "binned_mean": mean_w,
-                 "reference_binned_mean": mean_r, "reference": reference.label, _reference_n(window): test.reference_n}
+                 "reference_binned_mean": mean_r, "reference": reference.label, _reference_n(window): test.reference_n,
+                 "method": MIX_METHOD.replace("2 x k", "2 x 20 confidence-bin"), "assumptions": MIX_ASSUMPTIONS}
     threshold = {"alpha": drift.alpha, "min_distance": drift.confidence_min_distance}
     return Finding("confidence_drift", window.kind, DRIFT, firing, "warning", window.describe(), statistic,
                    threshold, message, window.population)
@@ -180,21 +226,24 @@ def _accuracy(window: Window, reference: Window, config: Config) -> Finding:
     threshold = {"alpha": drift.alpha, "min_drop": drift.accuracy_min_drop, "floor": drift.accuracy_floor}
     accuracy = right_w / n_w if n_w else None
     below = accuracy is not None and accuracy < drift.accuracy_floor
-    statistic: dict[str, Any] = {"name": "accuracy", "value": accuracy, "reference": reference.label,
-                                 "reference_reviews": n_r}
+    statistic: dict[str, Any] = {"name": "accuracy", "value": accuracy, "interval": _wilson(right_w, n_w),
+                                 "reviews": n_w, "reference": reference.label, "reference_reviews": n_r,
+                                 "method": PROPORTION_METHOD, "assumptions": PROPORTION_ASSUMPTIONS}
     if n_w < drift.min_reviews:
         firing = None
-        message = f"accuracy of {REVIEWED} over {window.label}: too few reviews for a verdict"
+        shown = f" {interval_text(right_w, n_w)}" if n_w else ""
+        message = f"accuracy{shown} of {REVIEWED} over {window.label}: too few reviews for a verdict"
     elif n_r < drift.min_reference_reviews:
         firing = True if below else None
-        message = (f"accuracy {accuracy:.2f} of {REVIEWED} over {window.label}; too few reviews in "
+        message = (f"accuracy {interval_text(right_w, n_w)} of {REVIEWED} over {window.label}; too few reviews in "
                    f"{reference.label} to compare")
     else:
         test = detectors.proportion_drop(right_w, n_w, right_r, n_r)
         firing = below or (test.p_value < drift.alpha and test.drop >= drift.accuracy_min_drop)
         direction = "down from" if test.drop > 0 else "reference"
-        message = (f"accuracy {accuracy:.2f} of {REVIEWED} over {window.label}, {direction} "
-                   f"{test.reference:.2f}; {p_text(test.p_value)}")
+        message = (f"accuracy {interval_text(right_w, n_w)} of {REVIEWED} over {window.label}, {direction} "
+                   f"{interval_text(right_r, n_r)} in {reference.label}; {p_text(test.p_value)}")
+        statistic["reference_interval"] = _wilson(right_r, n_r)
         statistic |= {"reference_value": test.reference, "drop": test.drop, "z": test.z, "p_value": test.p_value}
     if below:
         message += f"; below the floor {drift.accuracy_floor:g}"
@@ -216,11 +265,14 @@ def _recall(window: Window, reference: Window, config: Config, cls: int) -> Find
     test = detectors.proportion_drop(found_w, n_w, found_r, n_r)
     firing = test.p_value < drift.alpha and test.drop >= drift.recall_min_drop
     direction = "down from" if test.drop > 0 else "reference"
-    message = (f"recall of {name} {test.window:.2f} ({REVIEWED}) over {window.label} ({n_w:,} reviews of the "
-               f"class), {direction} {test.reference:.2f}; {p_text(test.p_value)}")
+    message = (f"recall of {name} {interval_text(found_w, n_w).replace(' reviews)', ' reviews of the class)')} "
+               f"({REVIEWED}) over {window.label}, {direction} {test.reference:.2f} in {reference.label}; "
+               f"{p_text(test.p_value)}")
     statistic = {"name": "recall", "class": name, "value": test.window, "reference_value": test.reference,
+                 "interval": _wilson(found_w, n_w), "reference_interval": _wilson(found_r, n_r),
                  "drop": test.drop, "z": test.z, "p_value": test.p_value, "support": n_w,
-                 "reference": reference.label, "reference_reviews": n_r}
+                 "reference": reference.label, "reference_reviews": n_r, "method": PROPORTION_METHOD,
+                 "assumptions": PROPORTION_ASSUMPTIONS}
     return Finding("recall", subject, PERFORMANCE, firing, "warning", window.describe(), statistic, threshold,
                    message, REVIEWED)
 

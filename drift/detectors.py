@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy.spatial.distance import jensenshannon
+from scipy.stats import chi2 as chi2_dist
 from scipy.stats import chi2_contingency, norm, poisson
 
 from clara.predictions import PredictionTotals
@@ -179,3 +180,47 @@ def volume_test(observed: int, expected: float) -> VolumeTest:
         return VolumeTest(observed, expected, None, 1.0, 0.0 if observed > 0 else 1.0)
     return VolumeTest(observed, expected, observed / expected, float(poisson.cdf(observed, expected)),
                       float(poisson.sf(observed - 1, expected)))
+
+
+@dataclasses.dataclass(frozen=True)
+class BinnedAccuracyTest:
+    """Per confidence bin, the window's accuracy against the reference's: Pearson chi-squares summed over bins."""
+
+    chi2: float
+    dof: int                 # bins compared (each with enough reviews on both sides and not all right or all wrong)
+    p_value: float
+    bins: tuple[int, ...]    # which bins were compared
+    method: str = "two-proportion chi-square per confidence bin, summed (chi-square with one degree per bin)"
+    assumptions: str = ("reviews are independent draws within each bin (binomial), the bins' tests independent; "
+                        "it compares the reliability curve P(right | confidence bin), as reviewed")
+
+
+def binned_accuracy_test(window_reviewed: Sequence[int], window_correct: Sequence[int],
+                         reference_reviewed: Sequence[int], reference_correct: Sequence[int],
+                         min_reviews: int) -> BinnedAccuracyTest:
+    """H0: in every bin the window is as often right as the reference. Each bin with at least `min_reviews` on both
+    sides adds z² of the pooled two-proportion test (the uncorrected chi-square of its 2 x 2 table); a bin right
+    (or wrong) every time on both sides carries no information and is left out. No bin left: p = 1."""
+    chi2, used = 0.0, []
+    for b, (n_w, k_w, n_r, k_r) in enumerate(zip(window_reviewed, window_correct, reference_reviewed,
+                                                   reference_correct)):
+        if n_w < min_reviews or n_r < min_reviews:
+            continue
+        pooled = (k_w + k_r) / (n_w + n_r)
+        if pooled in (0.0, 1.0):
+            continue
+        chi2 += (k_w / n_w - k_r / n_r) ** 2 / (pooled * (1 - pooled) * (1 / n_w + 1 / n_r))
+        used.append(b)
+    p = float(chi2_dist.sf(chi2, len(used))) if used else 1.0
+    return BinnedAccuracyTest(float(chi2), len(used), p, tuple(used))
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values: the i-th smallest times (m - i + 1), made monotone, at most 1."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted, running = [1.0] * m, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted

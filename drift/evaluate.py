@@ -20,7 +20,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from clara.config import Config
 from clara.db import CONSUMER_STATE_ID, PREDICTIONS_STATE_ID, Collections
-from drift import checks, outbox, volume, windows
+from drift import checks, estimate_checks, outbox, volume, windows
 from drift.alerts import Transition, apply_findings, ensure_alert_indexes
 from drift.checks import Finding
 
@@ -69,13 +69,17 @@ def findings_at(cols: Collections, config: Config, now: dt.datetime) -> list[Fin
     found: list[Finding] = []
     # All predictions (prediction rollups): known at once, so checked without waiting for reviewers.
     on_predictions: list[Finding] = []
-    if drift.prediction_drift or drift.confidence_drift:
+    if drift.prediction_drift or drift.confidence_drift or drift.label_shift:
         chosen = [windows.last_n_predictions(cols.predictions, drift.window_predictions, now)]
         if drift.day_window:
             chosen.append(windows.prediction_day_window(cols.predictions, config, now))
         for window in chosen:
             reference = windows.reference_window(cols.predictions, config, window)
             on_predictions += checks.prediction_checks(window, reference, config)
+            if drift.label_shift:   # the reference's reviews calibrate the estimate of all traffic's true mix
+                start, end, _ = windows.reference_bounds(config, window.start)
+                on_predictions.append(estimate_checks.label_shift_finding(
+                    window, reference, windows.totals_between(cols.rollups, start, end), config))
     if drift.volume:
         on_predictions.append(volume.volume_finding(cols.predictions, config, now))
     if on_predictions and _recounting(cols):
@@ -87,7 +91,10 @@ def findings_at(cols: Collections, config: Config, now: dt.datetime) -> list[Fin
     if drift.day_window:
         chosen.append(windows.day_window(cols.rollups, config, now))
     for window in chosen:
-        found += checks.window_checks(window, windows.reference_window(cols.rollups, config, window), config)
+        reference = windows.reference_window(cols.rollups, config, window)
+        found += checks.window_checks(window, reference, config)
+        if drift.calibration_drift:
+            found.append(estimate_checks.calibration_finding(window, reference, config))
     if drift.backlog_max_pending:
         cap = drift.backlog_max_pending * BACKLOG_COUNT_CAP + 1
         pending = count_pending(cols, cap)

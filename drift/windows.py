@@ -31,8 +31,9 @@ UTC = dt.timezone.utc
 HOUR = dt.timedelta(hours=1)
 # Only what the checks read: the latency counters stay on the server.
 FIELDS = {"reviews": 1, "cells": 1, "rejected": 1, "confidence_hist": 1, "confidence_count": 1,
-          "confidence_micros": 1}
-PREDICTION_FIELDS = {"predictions": 1, "bad": 1, "classes": 1, "confidence": 1, "no_confidence": 1}
+          "confidence_micros": 1, "calibration_cells": 1, "calibration_rejected": 1, "calibration_micros": 1}
+PREDICTION_FIELDS = {"predictions": 1, "bad": 1, "classes": 1, "confidence": 1, "no_confidence": 1,
+                     "calibration": 1}
 REVIEWED, ALL = "reviewed predictions", "all predictions"
 
 

@@ -32,9 +32,11 @@ def drift_settings(**drift) -> dict:
             "alerts": {"cooldown_seconds": 3 * 3600}}
 
 
-def load_history(client, cols: Collections, config, drift: Drift | None = None, seed: str = "drift") -> int:
+def load_history(client, cols: Collections, config, drift: Drift | None = None, seed: str = "drift",
+                 review_fraction: float = 0.8) -> int:
     behaviour = Behaviour(class_mix=tuple(float(c) for c in TRAINING), accuracy=(0.9,) * len(TRAINING))
-    settings = Settings(behaviour, review_fraction=0.8, review_delay=600.0, legacy_fraction=0.02, drift=drift)
+    settings = Settings(behaviour, review_fraction=review_fraction, review_delay=600.0, legacy_fraction=0.02,
+                        drift=drift)
     written = write_history(cols.source, history_documents(settings, seed, END, DAYS, PER_DAY))
     catch_up(client, cols, config)
     recount_replacing(cols, config.n_classes, config.model.rollup_period, None)   # the prediction rollups, as a first start builds them

@@ -116,3 +116,41 @@ def test_binned_mean_is_within_half_a_bin_of_the_exact_mean():
     assert abs(binned - values.mean()) <= 0.025
     assert binned == pytest.approx(float(np.mean([(confidence_bin(v) + 0.5) / 20 for v in values])), rel=1e-12)
     assert detectors.binned_mean([0] * 20) is None
+
+
+def test_binned_accuracy_test_sums_scipys_2x2_chi_squares_over_the_bins_compared():
+    from scipy.stats import chi2 as chi2_dist
+
+    window_n, window_k = [5, 40, 100, 300, 50], [2, 20, 70, 280, 50]
+    reference_n, reference_k = [50, 400, 1000, 3000, 500], [30, 200, 800, 2850, 500]
+    test = detectors.binned_accuracy_test(window_n, window_k, reference_n, reference_k, min_reviews=30)
+    # bin 0: too few reviews in the window; bin 4: every review right on both sides (no information)
+    assert test.bins == (1, 2, 3) and test.dof == 3
+    tables = [np.array([[k_w, n_w - k_w], [k_r, n_r - k_r]]) for n_w, k_w, n_r, k_r in
+              zip(window_n[1:4], window_k[1:4], reference_n[1:4], reference_k[1:4])]
+    expected = sum(chi2_contingency(t, correction=False).statistic for t in tables)
+    assert test.chi2 == pytest.approx(expected, rel=1e-12)
+    assert test.p_value == pytest.approx(chi2_dist.sf(expected, 3), rel=1e-9)
+    same = detectors.binned_accuracy_test([100, 200], [50, 180], [1000, 2000], [500, 1800], min_reviews=30)
+    assert same.chi2 == pytest.approx(0.0, abs=1e-12) and same.p_value == pytest.approx(1.0)
+    assert detectors.binned_accuracy_test([10], [5], [10], [1], min_reviews=30).p_value == 1.0
+
+
+def test_holm_adjusted_p_values_match_the_step_down_definition_and_bh_is_scipys():
+    from scipy.stats import false_discovery_control
+
+    p = [0.01, 0.04, 0.03, 0.005, 0.2, 0.0001, 0.04]
+    adjusted = detectors.holm(p)
+    # Holm rejects H_i at level a exactly when its adjusted p is below a: check against the procedure itself.
+    for alpha in (0.001, 0.01, 0.02, 0.05, 0.1, 0.3):
+        order = sorted(range(len(p)), key=p.__getitem__)
+        rejected = set()
+        for rank, i in enumerate(order):
+            if p[i] >= alpha / (len(p) - rank):
+                break
+            rejected.add(i)
+        assert {i for i, a in enumerate(adjusted) if a < alpha} == rejected
+    assert all(a >= b for a, b in zip(adjusted, p)) and max(adjusted) <= 1.0
+    assert detectors.holm([]) == [] and detectors.holm([0.3]) == [0.3]
+    bh = false_discovery_control(p, method="bh")
+    assert all(b <= h + 1e-15 for b, h in zip(bh, adjusted))   # BH is never stricter than Holm
