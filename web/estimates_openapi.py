@@ -88,11 +88,13 @@ def _integer(low: int, high: int) -> dict:
 
 
 MIN_REVIEWS = _parameter("min_reviews", f"A day (or the range) with fewer reviews is `uncertain`, never hidden; "
-                                        f"default {MIN_DAY_REVIEWS}", _integer(1, MAX_COUNT))
+                                        f"default estimates.min_day_reviews ({MIN_DAY_REVIEWS} unless configured)",
+                         _integer(1, MAX_COUNT))
 REFERENCE_PARAMETERS = [
     _parameter("reference", "The labelled reference period: `previous` (default) the `reference_days` local days "
                             "before `from`, `range` the range itself", {"type": "string", "enum": list(REFERENCES)}),
-    _parameter("reference_days", f"Days of the `previous` reference; default {REFERENCE_DAYS}",
+    _parameter("reference_days", f"Days of the `previous` reference; default estimates.reference_days "
+                                 f"({REFERENCE_DAYS} unless configured)",
                _integer(1, MAX_REFERENCE_DAYS))]
 UNREVIEWED_PARAMETERS = [
     _parameter("method", "The estimate of the unreviewed predictions' accuracy that `estimate` and `combined` use "
