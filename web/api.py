@@ -6,6 +6,12 @@ come with a version of the range's data, and the finished JSON of summary, daily
 training is kept by endpoint, range and version (web.response_cache): a request that finds its version
 costs one drain of the fence, no listing and no scikit-learn. Pending counts are kept the same way
 (web.pending).
+
+In front of that, each whole answer is kept by its endpoint and range under the fence's generation and
+its change counts (web.changes) of the collections the answer is made of: a request that finds them
+unchanged after its own drain gets the bytes kept, without reading a cache of rollups (a dashboard
+reload after an update: one build per endpoint, the other viewers' requests share it). Any change to
+those collections, wherever in time, builds the answer again through the versioned path above.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ import asyncio
 import datetime as dt
 import functools
 import json
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -22,6 +29,8 @@ from clara.predictions import PredictionTotals
 from web import keys, queries, reports
 from web.params import RANGE_PARAMETERS, DateRange, date_range, default_range, query, range_of
 from web.volume import granularity, volume_body
+
+T = TypeVar("T")
 
 
 async def _run(function, *args):
@@ -39,49 +48,81 @@ async def meta(request: web.Request) -> web.Response:
         "max_range_days": config.web.max_range_days, "averages": ["macro", "weighted"]})
 
 
-def _by_day(request: web.Request, days):
+def _by_day(app: web.Application, days):
     """The range's per-day Totals and their version, None when not known (a coroutine)."""
-    return request.app[keys.ROLLUP_CACHE].by_day_versioned(request.app[keys.COLLECTIONS], days)
+    return app[keys.ROLLUP_CACHE].by_day_versioned(app[keys.COLLECTIONS], days)
 
 
-def _pending(request: web.Request, days: DateRange):
-    return request.app[keys.PENDING].count(request.app[keys.COLLECTIONS], days)
+def _pending(app: web.Application, days: DateRange):
+    return app[keys.PENDING].count(app[keys.COLLECTIONS], days)
 
 
-async def _answer(request: web.Request, key: Hashable, version: Hashable | None, function, *args) -> web.Response:
+async def _answer(app: web.Application, key: Hashable, version: Hashable | None, function, *args) -> bytes:
     """`function(*args)` as JSON, built in the executor, or kept from a build for the same key and version."""
     build = functools.partial(_run, _json, function, *args)
-    body = await (build() if version is None else request.app[keys.RESPONSES].get(key, version, build))
-    return web.Response(body=body, content_type="application/json", charset="utf-8")
+    return await (build() if version is None else app[keys.RESPONSES].get(key, version, build))
 
 
 def _json(function, *args) -> bytes:
     return json.dumps(function(*args)).encode()
 
 
+def _response(body: bytes) -> web.Response:
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
+
+
+async def _kept(app: web.Application, key: tuple, roles: tuple[str, ...], build: Callable[[], Awaitable[T]],
+                *also: Hashable) -> T:
+    """`build()`, or what it gave for the same key while the fence's generation and its change counts of
+    `roles` (and `also`) are the same as after this call's own drain (read before the build starts)."""
+    fence = app[keys.PENDING].fence
+    generation = await fence.sync()
+    if generation is None:
+        return await build()
+    changes = fence.changes
+    stamp = (generation, *[changes[role] for role in roles], *also)
+    return await app[keys.RESPONSES].get(("answer", *key), stamp, build)
+
+
+async def _range_answer(request: web.Request, name: str, roles: tuple[str, ...], build) -> web.Response:
+    """`build(app, days)` for the request's range, kept while the collections `roles` stay the same
+    (`_kept`), and remembered so that a live update rebuilds it before the dashboards ask (web.hub)."""
+    app = request.app
+    days = date_range(request, app[keys.CONFIG])
+    key = (name, days)
+    answer = functools.partial(_kept, app, key, roles, functools.partial(build, app, days))
+    app[keys.RESPONSES].remember(key, answer)
+    return _response(await answer())
+
+
 async def summary(request: web.Request) -> web.Response:
-    config = request.app[keys.CONFIG]
-    days = date_range(request, config)
-    (by_day, version), pending = await asyncio.gather(_by_day(request, days), _pending(request, days))
-    return await _answer(request, ("summary", days), None if version is None else (version, pending),
-                         reports.from_days, reports.summary, by_day, pending, days, config)
+    return await _range_answer(request, "summary", ("rollups", "source"), _summary)
+
+
+async def _summary(app: web.Application, days: DateRange) -> bytes:
+    (by_day, version), pending = await asyncio.gather(_by_day(app, days), _pending(app, days))
+    return await _answer(app, ("summary", days), None if version is None else (version, pending),
+                         reports.from_days, reports.summary, by_day, pending, days, app[keys.CONFIG])
 
 
 async def daily(request: web.Request) -> web.Response:
-    config = request.app[keys.CONFIG]
-    days = date_range(request, config)
-    by_day, version = await _by_day(request, days)
-    return await _answer(request, ("daily", days), version, reports.daily, by_day, days, config)
+    return await _range_answer(request, "daily", ("rollups",), _daily)
+
+
+async def _daily(app: web.Application, days: DateRange) -> bytes:
+    by_day, version = await _by_day(app, days)
+    return await _answer(app, ("daily", days), version, reports.daily, by_day, days, app[keys.CONFIG])
 
 
 def _range_report(function):
     """A handler that builds `function(totals, days, config)` over the range's rollups."""
+    async def build(app: web.Application, days: DateRange) -> bytes:
+        by_day, version = await _by_day(app, days)
+        return await _answer(app, (function.__name__, days), version,
+                             reports.from_days, function, by_day, days, app[keys.CONFIG])
+
     async def handler(request: web.Request) -> web.Response:
-        config = request.app[keys.CONFIG]
-        days = date_range(request, config)
-        by_day, version = await _by_day(request, days)
-        return await _answer(request, (function.__name__, days), version,
-                             reports.from_days, function, by_day, days, config)
+        return await _range_answer(request, function.__name__, ("rollups",), build)
     handler.__name__ = handler.__qualname__ = function.__name__
     return handler
 
@@ -92,12 +133,15 @@ confusion = _range_report(reports.confusion)
 
 async def training(request: web.Request) -> web.Response:
     """Training-set class counts beside the range's predictions: all of them, and the reviewed ones."""
-    config, collections = request.app[keys.CONFIG], request.app[keys.COLLECTIONS]
-    days = date_range(request, config)
+    return await _range_answer(request, "training", ("rollups", "predictions"), _training_answer)
+
+
+async def _training_answer(app: web.Application, days: DateRange) -> bytes:
+    config, collections = app[keys.CONFIG], app[keys.COLLECTIONS]
     (by_day, version), (predictions, predictions_version) = await asyncio.gather(
-        _by_day(request, days), request.app[keys.PREDICTION_CACHE].by_day_versioned(collections, days))
+        _by_day(app, days), app[keys.PREDICTION_CACHE].by_day_versioned(collections, days))
     both = None if version is None or predictions_version is None else (version, predictions_version)
-    return await _answer(request, ("training", days), both, _training, by_day, predictions, days, config)
+    return await _answer(app, ("training", days), both, _training, by_day, predictions, days, config)
 
 
 def _training(by_day, predictions, days: DateRange, config) -> dict:
@@ -109,15 +153,33 @@ async def volume(request: web.Request) -> web.Response:
     review coverage, and today so far, from the prediction and review rollups (web.volume).
 
     The body depends on the time only through the minute (period starts are whole minutes) and `as_of`,
-    so it is kept by range, data versions, recount state and minute, and `as_of` is set on each answer."""
-    config, collections = request.app[keys.CONFIG], request.app[keys.COLLECTIONS]
+    so it is kept by range, data versions, recount state and minute, as JSON cut where `as_of` goes, and
+    each answer's own `as_of` is put in between."""
+    app = request.app
     values = query(request, (*RANGE_PARAMETERS, "by"))
-    days = range_of(values, config)
+    days = range_of(values, app[keys.CONFIG])
     by = granularity(values, days)
     now = dt.datetime.now(dt.timezone.utc)
+    app[keys.RESPONSES].remember(("volume", days, by), functools.partial(_volume_kept, app, days, by))
+    before, after = await _volume_kept(app, days, by, now)
+    return _response(b"".join((before, json.dumps(now.isoformat()).encode(), after)))
+
+
+AS_OF = "\u0000as_of\u0000"   # where a kept volume body is cut; no other value of it is a string like this
+
+
+async def _volume_kept(app: web.Application, days: DateRange, by: str,
+                       now: dt.datetime | None = None) -> tuple[bytes, bytes]:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return await _kept(app, ("volume", days, by), ("rollups", "predictions", "state"),
+                       functools.partial(_volume_parts, app, days, by, now), now.replace(second=0, microsecond=0))
+
+
+async def _volume_parts(app: web.Application, days: DateRange, by: str, now: dt.datetime) -> tuple[bytes, bytes]:
+    config, collections = app[keys.CONFIG], app[keys.COLLECTIONS]
     local_today = now.astimezone(config.model.zone).date()
     today = DateRange(local_today, local_today, config.model.zone)
-    predictions, reviews = request.app[keys.PREDICTION_CACHE], request.app[keys.ROLLUP_CACHE]
+    predictions, reviews = app[keys.PREDICTION_CACHE], app[keys.ROLLUP_CACHE]
     if by == "hour":
         periods = (predictions.by_hour_versioned(collections, days), reviews.by_hour_versioned(collections, days))
     else:
@@ -129,17 +191,22 @@ async def volume(request: web.Request) -> web.Response:
     build = functools.partial(_run, volume_body, days, by, by_prediction, by_review,
                               (today_predictions.get(today.first), today_reviews.get(today.first)), now, recounting)
     if None in versions:
-        return web.json_response(await build())
-    kept = await request.app[keys.RESPONSES].get(("volume", days, by),
-                                            (versions, recounting, now.replace(second=0, microsecond=0)), build)
-    return web.json_response(kept | {"today": kept["today"] | {"as_of": now.isoformat()}})
+        kept = await build()
+    else:
+        kept = await app[keys.RESPONSES].get(("volume", days, by),
+                                        (versions, recounting, now.replace(second=0, microsecond=0)), build)
+    body = json.dumps(kept | {"today": kept["today"] | {"as_of": AS_OF}}).encode()
+    before, cut, after = body.partition(json.dumps(AS_OF).encode())
+    if not cut:
+        raise ValueError("the volume body has no today.as_of")
+    return before, after
 
 
 async def health(request: web.Request) -> web.Response:
     config, collections = request.app[keys.CONFIG], request.app[keys.COLLECTIONS]
     days = date_range(request, config)
     (by_day, _), pending, rejects, backlog, consumer = await asyncio.gather(
-        _by_day(request, days), _pending(request, days),
+        _by_day(request.app, days), _pending(request.app, days),
         queries.rejects(collections), queries.outbox_backlog(collections),
         queries.consumer_state(collections, dt.datetime.now(dt.timezone.utc)))
     return web.json_response({

@@ -12,6 +12,10 @@ Noted per collection role: the UTC hours of the review and the prediction rollup
 count of the source collection's changes that can move a pending count (a prediction inserted, replaced
 or deleted; a review set or taken back; a timestamp moved; the consumer's own `logged` marks are filtered
 out by the server). Anything else (a drop, a rename, a dropped database) counts as every hour changed.
+Beside them, `changes` counts per role every change noted (the rollups, the prediction rollups, the
+source as above, and `state`: the prediction recount's state document, which /api/volume reports): while
+the counts of the roles an answer is made of and the generation stay the same, so does the answer
+(web.api keeps finished answers by them).
 
 When the stream cannot be followed `sync()` returns None, and callers read MongoDB as they did before;
 each (re)opening is a new `generation`, and what was held under an older one may have missed changes.
@@ -30,11 +34,12 @@ from typing import Any
 
 from pymongo.errors import PyMongoError
 
-from clara.db import Collections
+from clara.db import PREDICTIONS_STATE_ID, Collections
 from web.coalesce import Coalesced
 
 log = logging.getLogger(__name__)
 ROLES = ("rollups", "predictions")
+COUNTED = (*ROLES, "source", "state")
 CRUD = frozenset({"insert", "update", "replace", "delete"})
 PENDING_FIELDS = ("output_validated", "timestamp")
 MAX_NOTED_HOURS = 10_000     # more changed hours than this between two drains: treated as all of them
@@ -49,7 +54,7 @@ class ChangeFence:
 
     def __init__(self) -> None:
         self.generation = 0
-        self.source_changes = 0
+        self.changes: dict[str, int] = dict.fromkeys(COUNTED, 0)
         self.collections: Collections | None = None
         self._hours: dict[str, set[Hour] | None] = {role: set() for role in ROLES}
         self._roles: dict[str, str] = {}
@@ -59,7 +64,12 @@ class ChangeFence:
 
     def attach(self, collections: Collections) -> None:
         self.collections = collections
-        self._roles = {getattr(collections, role).name: role for role in (*ROLES, "source")}
+        self._roles = {getattr(collections, role).name: role for role in (*ROLES, "source", "state")}
+
+    @property
+    def source_changes(self) -> int:
+        """Changes of the source that can move a pending count (web.pending)."""
+        return self.changes["source"]
 
     async def sync(self) -> int | None:
         """The generation once every change committed before this call is noted; None: not following."""
@@ -93,7 +103,9 @@ class ChangeFence:
         return [{"$match": {"$or": [
                     {"ns.coll": {"$in": [cols.rollups.name, cols.predictions.name]}},
                     {"ns.coll": cols.source.name, "$or": source_changes},
-                    {"to.coll": {"$in": [cols.rollups.name, cols.predictions.name, cols.source.name]}},
+                    {"ns.coll": cols.state.name, "documentKey._id": PREDICTIONS_STATE_ID},
+                    {"to.coll": {"$in": [cols.rollups.name, cols.predictions.name, cols.source.name,
+                                         cols.state.name]}},
                     {"ns.coll": {"$exists": False}}]}},            # a dropped database, an invalidation
                 {"$project": {"operationType": 1, "ns": 1, "documentKey": 1}}]
 
@@ -122,7 +134,7 @@ class ChangeFence:
         assert self.collections is not None
         self._stream = await self.collections.db.watch(self.pipeline(), max_await_time_ms=0)
         self.generation += 1
-        self.source_changes += 1
+        self._changed_all()
         self._hours = dict.fromkeys(ROLES, None)
 
     async def _close_stream(self) -> None:
@@ -134,8 +146,8 @@ class ChangeFence:
     def _note(self, change: dict[str, Any]) -> None:
         role = self._roles.get(change.get("ns", {}).get("coll", ""))
         if change.get("operationType") in CRUD and role is not None:
-            if role == "source":
-                self.source_changes += 1
+            self.changes[role] += 1
+            if role in ("source", "state"):
                 return
             hours = self._hours[role]
             hour = change.get("documentKey", {}).get("_id")
@@ -146,6 +158,10 @@ class ChangeFence:
             else:
                 self._hours[role] = None
             return
-        self.source_changes += 1
+        self._changed_all()
         self._hours = dict.fromkeys(ROLES, None)
+
+    def _changed_all(self) -> None:
+        for role in COUNTED:
+            self.changes[role] += 1
 

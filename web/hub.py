@@ -7,6 +7,9 @@ event naming the UTC hours whose rollups (of either kind: a review, or a new pre
 `alerts` event naming the alerts that changed. Event ids are
 `<epoch>-<sequence>`: a client that reconnects with any other Last-Event-ID than the latest has missed
 something and is told at once.
+
+Before an `update` goes out, `before_update` (the API's kept answers, rebuilt: web.response_cache) is
+awaited for at most READY_SECONDS, so the dashboards that reload on it find their answers ready.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import json
 import logging
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp_sse import EventSourceResponse
@@ -26,10 +30,13 @@ from pymongo.errors import PyMongoError
 log = logging.getLogger(__name__)
 MAX_HOURS_PER_EVENT = 100
 AWAIT_MS = 500  # a getMore returns at least this often, so cancellation is seen promptly
+READY_SECONDS = 0.5
 
 
 class Hub:
-    def __init__(self, max_per_second: float, reconnect_max_seconds: float):
+    def __init__(self, max_per_second: float, reconnect_max_seconds: float,
+                 before_update: Callable[[], Awaitable[None]] | None = None):
+        self.before_update = before_update
         self.clients: weakref.WeakSet[EventSourceResponse] = weakref.WeakSet()
         self.live = False
         self.epoch = str(time.time_ns() // 1_000_000)
@@ -97,12 +104,23 @@ class Hub:
             await self._dirty.wait()
             self._dirty.clear()
             if self._rollups_dirty:
+                await self._ready()
                 self.sequence += 1
                 await self.broadcast(self.update_payload(), event="update", event_id=self.last_id)
             if self._alerts_dirty:
                 self.sequence += 1
                 await self.broadcast(self.alerts_payload(), event="alerts", event_id=self.last_id)
             await asyncio.sleep(self.interval)
+
+    async def _ready(self) -> None:
+        if self.before_update is None:
+            return
+        try:
+            await asyncio.wait_for(self.before_update(), READY_SECONDS)
+        except TimeoutError:
+            log.debug("answers not rebuilt within %s s of an update; sending it anyway", READY_SECONDS)
+        except Exception:  # noqa: BLE001 - a failed rebuild costs the dashboards time, never their update
+            log.exception("rebuilding the kept answers before an update failed")
 
     async def broadcast(self, data: str, event: str, event_id: str | None = None) -> None:
         clients = list(self.clients)

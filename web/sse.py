@@ -48,7 +48,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
 async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
     """Create the hub, run its producer and publisher, and cancel and await both on the way out."""
     config = app[keys.CONFIG]
-    hub = Hub(config.web.sse_max_updates_per_second, config.consumer.reconnect_max_seconds)
+    hub = Hub(config.web.sse_max_updates_per_second, config.consumer.reconnect_max_seconds,
+              before_update=app[keys.RESPONSES].refresh)
     app[keys.HUB] = hub
     collections = app[keys.COLLECTIONS]
     watcher = asyncio.create_task(hub.watch(collections.rollups, collections.alerts, collections.predictions),

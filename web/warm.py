@@ -2,8 +2,9 @@
 
 A 90-day range read cold costs a few hundred milliseconds (decoding ~2,200 hour documents and summing
 them), so at start the app loads the WARM_DAYS local days up to the newest review rollup, and the default
-range, into both caches (web.day_totals), and computes every loaded day's metrics once (web.reports keeps
-them by their counters). The app waits for this at most WARM_WAIT_SECONDS before serving; the rest goes
+range, into both caches (web.day_totals), counts those days' pending reviews (web.pending), and computes
+every loaded day's metrics once (web.reports keeps them by their counters; scikit-learn's slower first
+call is paid there). The app waits for this at most WARM_WAIT_SECONDS before serving; the rest goes
 on in the background, and a request that needs it meanwhile waits for it, or reads MongoDB itself.
 """
 
@@ -12,17 +13,19 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections import Counter
 
 from aiohttp import web
 from pymongo.errors import PyMongoError
 
-from clara.rollups import local_day
+from clara.rollups import Totals, local_day
 from web import keys, reports
 from web.params import default_range
 
 log = logging.getLogger(__name__)
 WARM_DAYS = 100      # the longest range a dashboard asks for often (90 days), with a margin
 WARM_WAIT_SECONDS = 1.5
+FIRST_CALL = Totals(reviews=1, cells=Counter({(0, 0): 1}))
 
 
 async def warm(app: web.Application) -> None:
@@ -34,11 +37,18 @@ async def warm(app: web.Application) -> None:
         if newest is not None:
             last = local_day(newest["_id"], zone)
             days.update(last - dt.timedelta(days=n) for n in range(WARM_DAYS))
-        reviews, _ = await asyncio.gather(app[keys.ROLLUP_CACHE].warm(collections, sorted(days)),
-                                          app[keys.PREDICTION_CACHE].warm(collections, sorted(days)))
-        await asyncio.get_running_loop().run_in_executor(
-            None, reports.metrics_each, list(reviews.values()), config.n_classes)
+        await asyncio.gather(_rollups(app, sorted(days)), app[keys.PENDING].warm(collections, days, zone))
     except PyMongoError as exc:
         log.info("rollups not loaded at start (%s: %s); the first requests read them", type(exc).__name__, exc)
     except Exception:  # noqa: BLE001 - a failed warm-up costs the first requests time, never the app
         log.exception("warming the rollup caches failed; the first requests read the rollups")
+
+
+async def _rollups(app: web.Application, days: list[dt.date]) -> None:
+    collections = app[keys.COLLECTIONS]
+    reviews, _ = await asyncio.gather(app[keys.ROLLUP_CACHE].warm(collections, days),
+                                      app[keys.PREDICTION_CACHE].warm(collections, days))
+    # scikit-learn's first call in a process costs ~25 ms more than the next ones (lazy imports): paid
+    # here, with one-cell Totals when no day has reviews yet.
+    await asyncio.get_running_loop().run_in_executor(
+        None, reports.metrics_each, list(reviews.values()) or [FIRST_CALL], app[keys.CONFIG].n_classes)
