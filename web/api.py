@@ -26,6 +26,7 @@ from typing import TypeVar
 from aiohttp import web
 
 from clara.predictions import PredictionTotals
+from clara.rollups import Totals
 from web import keys, queries, reports
 from web.params import RANGE_PARAMETERS, DateRange, date_range, default_range, query, range_of
 from web.volume import granularity, volume_body
@@ -101,8 +102,15 @@ async def summary(request: web.Request) -> web.Response:
 
 async def _summary(app: web.Application, days: DateRange) -> bytes:
     (by_day, version), pending = await asyncio.gather(_by_day(app, days), _pending(app, days))
+    totals = await _range_totals(app, days, by_day, version)
     return await _answer(app, ("summary", days), None if version is None else (version, pending),
-                         reports.from_days, reports.summary, by_day, pending, days, app[keys.CONFIG])
+                         reports.summary, totals, pending, days, app[keys.CONFIG])
+
+
+async def _range_totals(app: web.Application, days: DateRange, by_day, version: Hashable | None) -> Totals:
+    """The range's days added up, once per version for every report that needs them (summary, classes, ...)."""
+    build = functools.partial(_run, Totals.sum, by_day.values())
+    return await (build() if version is None else app[keys.RESPONSES].get(("totals", days), version, build))
 
 
 async def daily(request: web.Request) -> web.Response:
@@ -118,8 +126,8 @@ def _range_report(function):
     """A handler that builds `function(totals, days, config)` over the range's rollups."""
     async def build(app: web.Application, days: DateRange) -> bytes:
         by_day, version = await _by_day(app, days)
-        return await _answer(app, (function.__name__, days), version,
-                             reports.from_days, function, by_day, days, app[keys.CONFIG])
+        totals = await _range_totals(app, days, by_day, version)
+        return await _answer(app, (function.__name__, days), version, function, totals, days, app[keys.CONFIG])
 
     async def handler(request: web.Request) -> web.Response:
         return await _range_answer(request, function.__name__, ("rollups",), build)
@@ -141,11 +149,12 @@ async def _training_answer(app: web.Application, days: DateRange) -> bytes:
     (by_day, version), (predictions, predictions_version) = await asyncio.gather(
         _by_day(app, days), app[keys.PREDICTION_CACHE].by_day_versioned(collections, days))
     both = None if version is None or predictions_version is None else (version, predictions_version)
-    return await _answer(app, ("training", days), both, _training, by_day, predictions, days, config)
+    totals = await _range_totals(app, days, by_day, version)
+    return await _answer(app, ("training", days), both, _training, totals, predictions, days, config)
 
 
-def _training(by_day, predictions, days: DateRange, config) -> dict:
-    return reports.from_days(reports.training, by_day, PredictionTotals.sum(predictions.values()), days, config)
+def _training(totals: Totals, predictions, days: DateRange, config) -> dict:
+    return reports.training(totals, PredictionTotals.sum(predictions.values()), days, config)
 
 
 async def volume(request: web.Request) -> web.Response:
