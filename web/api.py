@@ -73,13 +73,14 @@ def _response(body: bytes) -> web.Response:
 
 
 async def _kept(app: web.Application, key: tuple, roles: tuple[str, ...], build: Callable[[], Awaitable[T]],
-                *also: Hashable) -> T:
+                *also: Hashable, refreshing: bool = False) -> T | None:
     """`build()`, or what it gave for the same key while the fence's generation and its change counts of
-    `roles` (and `also`) are the same as after this call's own drain (read before the build starts)."""
+    `roles` (and `also`) are the same as after this call's own drain (read before the build starts).
+    `refreshing` (a live update's rebuild, web.response_cache): None, no build, when nothing can be kept."""
     fence = app[keys.PENDING].fence
     generation = await fence.sync()
     if generation is None:
-        return await build()
+        return None if refreshing else await build()
     changes = fence.changes
     stamp = (generation, *[changes[role] for role in roles], *also)
     return await app[keys.RESPONSES].get(("answer", *key), stamp, build)
@@ -92,7 +93,7 @@ async def _range_answer(request: web.Request, name: str, roles: tuple[str, ...],
     days = date_range(request, app[keys.CONFIG])
     key = (name, days)
     answer = functools.partial(_kept, app, key, roles, functools.partial(build, app, days))
-    app[keys.RESPONSES].remember(key, answer)
+    app[keys.RESPONSES].remember(key, functools.partial(answer, refreshing=True))
     return _response(await answer())
 
 
@@ -169,7 +170,7 @@ async def volume(request: web.Request) -> web.Response:
     days = range_of(values, app[keys.CONFIG])
     by = granularity(values, days)
     now = dt.datetime.now(dt.timezone.utc)
-    app[keys.RESPONSES].remember(("volume", days, by), functools.partial(_volume_kept, app, days, by))
+    app[keys.RESPONSES].remember(("volume", days, by), functools.partial(_volume_kept, app, days, by, refreshing=True))
     before, after = await _volume_kept(app, days, by, now)
     return _response(b"".join((before, json.dumps(now.isoformat()).encode(), after)))
 
@@ -177,11 +178,12 @@ async def volume(request: web.Request) -> web.Response:
 AS_OF = "\u0000as_of\u0000"   # where a kept volume body is cut; no other value of it is a string like this
 
 
-async def _volume_kept(app: web.Application, days: DateRange, by: str,
-                       now: dt.datetime | None = None) -> tuple[bytes, bytes]:
+async def _volume_kept(app: web.Application, days: DateRange, by: str, now: dt.datetime | None = None,
+                       refreshing: bool = False):
     now = now or dt.datetime.now(dt.timezone.utc)
     return await _kept(app, ("volume", days, by), ("rollups", "predictions", "state"),
-                       functools.partial(_volume_parts, app, days, by, now), now.replace(second=0, microsecond=0))
+                       functools.partial(_volume_parts, app, days, by, now), now.replace(second=0, microsecond=0),
+                       refreshing=refreshing)
 
 
 async def _volume_parts(app: web.Application, days: DateRange, by: str, now: dt.datetime) -> tuple[bytes, bytes]:

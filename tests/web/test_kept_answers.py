@@ -9,7 +9,7 @@ import datetime as dt
 
 from clara.db import PREDICTIONS_STATE_ID
 from tests.web.conftest import UTC, local_day
-from tests.web.test_response_cache import PARAMS, documents  # noqa: F401 - the same data, the fixture reused
+from tests.web.test_response_cache import PARAMS, builds, documents  # noqa: F401 - the same data and fixtures
 from web import hub as hub_module
 from web import keys, queries
 from web.hub import Hub
@@ -126,3 +126,17 @@ async def test_an_update_waits_for_the_rebuild_at_most_ready_seconds(monkeypatch
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert sent == ["update"]
+
+
+async def test_a_refresh_builds_nothing_while_the_fence_cannot_vouch(documents, client, monkeypatch, builds):
+    await _get(client, "/api/summary")
+    fence = client.app[keys.PENDING].fence
+
+    async def lost():
+        return None
+
+    monkeypatch.setattr(fence, "sync", lost)
+    await client.app[keys.RESPONSES].refresh()
+    assert builds == ["summary"]                   # asked once; the refresh built nothing
+    await _get(client, "/api/summary")             # a request still gets its answer, read from MongoDB
+    assert builds == ["summary", "summary"]
