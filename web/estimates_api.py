@@ -43,9 +43,11 @@ def choice(values: Mapping[str, str], name: str, choices: tuple[str, ...]) -> st
 
 
 def reference_range(values: Mapping[str, str], days: DateRange, default_days: int = REFERENCE_DAYS) -> DateRange:
-    if choice(values, "reference", REFERENCES) == "range":
-        return days
+    """The reference period; `reference_days` is checked even where `reference=range` makes it unused."""
+    kind = choice(values, "reference", REFERENCES)
     length = integer(values, "reference_days", default_days, 1, MAX_REFERENCE_DAYS)
+    if kind == "range":
+        return days
     return DateRange(days.first - dt.timedelta(days=length), days.first - dt.timedelta(days=1), days.zone)
 
 

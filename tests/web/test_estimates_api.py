@@ -188,6 +188,7 @@ async def test_label_shift_and_review_hints_answer_with_methods_and_reasons(clie
     ("/api/calibration", {"from": "2024-04-02", "to": "2024-03-30"}, "to"),
     ("/api/unreviewed", {"method": "magic"}, "method"),
     ("/api/unreviewed", {"reference_days": "91"}, "reference_days"),
+    ("/api/unreviewed", {"reference": "range", "reference_days": "x"}, "reference_days"),   # unused, still checked
     ("/api/label-shift", {"weighting": "heavy"}, "weighting"),
     ("/api/label-shift", {"reference": "tomorrow"}, "reference"),
     ("/api/review-hints", {"min_reviews": "3"}, "min_reviews"),
