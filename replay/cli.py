@@ -24,7 +24,7 @@ from clara.logs import setup_logging
 from consumer.migrate import migrate_logged_as
 from consumer.outbox_queue import sink_names
 from replay.counted import check_counted, shrink_refusal
-from replay.predictions import prediction_shrink_refusal, predictions_lost
+from replay.predictions import prediction_shrink_refusal, predictions_in_range
 from replay.errors import ReplayError, ShrinkRefused, UsageError
 from replay.options import Options, TimeRange, parse_moment
 from replay.plan import describe, hour_phase, select
@@ -140,14 +140,15 @@ def _run(client, config: Config, options: Options, app_name: str) -> int:
     counted = check_counted(cols, phase) if options.rebuild and (phase := hour_phase(options)) else None
     if counted is not None and counted.gone_reviews and not options.allow_shrink:
         raise ShrinkRefused(shrink_refusal(counted.gone, config))
-    if options.rebuild and phase is not None and not options.allow_shrink and (lost := predictions_lost(cols, phase)):
-        raise ShrinkRefused(prediction_shrink_refusal(lost))
+    predictions = predictions_in_range(cols, phase) if counted is not None else None
+    if predictions is not None and predictions.lost and not options.allow_shrink:
+        raise ShrinkRefused(prediction_shrink_refusal(predictions.lost))
     ensure_indexes(cols)
     if ended := end_orphaned_transactions(client, app_name):
         log.warning("ended %d transaction(s) an interrupted replay left open", ended)
     if migrated := migrate_logged_as(client, cols, config):
         log.info("migrated %d logged_as snapshots into %s", migrated, cols.counted.name)
-    selection = select(cols, config, options, None if migrated else counted)
+    selection = select(cols, config, options, None if migrated else counted, predictions)
     for line in describe(selection, config):
         log.info("%s", line)
     stop = threading.Event()

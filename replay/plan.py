@@ -25,7 +25,7 @@ from consumer.catchup import ALL_REVIEWS, UNLOGGED_REVIEWS
 from consumer.migrate import MIGRATIONS_ID, STEP
 from replay.counted import CHUNK, CountedInRange, check_counted, gone_text
 from replay.options import Options, TimeRange, floor_hour
-from replay.predictions import count_predictions, prediction_hours, predictions_lost
+from replay.predictions import PredictionsInRange, predictions_in_range
 
 DAYS_SHOWN = 31
 
@@ -80,17 +80,17 @@ class Selection:
     counted: CountedInRange | None = None   # a rebuild: the counted entries of its hours
     unparseable: int = 0   # backfill documents whose timestamp is not a date (set aside)
     unmigrated: int = 0    # documents still carrying the previous version's logged_as (migrated first)
-    predictions: int = 0   # a rebuild: predictions in its whole hours, whose prediction rollups are recounted
-    prediction_hours: int | None = 0   # ... in this many hours (None: every hour)
-    predictions_lost: int = 0   # ... fewer than its prediction rollups hold (deleted or moved away)
+    predictions: PredictionsInRange | None = None   # a rebuild: its whole hours' predictions, recounted
 
     @property
     def total(self) -> int:
         return sum(self.backfill.values()) + self.unparseable + sum(self.hours.values())
 
 
-def select(cols: Collections, config: Config, options: Options, counted: CountedInRange | None = None) -> Selection:
-    """Count what each phase will touch; reads only (`counted`: check_counted of the rebuilt hours, if done)."""
+def select(cols: Collections, config: Config, options: Options, counted: CountedInRange | None = None,
+           predictions: PredictionsInRange | None = None) -> Selection:
+    """Count what each phase will touch; reads only (`counted`, `predictions`: check_counted and
+    predictions_in_range of the rebuilt hours, if done)."""
     configured = sink_names(config)
     selection = Selection(options, tuple(s for s in configured if s not in options.profiles))
     if not (cols.state.find_one({"_id": MIGRATIONS_ID}) or {}).get(STEP):
@@ -112,10 +112,7 @@ def select(cols: Collections, config: Config, options: Options, counted: Counted
             for period in selection.counted.hours:   # counted there, whether or not a document is left
                 selection.hours.setdefault(floor_hour(period), 0)
             selection.hours = dict(sorted(selection.hours.items()))
-            hours = prediction_hours(cols, phase)
-            selection.prediction_hours = None if hours is None else len(hours)
-            selection.predictions = count_predictions(cols, phase)
-            selection.predictions_lost = predictions_lost(cols, phase)
+            selection.predictions = predictions or predictions_in_range(cols, phase)
     return selection
 
 
@@ -141,13 +138,14 @@ def describe(selection: Selection, config: Config) -> list[str]:
                      f"from {sum(selection.hours.values())} reviewed documents; new reviews' profiles to: "
                      f"{_names(selection.backfill_sinks)}")
         lines += _counted_lines(selection.counted, options, config)
-        hours = "every hour" if selection.prediction_hours is None else f"{selection.prediction_hours} hours"
-        lines.append(f"predictions: {selection.predictions} in {hours} recounted into the prediction rollups "
+        predictions = selection.predictions
+        hours = "every hour" if predictions.hours is None else f"{len(predictions.hours)} hours"
+        lines.append(f"predictions: {predictions.present} in {hours} recounted into the prediction rollups "
                      f"(by the running consumer if there is one)")
-        if selection.predictions_lost:
+        if predictions.lost:
             outcome = ("dropped (--allow-shrink)" if options.allow_shrink else
                        "the rebuild refuses to drop them (exit code 2) unless --allow-shrink is given")
-            lines.append(f"predictions gone: {selection.predictions_lost} counted in the range are no longer in "
+            lines.append(f"predictions gone: {predictions.lost} counted in the range are no longer in "
                          f"the source there: {outcome}")
     if options.profiles:
         lines.append(f"re-send: one profile per hour with reviews ({sum(1 for n in selection.hours.values() if n)} "

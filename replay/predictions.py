@@ -48,27 +48,37 @@ class PredictionsDone:
         return f"  predictions recounted {who}: {self.documents} in {hours}"
 
 
-def prediction_hours(cols: Collections, phase: TimeRange) -> frozenset[dt.datetime] | None:
-    """The whole UTC hours of `phase` that hold predictions or prediction rollups; None when the range is
-    open on both sides (every hour)."""
-    if phase.start is None and phase.end is None:
-        return None
-    query = phase.query()
-    pipeline = [{"$match": {"timestamp": query["timestamp"] | {"$type": "date"}}},
-                {"$group": {"_id": {"$dateTrunc": {"date": "$timestamp", "unit": "hour"}}}}]
-    hours = {floor_hour(doc["_id"]) for doc in cols.source.aggregate(pipeline)}
-    hours |= {floor_hour(doc["_id"]) for doc in cols.predictions.find({"_id": query["timestamp"]}, {"_id": 1})}
-    return frozenset(hours)
+@dataclasses.dataclass(frozen=True)
+class PredictionsInRange:
+    """What a rebuild's whole hours hold, read once: the hours to recount (None: every hour), the source's
+    predictions there now, and what the prediction rollups hold there."""
+
+    hours: frozenset[dt.datetime] | None
+    present: int
+    stored: int
+
+    @property
+    def lost(self) -> int:
+        """Counted but no longer in the source there: deleted since (a TTL index) or moved out of the range,
+        which a recount would erase. Moves within the range cancel out (a prediction counts in its hour as
+        inserted; a recount moves it)."""
+        return max(self.stored - self.present, 0)
 
 
-def predictions_lost(cols: Collections, phase: TimeRange) -> int:
-    """How many more predictions the prediction rollups of `phase` hold than the source does now: deleted
-    since they were counted (a TTL index), or moved out of the range, which a recount would erase. Moves
-    within the range cancel out (a prediction counts in its hour as inserted; a recount moves it)."""
+def predictions_in_range(cols: Collections, phase: TimeRange) -> PredictionsInRange:
+    """The whole UTC hours of `phase` that hold predictions or prediction rollups, and the two totals."""
     query = phase.query()
-    stored = next(cols.predictions.aggregate([{"$match": {"_id": query["timestamp"]} if query else {}},
-                                              {"$group": {"_id": None, "n": {"$sum": "$predictions"}}}]), {"n": 0})
-    return max(stored["n"] - count_predictions(cols, phase), 0)
+    dated = {"timestamp": (query.get("timestamp") or {}) | {"$type": "date"}}
+    rollups = {"_id": query["timestamp"]} if query else {}
+    totals = cols.predictions.aggregate([{"$match": rollups}, {"$group": {"_id": None, "n": {"$sum": "$predictions"}}}])
+    stored = next(totals, {"n": 0})["n"]
+    if not query:
+        return PredictionsInRange(None, cols.source.count_documents(dated), stored)
+    pipeline = [{"$match": dated},
+                {"$group": {"_id": {"$dateTrunc": {"date": "$timestamp", "unit": "hour"}}, "n": {"$sum": 1}}}]
+    by_hour = {floor_hour(doc["_id"]): doc["n"] for doc in cols.source.aggregate(pipeline)}
+    hours = set(by_hour) | {floor_hour(doc["_id"]) for doc in cols.predictions.find(rollups, {"_id": 1})}
+    return PredictionsInRange(frozenset(hours), sum(by_hour.values()), stored)
 
 
 def prediction_shrink_refusal(lost: int) -> str:
@@ -78,16 +88,10 @@ def prediction_shrink_refusal(lost: int) -> str:
             f"counts are history. Pass --allow-shrink to rebuild anyway")
 
 
-def count_predictions(cols: Collections, phase: TimeRange) -> int:
-    """How many predictions the hours of `phase` hold now (for --dry-run)."""
-    query = phase.query()
-    return cols.source.count_documents({"timestamp": (query.get("timestamp") or {}) | {"$type": "date"}})
-
-
-def rebuild_predictions(client: MongoClient, cols: Collections, config: Config, phase: TimeRange,
-                        stop: threading.Event) -> PredictionsDone:
-    """Recount the prediction rollups of `phase`'s whole hours, by the running consumer or by this process."""
-    hours = prediction_hours(cols, phase)
+def rebuild_predictions(client: MongoClient, cols: Collections, config: Config,
+                        hours: frozenset[dt.datetime] | None, stop: threading.Event) -> PredictionsDone:
+    """Recount the prediction rollups of a rebuild's whole `hours` (None: every hour), by the running
+    consumer or by this process."""
     done = PredictionsDone(hours=None if hours is None else len(hours))
     if hours is not None and not hours:
         return done

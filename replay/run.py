@@ -111,7 +111,8 @@ class Replay:
         if phase is not None and self.selection.hours:
             self._hours(phase)
         if phase is not None and self.options.rebuild:
-            self.summary.predictions = rebuild_predictions(self.client, self.cols, self.config, phase, self.stop)
+            self.summary.predictions = rebuild_predictions(self.client, self.cols, self.config,
+                                                           self.selection.predictions.hours, self.stop)
 
     def _batch_done(self, result: BatchResult) -> None:
         self.summary.add(result)
