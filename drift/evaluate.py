@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from pymongo import MongoClient
@@ -64,16 +65,19 @@ def evaluate(cols: Collections, config: Config, now: dt.datetime) -> Evaluation:
     return Evaluation(now, findings, transitions)
 
 
+def _chosen(config: Config, last_n: windows.Window, day: Callable[[], windows.Window]) -> list[windows.Window]:
+    """The live windows checked: the last N, and today when drift.day_window is on (read only then)."""
+    return [last_n, day()] if config.drift.day_window else [last_n]
+
+
 def findings_at(cols: Collections, config: Config, now: dt.datetime) -> list[Finding]:
     drift = config.drift
     found: list[Finding] = []
     # All predictions (prediction rollups): known at once, so checked without waiting for reviewers.
     on_predictions: list[Finding] = []
     if drift.prediction_drift or drift.confidence_drift or drift.label_shift:
-        chosen = [windows.last_n_predictions(cols.predictions, drift.window_predictions, now)]
-        if drift.day_window:
-            chosen.append(windows.prediction_day_window(cols.predictions, config, now))
-        for window in chosen:
+        for window in _chosen(config, windows.last_n_predictions(cols.predictions, drift.window_predictions, now),
+                              lambda: windows.prediction_day_window(cols.predictions, config, now)):
             reference = windows.reference_window(cols.predictions, config, window)
             on_predictions += checks.prediction_checks(window, reference, config)
             if drift.label_shift:   # the reference's reviews calibrate the estimate of all traffic's true mix
@@ -87,10 +91,8 @@ def findings_at(cols: Collections, config: Config, now: dt.datetime) -> list[Fin
         on_predictions = checks.without_verdict(on_predictions, "the consumer is recounting prediction hours")
     found += on_predictions
     # Reviewed predictions (review rollups): what needs the true class.
-    chosen = [windows.last_n_window(cols.rollups, drift.window_reviews, now)]
-    if drift.day_window:
-        chosen.append(windows.day_window(cols.rollups, config, now))
-    for window in chosen:
+    for window in _chosen(config, windows.last_n_window(cols.rollups, drift.window_reviews, now),
+                          lambda: windows.day_window(cols.rollups, config, now)):
         reference = windows.reference_window(cols.rollups, config, window)
         found += checks.window_checks(window, reference, config)
         if drift.calibration_drift:
