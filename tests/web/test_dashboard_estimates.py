@@ -19,7 +19,7 @@ import uuid
 import pytest
 
 from clara.config import config_from_mapping
-from clara.db import Collections, connect, ensure_indexes
+from clara.db import Collections
 from consumer.catchup import catch_up
 from consumer.predictions import recount_replacing
 from simulator.generator import Settings
@@ -27,7 +27,7 @@ from simulator.history import history_documents, write_history
 from simulator.model import Behaviour
 from tests.web.alerts_history import DAY, TRAINING, history_end
 from tests.web.test_dashboard import CHROMIUM
-from tests.web.test_dashboard_views import axe_source, base_url, browser, opened, screenshots  # noqa: F401 - fixtures
+from tests.web.test_dashboard_views import axe_source, base_url, browser, opened, screenshots, seeded  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="scripts/setup --browser installs chromium"),
@@ -59,15 +59,7 @@ def dashboard_data(mongo_uri, tmp_path_factory):
                                   "profiles": {"local_store": False, "local_store_dir": str(root / "profiles")},
                                   "web": {"sse_heartbeat_seconds": 0.5}},
                                  {"MONGODB_URI": mongo_uri}, source="test")
-    client = connect(config)
-    cols = Collections.of(client, config)
-    ensure_indexes(cols)
-    load_estimates_data(client, cols, config, history_end())
-    try:
-        yield config
-    finally:
-        client.drop_database(config.mongodb.database)
-        client.close()
+    yield from seeded(config, load_estimates_data)
 
 
 async def drawn(page, canvas: str) -> dict:

@@ -72,18 +72,22 @@ async def serve(config, port: int = 0) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}"
 
 
-@pytest.fixture(scope="module")
-def dashboard_data(mongo_uri, tmp_path_factory):
-    config = dashboard_config(mongo_uri, tmp_path_factory.mktemp("dashboard"))
+def seeded(config, load):
+    """A module's dashboard data: `config`'s database filled by `load(client, cols, config, end)`, dropped after."""
     client = connect(config)
     cols = Collections.of(client, config)
     ensure_indexes(cols)
-    load_dashboard_data(client, cols, config, history_end())
+    load(client, cols, config, history_end())
     try:
         yield config
     finally:
         client.drop_database(config.mongodb.database)
         client.close()
+
+
+@pytest.fixture(scope="module")
+def dashboard_data(mongo_uri, tmp_path_factory):
+    yield from seeded(dashboard_config(mongo_uri, tmp_path_factory.mktemp("dashboard")), load_dashboard_data)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
