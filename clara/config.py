@@ -18,7 +18,7 @@ from clara.config_checks import Origin, check
 from clara.errors import ConfigError
 from clara.settings import (  # noqa: F401 - the sections are part of this module's interface
     AlertSettings, Config, ConsumerSettings, DriftSettings, ModelSettings, MongoSettings, ProfileSettings,
-    WebhookSettings, WebSettings, WhyLabsSettings)
+    SegmentSettings, WebhookSettings, WebSettings, WhyLabsSettings)
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.toml"
 

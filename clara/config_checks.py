@@ -18,6 +18,9 @@ from clara.periods import rollup_period
 from clara.settings import AlertSettings, Config
 
 MAX_REFERENCE_DAYS = 90   # the longest `reference_days` the estimate endpoints accept, too
+MAX_SEGMENT_VALUES = 1000   # distinct values per segment field: each one is a rollup per period
+MAX_SEGMENT_FIELD = 100
+CLARA_FIELDS = ("_id", "logged", "logged_at", "logged_as")   # not the model's: CLARA writes them
 URI_EXAMPLE = "a MongoDB URI such as mongodb://host:27017/?replicaSet=rs0"
 
 
@@ -69,7 +72,7 @@ def check(config: Config, source: str) -> None:
         _fail(source, "mongodb.database", mongo.database, "a database name without spaces, '$', '/', '.' or quotes")
     for key in ("source_collection", "rollups_collection", "outbox_collection",
                 "rejects_collection", "state_collection", "alerts_collection", "counted_collection",
-                "predictions_collection"):
+                "predictions_collection", "segment_rollups_collection", "segment_predictions_collection"):
         value = getattr(mongo, key)
         if not value.strip() or "$" in value or value.startswith("system."):
             _fail(source, f"mongodb.{key}", value, "a collection name without '$', not starting with 'system.'")
@@ -127,6 +130,22 @@ def check(config: Config, source: str) -> None:
     _check_drift(config, source)
     _check_estimates(config, source)
     _check_alerts(config.alerts, source)
+    _check_segments(config, source)
+
+
+def _check_segments(config: Config, source: str) -> None:
+    segments = config.segments
+    for i, field in enumerate(segments.fields):
+        if not field or len(field) > MAX_SEGMENT_FIELD or field.startswith("$") or "." in field \
+                or field in CLARA_FIELDS:
+            _fail(source, f"segments.fields[{i}]", field,
+                  f"the name of a top-level field of the source documents (at most {MAX_SEGMENT_FIELD} characters, "
+                  f"no '.', not starting with '$', not one of {', '.join(CLARA_FIELDS)})")
+        if segments.fields.index(field) != i:
+            _fail(source, f"segments.fields[{i}]", field, "a field named only once")
+    if not 1 <= segments.max_values <= MAX_SEGMENT_VALUES:
+        _fail(source, "segments.max_values", segments.max_values,
+              f"a number of distinct values per field from 1 to {MAX_SEGMENT_VALUES}")
 
 
 def _check_drift(config: Config, source: str) -> None:

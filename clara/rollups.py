@@ -18,7 +18,9 @@ bin's reviewed and correct counts, per predicted class or not, are sums of its c
 counts (`Totals.calibration`). A review without a confidence is in none of them.
 
 The counted snapshot of a review (`Counted`) is kept in CLARA's counted collection when it is counted,
-so that a later correction can take back exactly what was added, from the period it was added to.
+so that a later correction can take back exactly what was added, from the period it was added to, and,
+with `segments.fields` configured, from the segments it was added to (its `segment` map; absent without
+segments, so the entries are as before). Segment rollups: clara/segment_rollups.py.
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ import dataclasses
 import datetime as dt
 import functools
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from clara.periods import period_start
 from clara.records import Record, Review
+from clara.segments import Segment
 
 UTC = dt.timezone.utc
 CONFIDENCE_BINS = 20
@@ -80,27 +83,33 @@ class Counted:
     truth: int | None        # None: rejected without a class
     confidence_micros: int | None
     latency_ms: int | None
+    segment: Segment = ()    # (field, value) per segment field, sorted by field; () without segments
 
     @classmethod
-    def of(cls, record: Record, period: dt.timedelta) -> Counted:
-        """What `record` adds, filed under its rollup period of length `period` (config.model.rollup_period)."""
+    def of(cls, record: Record, period: dt.timedelta, segment: Segment = ()) -> Counted:
+        """What `record` adds, filed under its rollup period of length `period` (config.model.rollup_period)
+        and its `segment` (clara.segments.Admission.segment_of)."""
         if record.review is Review.PENDING:
             raise ValueError("a pending prediction is not counted")
         confidence = None if record.confidence is None else round(record.confidence * 1_000_000)
         latency = record.latency_seconds
         return cls(period_start(record.timestamp, period), record.predicted, record.truth,
-                   confidence, None if latency is None else round(latency * 1000))
+                   confidence, None if latency is None else round(latency * 1000), segment)
 
     def to_doc(self) -> dict[str, Any]:
         # Spelled out: dataclasses.asdict deep-copies and was a third of a backfill's Python time.
-        return {"hour": self.hour, "predicted": self.predicted, "truth": self.truth,
-                "confidence_micros": self.confidence_micros, "latency_ms": self.latency_ms}
+        doc = {"hour": self.hour, "predicted": self.predicted, "truth": self.truth,
+               "confidence_micros": self.confidence_micros, "latency_ms": self.latency_ms}
+        if self.segment:
+            doc["segment"] = dict(self.segment)
+        return doc
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> Counted:
         hour = doc["hour"]
         hour = hour.replace(tzinfo=UTC) if hour.tzinfo is None else hour.astimezone(UTC)
-        return cls(hour, doc["predicted"], doc["truth"], doc["confidence_micros"], doc["latency_ms"])
+        segment = tuple(sorted(doc["segment"].items())) if doc.get("segment") else ()
+        return cls(hour, doc["predicted"], doc["truth"], doc["confidence_micros"], doc["latency_ms"], segment)
 
     def increments(self, sign: int = 1) -> dict[str, int]:
         """The $inc this review makes on its hour's rollup (sign -1 takes it back)."""
@@ -128,24 +137,46 @@ class Counted:
 
 
 class RollupDelta:
-    """Increments for many hours, merged, ready to become one $inc per hour."""
+    """Increments for many hours (and, with segments, per hour and segment), merged, ready to become one $inc
+    per hour (and per hour and segment value)."""
 
     def __init__(self) -> None:
         self.by_hour: dict[dt.datetime, Counter[str]] = defaultdict(Counter)
+        self.by_segment: dict[tuple[dt.datetime, str, str], Counter[str]] = defaultdict(Counter)
 
     def add(self, counted: Counted, sign: int = 1) -> None:
         counter = self.by_hour[counted.hour]
-        for key, value in counted.increments(sign).items():
+        increments = counted.increments(sign)
+        for key, value in increments.items():
             counter[key] += value
+        for field, value in counted.segment:
+            self.by_segment[(counted.hour, field, value)].update(increments)
+
+    def merge(self, other: RollupDelta, keep: Callable[[dt.datetime], bool] = lambda hour: True) -> None:
+        """Add `other`'s increments to the periods `keep` accepts, segments included."""
+        for hour, counter in other.by_hour.items():
+            if keep(hour):
+                self.by_hour[hour].update(counter)
+        for key, counter in other.by_segment.items():
+            if keep(key[0]):
+                self.by_segment[key].update(counter)
 
     def updates(self) -> list[tuple[dt.datetime, dict[str, int]]]:
         """(hour, $inc) pairs with zero entries dropped, in hour order."""
-        result = []
-        for hour in sorted(self.by_hour):
-            inc = {key: value for key, value in self.by_hour[hour].items() if value}
-            if inc:
-                result.append((hour, inc))
-        return result
+        return _nonzero(self.by_hour)
+
+    def segment_updates(self) -> list[tuple[tuple[dt.datetime, str, str], dict[str, int]]]:
+        """((hour, field, value), $inc) pairs with zero entries dropped, in order."""
+        return _nonzero(self.by_segment)
+
+
+def _nonzero(counters: Mapping[Any, Counter[str]]) -> list[tuple[Any, dict[str, int]]]:
+    result = []
+    for key in sorted(counters):
+        inc = {name: value for name, value in counters[key].items() if value}
+        if inc:
+            result.append((key, inc))
+    return result
 
 
 @dataclasses.dataclass

@@ -21,6 +21,8 @@ class MongoSettings:
     alerts_collection: str = "clara_alerts"
     counted_collection: str = "clara_counted"
     predictions_collection: str = "clara_predictions_hourly"
+    segment_rollups_collection: str = "clara_rollups_segments"
+    segment_predictions_collection: str = "clara_predictions_segments"
     server_selection_timeout_seconds: float = 10.0
     create_indexes: bool = True
 
@@ -175,6 +177,16 @@ class AlertSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class SegmentSettings:
+    fields: tuple[str, ...] = ()
+    max_values: int = 20
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.fields)
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     mongodb: MongoSettings = MongoSettings()
     model: ModelSettings = ModelSettings()
@@ -185,6 +197,7 @@ class Config:
     drift: DriftSettings = DriftSettings()
     estimates: EstimateSettings = EstimateSettings()
     alerts: AlertSettings = AlertSettings()
+    segments: SegmentSettings = SegmentSettings()
     source: str = "<defaults>"
 
     @property
