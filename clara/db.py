@@ -54,6 +54,8 @@ class Collections:
     alerts: Collection
     counted: Collection
     predictions: Collection
+    segment_rollups: Collection       # review rollups per period and segment (clara/segment_rollups.py)
+    segment_predictions: Collection   # prediction rollups per period and segment
     create_indexes: bool = True  # mongodb.create_indexes: ensure_indexes may create the missing ones
 
     @classmethod
@@ -62,7 +64,8 @@ class Collections:
         db = client.get_database(names.database, write_concern=MAJORITY, read_concern=ReadConcern("majority"))
         return cls(db, db[names.source_collection], db[names.rollups_collection], db[names.outbox_collection],
                    db[names.rejects_collection], db[names.state_collection], db[names.alerts_collection],
-                   db[names.counted_collection], db[names.predictions_collection], names.create_indexes)
+                   db[names.counted_collection], db[names.predictions_collection],
+                   db[names.segment_rollups_collection], db[names.segment_predictions_collection], names.create_indexes)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,8 +15,9 @@ bin's unreviewed count is its prediction count less its reviews.
 
 `bad` counts documents with a prediction time but a broken contract (unknown class, confidence out of
 range...); a document without a usable prediction time belongs to no hour and is only set aside.
-`recount_id` names the last recount (consumer/predictions.py) that added to the hour. Segments (model version, site) will add the same counters under
-`segments.<name>.` in the same document, so ranges stay one read of the hour documents.
+`recount_id` names the last recount (consumer/predictions.py) that added to the hour. With segments.fields
+configured, the same counters are kept per period and segment value in a collection of their own
+(clara/segment_rollups.py); these documents stay as they are.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from zoneinfo import ZoneInfo
 from clara.periods import period_start
 from clara.records import Rejection, parse_document
 from clara.rollups import CONFIDENCE_BINS, calibration_bin_micros, confidence_bin, local_day
+from clara.segments import Segment
 
 UTC = dt.timezone.utc
 FLAT = ("classes", "no_confidence")                            # {"<pred>": n}
@@ -73,13 +75,19 @@ def _aware(moment: dt.datetime) -> dt.datetime:
 
 
 class PredictionDelta:
-    """Increments for many hours, merged: one $inc per hour."""
+    """Increments for many hours, merged: one $inc per hour (and per hour and segment value)."""
 
     def __init__(self) -> None:
         self.by_hour: dict[dt.datetime, Counter[str]] = defaultdict(Counter)
+        self.by_segment: dict[tuple[dt.datetime, str, str], Counter[str]] = defaultdict(Counter)
 
-    def add(self, hour: dt.datetime, inc: Mapping[str, int]) -> None:
+    def add(self, hour: dt.datetime, inc: Mapping[str, int], segment: Segment = ()) -> None:
         self.by_hour[hour].update(inc)
+        for field, value in segment:
+            self.by_segment[(hour, field, value)].update(inc)
+
+    def segment_updates(self) -> list[tuple[tuple[dt.datetime, str, str], dict[str, int]]]:
+        return [(key, dict(self.by_segment[key])) for key in sorted(self.by_segment)]
 
     def add_doc(self, doc: Mapping[str, Any], n_classes: int, period: dt.timedelta) -> bool:
         """Count one source document; False when it has no hour."""

@@ -30,6 +30,8 @@ from clara.db import CONSUMER_STATE_ID, Collections
 from clara.errors import ClaraError
 from clara.records import Record, Rejection, parse_document
 from clara.rollups import Counted, RollupDelta
+from clara.segment_rollups import write_segment_rollups
+from clara.segments import Admission, read_admission, save_admission
 from consumer.lease import Lease
 from consumer.predictions import Inserted, apply_inserts
 from consumer.outbox_queue import queue_profiles
@@ -55,19 +57,22 @@ class BatchPlan:
     new_records: list[Record] = dataclasses.field(default_factory=list)
     counts: Counter = dataclasses.field(default_factory=Counter)
     fresh: set = dataclasses.field(default_factory=set)   # claims with no counted entry yet: inserted, not replaced
+    admission: Admission | None = None   # segments.fields configured: the segment values admitted so far
 
 
 def plan_batch(docs: Sequence[Mapping], n_classes: int, period: dt.timedelta, batch_id: str, *,
-               counted: Mapping[Any, Counted] | None = None, recount: bool = False) -> BatchPlan:
+               counted: Mapping[Any, Counted] | None = None, recount: bool = False,
+               admission: Admission | None = None) -> BatchPlan:
     """Decide claims, corrections, rejections and rollup increments for the documents as read.
 
     Reviews are filed under rollup periods of length `period` (config.model.rollup_period).
     `counted` is what CLARA's counted collection holds for these documents (by _id): the only record of
     what they added to the rollups, which no writer can overwrite. recount plans every document as if it
-    had never been counted (replay --rebuild counts an hour afresh).
+    had never been counted (replay --rebuild counts an hour afresh). With an `admission` (segments.fields
+    configured) each review is counted under its segment too, admitting new values while the cap allows.
     """
     counted = {} if counted is None or recount else counted
-    plan = BatchPlan(batch_id)
+    plan = BatchPlan(batch_id, admission=admission)
     for doc in docs:
         parsed = parse_document(doc, n_classes)
         previous = counted.get(doc.get("_id"))
@@ -89,7 +94,7 @@ def plan_batch(docs: Sequence[Mapping], n_classes: int, period: dt.timedelta, ba
         if parsed.logged and previous is None and not recount:
             plan.counts["logged_elsewhere"] += 1  # marked by an older logger: replay --rebuild counts it
             continue
-        now_counted = Counted.of(parsed, period)
+        now_counted = Counted.of(parsed, period, admission.segment_of(doc) if admission is not None else ())
         if previous is None:
             plan.delta.add(now_counted)
             plan.claims.append((parsed.id, now_counted))
@@ -107,6 +112,11 @@ def plan_batch(docs: Sequence[Mapping], n_classes: int, period: dt.timedelta, ba
             if not parsed.logged or "logged_as" in doc:
                 plan.marks.append(parsed.id)   # a writer's replace dropped the marker: put it back
     return plan
+
+
+def admission_of(cols: Collections, config: Config, session: ClientSession | None) -> Admission | None:
+    """The segment values admitted so far, read in the caller's transaction; None without segments.fields."""
+    return read_admission(cols.state, config.segments, session) if config.segments.enabled else None
 
 
 def read_counted(cols: Collections, ids: Sequence[Any], session: ClientSession | None = None) -> dict[Any, Counted]:
@@ -151,13 +161,14 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
             lease.renew(session)
         docs = list(cols.source.find({"_id": {"$in": unique_ids}}, session=session)) if unique_ids else []
         plan = plan_batch(docs, config.n_classes, config.model.rollup_period, uuid.uuid4().hex[:16],
-                          counted=read_counted(cols, unique_ids, session) if unique_ids else {})
+                          counted=read_counted(cols, unique_ids, session) if unique_ids else {},
+                          admission=admission_of(cols, config, session))
         holder["plan"] = plan
         holder["profiles"] = apply_plan(session, cols, config, plan, sinks)
         holder["predicted"] = Counter()
         if inserted:
             holder["predicted"] = apply_inserts(session, cols, config.n_classes, config.model.rollup_period,
-                                                inserted, dt.datetime.now(UTC))
+                                                inserted, dt.datetime.now(UTC), plan.admission)
             plan.counts["predictions"] = sum(holder["predicted"].values())
         if checkpoint is not None or lag_seconds is not None:
             _record_state(session, cols, plan, checkpoint, lag_seconds, len(unique_ids))
@@ -222,6 +233,9 @@ def apply_plan(session: ClientSession, cols: Collections, config: Config, plan: 
                      for hour, inc in plan.delta.updates()]
     if rollup_writes:
         cols.rollups.bulk_write(rollup_writes, ordered=False, session=session)
+    if plan.admission is not None:
+        write_segment_rollups(session, cols.segment_rollups, plan.delta.segment_updates(), now)
+        save_admission(cols.state, plan.admission, session)
     reject_writes = [UpdateOne({"_id": rejection.id}, {"$set": {
         "field": rejection.field, "reason": str(rejection), "at": now, "document": bounded(doc)}}, upsert=True)
         for rejection, doc in plan.rejects if rejection.id is not None]

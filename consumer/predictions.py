@@ -44,6 +44,9 @@ from clara.db import CONSUMER_STATE_ID, PREDICTIONS_STATE_ID, Collections
 from clara.predictions import PredictionDelta, classify
 from clara.records import COUNTED_FIELDS, Rejection
 from clara.rollups import hour_of
+from clara.segment_rollups import hours_filter, write_segment_rollups
+from clara.segments import Admission, canonical, read_admission, save_admission
+from clara.settings import SegmentSettings
 
 log = logging.getLogger(__name__)
 UTC = dt.timezone.utc
@@ -68,10 +71,11 @@ class Inserted:
 
 
 def apply_inserts(session: ClientSession, cols: Collections, n_classes: int, period: dt.timedelta,
-                  inserted: Sequence[Inserted], now: dt.datetime) -> Counter:
+                  inserted: Sequence[Inserted], now: dt.datetime, admission: Admission | None = None) -> Counter:
     """$inc the prediction rollups (periods of length `period`) in the caller's transaction, except for
     inserts a recount holds (at or before its cut, in one of its UTC hours); returns what was counted,
-    by predicted class ("bad" for documents that break the contract)."""
+    by predicted class ("bad" for documents that break the contract). With an `admission` (segments.fields),
+    the segment rollups too, admitting new values in the same transaction."""
     cut, cut_hours = cut_of(cols.state.find_one({"_id": STATE_ID}, session=session) or {})
     delta = PredictionDelta()
     counted: Counter = Counter()
@@ -82,7 +86,7 @@ def apply_inserts(session: ClientSession, cols: Collections, n_classes: int, per
                                                                        or hour_of(key[0]) in cut_hours):
             continue   # already in the recount read at the cut
         if key is not None:
-            delta.add(*key)
+            delta.add(*key, admission.segment_of(item.doc) if admission is not None else ())
             counted["bad" if rejection is not None else str(item.doc["output_prediction"])] += 1
         if rejection is not None and item.doc.get("output_validated") is None:
             rejects.append(reject_write(rejection, now))
@@ -90,9 +94,21 @@ def apply_inserts(session: ClientSession, cols: Collections, n_classes: int, per
               for hour, inc in delta.updates()]
     if writes:
         cols.predictions.bulk_write(writes, ordered=False, session=session)
+    if admission is not None:
+        write_segment_rollups(session, cols.segment_predictions, delta.segment_updates(), now)
+        save_admission(cols.state, admission, session)
     if rejects:   # reviewed ones are set aside by the review path, with the document
         cols.rejects.bulk_write(rejects, ordered=False, session=session)
     return counted
+
+
+def admitted(delta: PredictionDelta, admission: Admission) -> list[tuple[tuple[dt.datetime, str, str], dict]]:
+    """A delta's segment increments keyed by canonical value, merged under the values `admission` gives them
+    (a value beyond the cap joins `other`)."""
+    merged: dict[tuple[dt.datetime, str, str], Counter] = {}
+    for (hour, field, value), inc in sorted(delta.by_segment.items()):
+        merged.setdefault((hour, field, admission.value(field, value)), Counter()).update(inc)
+    return [(key, dict(inc)) for key, inc in merged.items()]
 
 
 def reject_write(rejection: Rejection, now: dt.datetime) -> UpdateOne:
@@ -110,11 +126,14 @@ def snapshot_time(cols: Collections) -> Timestamp:
     return reply["cursor"]["atClusterTime"]
 
 
-def scan_at(cols: Collections, selector: Mapping, at: Timestamp, batch_size: int = 5000) -> Iterator[Mapping]:
-    """Source documents matching `selector` as they were at cluster time `at` (projected to what counts)."""
+def scan_at(cols: Collections, selector: Mapping, at: Timestamp, batch_size: int = 5000,
+            segment_fields: Sequence[str] = ()) -> Iterator[Mapping]:
+    """Source documents matching `selector` as they were at cluster time `at` (projected to what counts, the
+    segment fields included)."""
     name, options = cols.source.name, cols.source.codec_options
+    projection = PROJECTION | dict.fromkeys(segment_fields, 1)
     with cols.db.client.start_session() as session:   # a cursor's getMore must come from the session that opened it
-        reply = cols.db.command("find", name, filter=dict(selector), projection=PROJECTION, batchSize=batch_size,
+        reply = cols.db.command("find", name, filter=dict(selector), projection=projection, batchSize=batch_size,
                                 readConcern={"level": "snapshot", "atClusterTime": at}, codec_options=options,
                                 session=session)
         cursor = reply["cursor"]
@@ -213,6 +232,7 @@ def begin_recount(client: MongoClient, cols: Collections, hours: frozenset[dt.da
     def transaction(session: ClientSession) -> None:
         cols.predictions.update_many(plan.hour_filter(), {"$unset": dict.fromkeys(COUNTERS, ""),
                                                           "$set": {"updated_at": now}}, session=session)
+        cols.segment_predictions.delete_many({} if hours is None else hours_filter(hours), session=session)
         cols.state.update_one({"_id": STATE_ID}, {"$set": {
             "cut": plan.at, "recount": {"id": plan.id, "at": plan.at, "hours": None if hours is None else sorted(hours),
                                         "reason": reason, "started_at": now, "done_through": None,
@@ -232,12 +252,14 @@ def begin_recount(client: MongoClient, cols: Collections, hours: frozenset[dt.da
 
 
 class Recount:
-    """Reads the source at the plan's snapshot a day at a time and adds each hour's counts once."""
+    """Reads the source at the plan's snapshot a day at a time and adds each hour's counts once (and, with
+    `segments` configured, each hour's segment counts: the values are admitted in the day's transaction)."""
 
     def __init__(self, cols: Collections, n_classes: int, period: dt.timedelta, plan: RecountPlan,
-                 stop: threading.Event, progress_seconds: float = 10.0):
+                 stop: threading.Event, progress_seconds: float = 10.0, segments: SegmentSettings | None = None):
         self.cols, self.n_classes, self.period, self.plan, self.stop = cols, n_classes, period, plan, stop
         self.progress_seconds = progress_seconds
+        self.segments = segments if segments is not None and segments.enabled else None
         self.documents = 0
 
     def run(self) -> bool:
@@ -250,10 +272,11 @@ class Recount:
                 return False
             delta = PredictionDelta()
             rejects = []
-            for doc in scan_at(self.cols, self._between(day_start, day_end), self.plan.at):
+            fields = self.segments.fields if self.segments is not None else ()
+            for doc in scan_at(self.cols, self._between(day_start, day_end), self.plan.at, segment_fields=fields):
                 key, rejection = classify(doc, self.n_classes, self.period)
-                if key is not None:
-                    delta.add(*key)
+                if key is not None:   # segments by canonical value, admitted (or capped) in the day's transaction
+                    delta.add(*key, tuple(sorted((field, canonical(doc.get(field))) for field in fields)))
                 if rejection is not None and rejection.id is not None and doc.get("output_validated") is None:
                     rejects.append(reject_write(rejection, dt.datetime.now(UTC)))
                 self.documents += 1
@@ -285,6 +308,10 @@ class Recount:
                                 upsert=True) for hour, inc in delta.updates()]
             if writes:
                 self.cols.predictions.bulk_write(writes, ordered=False, session=session)
+            if self.segments is not None:
+                admission = read_admission(self.cols.state, self.segments, session)
+                write_segment_rollups(session, self.cols.segment_predictions, admitted(delta, admission), now)
+                save_admission(self.cols.state, admission, session)
             if rejects:
                 self.cols.rejects.bulk_write(rejects, ordered=False, session=session)
             self.cols.state.update_one({"_id": STATE_ID}, {"$set": {"recount.done_through": day_end}}, session=session)

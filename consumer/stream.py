@@ -49,18 +49,25 @@ HISTORY_LOST = {286, 280, 136}
 # kind (an ODM's save, a replace that withdraws the review), updates or removals of any counted field.
 # CLARA's own writes touch only `logged` and `logged_at`, so they never match. An insert keeps only the
 # fields that count; other events only their key (the batch re-reads reviewed documents anyway).
-EVENTS = [
-    {"$match": {"$or": [
-        {"operationType": {"$in": ["insert", "replace"]}},
-        {"operationType": "update", "$or": [
-            *({f"updateDescription.updatedFields.{field}": {"$exists": True}} for field in COUNTED_FIELDS),
-            {"updateDescription.removedFields": {"$in": list(COUNTED_FIELDS)}}]},
-    ]}},
-    {"$project": {"operationType": 1, "documentKey": 1, "wallTime": 1, "clusterTime": 1, "fullDocument": {
-        "$cond": [{"$eq": ["$operationType", "insert"]},
-                  {"_id": "$fullDocument._id", **{f: f"$fullDocument.{f}" for f in ("logged", *COUNTED_FIELDS)}},
-                  "$$REMOVE"]}}},
-]
+def events(segment_fields: Sequence[str] = ()) -> list[dict]:
+    """The stream's pipeline; segment fields (segments.fields) count too: an insert carries them, an update
+    of one moves its review to another segment."""
+    fields = (*COUNTED_FIELDS, *segment_fields)
+    return [
+        {"$match": {"$or": [
+            {"operationType": {"$in": ["insert", "replace"]}},
+            {"operationType": "update", "$or": [
+                *({f"updateDescription.updatedFields.{field}": {"$exists": True}} for field in fields),
+                {"updateDescription.removedFields": {"$in": list(fields)}}]},
+        ]}},
+        {"$project": {"operationType": 1, "documentKey": 1, "wallTime": 1, "clusterTime": 1, "fullDocument": {
+            "$cond": [{"$eq": ["$operationType", "insert"]},
+                      {"_id": "$fullDocument._id", **{f: f"$fullDocument.{f}" for f in ("logged", *fields)}},
+                      "$$REMOVE"]}}},
+    ]
+
+
+EVENTS = events()
 # Events stay raw until read field by field: a document the driver cannot decode is set aside, not fatal.
 RAW_EVENTS = CodecOptions(document_class=RawBSONDocument, tz_aware=True, tzinfo=UTC,
                           datetime_conversion=DatetimeConversion.DATETIME_AUTO)
@@ -200,7 +207,8 @@ class Follower:
         max_await = int(min(max(self.settings.batch_max_seconds * 1000, 50), 1000))
         start = None if token is not None else resume_at or self._majority_committed_time()
         self.opened_at = start
-        return self.cols.source.with_options(codec_options=RAW_EVENTS).watch(EVENTS, resume_after=token,
+        pipeline = events(self.config.segments.fields)
+        return self.cols.source.with_options(codec_options=RAW_EVENTS).watch(pipeline, resume_after=token,
                                       start_at_operation_time=start, max_await_time_ms=max_await,
                                       batch_size=self.settings.batch_size)
 
@@ -266,7 +274,8 @@ class Follower:
                 thread.join(timeout=60)
 
     def _start_recount(self, plan: RecountPlan) -> None:
-        recount = Recount(self.cols, self.config.n_classes, self.config.model.rollup_period, plan, self._recount_stop)
+        recount = Recount(self.cols, self.config.n_classes, self.config.model.rollup_period, plan, self._recount_stop,
+                          segments=self.config.segments)
         thread = recount_thread(recount)
         thread.start()
         self._recounts = [t for t in self._recounts if t.is_alive()] + [thread]

@@ -117,7 +117,7 @@ def _recount(client: MongoClient, cols: Collections, config: Config, lease: Leas
             finally:
                 lease.release()
             log.info("recounting the predictions of %s (no consumer running)", what)
-            recount = Recount(cols, config.n_classes, config.model.rollup_period, plan, stop)
+            recount = Recount(cols, config.n_classes, config.model.rollup_period, plan, stop, segments=config.segments)
             if not recount.run():
                 if stop.is_set():
                     raise Interrupted("stopped while recounting predictions")

@@ -29,7 +29,9 @@ from clara.db import Collections
 from clara.periods import periods_between
 from clara.records import Record
 from clara.rollups import Counted, RollupDelta
-from consumer.batch import BatchPlan, apply_plan, plan_batch, read_counted
+from clara.segment_rollups import hours_filter
+from clara.segments import Admission
+from consumer.batch import BatchPlan, admission_of, apply_plan, plan_batch, read_counted
 from consumer.outbox_queue import queue_profiles
 from replay.options import HOUR, TimeRange, floor_hour
 
@@ -54,7 +56,7 @@ def rebuild_hours(session: ClientSession, cols: Collections, config: Config, hou
                   batch_id: str, resend_sinks: tuple[str, ...], new_sinks: tuple[str, ...], now: dt.datetime, *,
                   allow_shrink: bool = False) -> HourDone:
     """Replace the rollups of `hours` by a recount of their documents; make the counted collection agree."""
-    group = Group(hours, batch_id)
+    group = Group(hours, batch_id, admission_of(cols, config, session))
     docs = list(cols.source.find(span_query(hours), session=session, batch_size=READ_BATCH))
     for doc in docs:
         if (hour := floor_hour(doc["timestamp"])) in group.hours:
@@ -76,6 +78,8 @@ def rebuild_hours(session: ClientSession, cols: Collections, config: Config, hou
     for hour in hours:
         group.recount(hour, config.n_classes, config.model.rollup_period)
     cols.rollups.delete_many({"_id": {"$in": periods}}, session=session)
+    if group.whole.admission is not None:
+        cols.segment_rollups.delete_many(hours_filter(hours), session=session)
     if group.dropped:
         cols.counted.delete_many({"_id": {"$in": group.dropped}}, session=session)
     plan = group.plan()
@@ -104,7 +108,7 @@ def span_query(hours: Sequence[dt.datetime]) -> dict:
 class Group:
     """What rebuilding a group of hours changes, decided from what was read, then written as one plan."""
 
-    def __init__(self, hours: Sequence[dt.datetime], batch_id: str):
+    def __init__(self, hours: Sequence[dt.datetime], batch_id: str, admission: Admission | None = None):
         self.hours = set(hours)
         self.batch_id = batch_id
         self.docs: dict[dt.datetime, list[Mapping]] = defaultdict(list)
@@ -114,7 +118,7 @@ class Group:
         self.dropped: list = []
         self.fresh: list[Record] = []
         self.counts: Counter = Counter()
-        self.whole = BatchPlan(batch_id)
+        self.whole = BatchPlan(batch_id, admission=admission)
 
     def moved(self, present: list[Mapping], away: Mapping[Any, Counted], n_classes: int,
               period: dt.timedelta) -> None:
@@ -122,7 +126,7 @@ class Group:
         if not present:
             return
         plan = plan_batch(present, n_classes, period, f"{self.batch_id}-moved",
-                          counted={doc["_id"]: away[doc["_id"]] for doc in present})
+                          counted={doc["_id"]: away[doc["_id"]] for doc in present}, admission=self.whole.admission)
         self.changes |= dict(plan.claims) | dict.fromkeys(plan.unclaims)
         self.marks.update(plan.marks)
         self._keep(plan)
@@ -141,7 +145,8 @@ class Group:
 
     def recount(self, hour: dt.datetime, n_classes: int, period: dt.timedelta) -> None:
         """Count the hour afresh; write entries (and markers) only where they say something else."""
-        plan = plan_batch(self.docs[hour], n_classes, period, self.batch_id, recount=True)
+        plan = plan_batch(self.docs[hour], n_classes, period, self.batch_id, recount=True,
+                          admission=self.whole.admission)
         recounted = dict(plan.claims)
         records = {record.id: record for record in plan.new_records}
         for doc in self.docs[hour]:
@@ -162,8 +167,7 @@ class Group:
             elif doc.get("logged") is not True or "logged_as" in doc:
                 self.marks.add(doc_id)   # counted as it is; only the informational marker is off
         self._keep(plan)
-        for counter_hour, counter in plan.delta.by_hour.items():   # this hour's recount, whole
-            self.whole.delta.by_hour[counter_hour].update(counter)
+        self.whole.delta.merge(plan.delta)   # this hour's recount, whole
         self.counts["recounted"] += plan.counts["claimed"]
         self.counts["rejected"] += plan.counts["rejected"]
 
@@ -185,6 +189,4 @@ class Group:
 
     def _outside(self, delta: RollupDelta) -> None:
         """Increments to hours outside the group (those inside are replaced by their recount)."""
-        for period, counter in delta.by_hour.items():
-            if floor_hour(period) not in self.hours:
-                self.whole.delta.by_hour[period].update(counter)
+        self.whole.delta.merge(delta, keep=lambda period: floor_hour(period) not in self.hours)
