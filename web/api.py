@@ -27,9 +27,10 @@ from aiohttp import web
 
 from clara.predictions import PredictionTotals
 from clara.rollups import Totals
-from web import keys, queries, reports
-from web.params import RANGE_PARAMETERS, DateRange, date_range, default_range, query, range_of
-from web.volume import granularity, volume_body
+from web import hours, keys, queries, reports
+from web.hours import HourRange, Span, series_span, span_of
+from web.params import RANGE_PARAMETERS, DateRange, default_range, query
+from web.volume import HOURLY_UP_TO_DAYS, volume_body
 
 T = TypeVar("T")
 
@@ -49,13 +50,16 @@ async def meta(request: web.Request) -> web.Response:
         "max_range_days": config.web.max_range_days, "averages": ["macro", "weighted"]})
 
 
-def _by_day(app: web.Application, days):
-    """The range's per-day Totals and their version, None when not known (a coroutine)."""
-    return app[keys.ROLLUP_CACHE].by_day_versioned(app[keys.COLLECTIONS], days)
+async def _by_day(app: web.Application, span: Span, cache: web.AppKey = keys.ROLLUP_CACHE):
+    """The range's Totals per local day (per local hour for an HourRange, read from MongoDB: no version) and
+    their version, None when not known. `cache`: the review rollups' cache, or the prediction rollups'."""
+    return await hours.by_period(app[cache], app[keys.COLLECTIONS], span)
 
 
-def _pending(app: web.Application, days: DateRange):
-    return app[keys.PENDING].count(app[keys.COLLECTIONS], days)
+def _pending(app: web.Application, span: Span):
+    if isinstance(span, HourRange):
+        return queries.pending_reviews(app[keys.COLLECTIONS], span)
+    return app[keys.PENDING].count(app[keys.COLLECTIONS], span)
 
 
 async def _answer(app: web.Application, key: Hashable, version: Hashable | None, function, *args) -> bytes:
@@ -86,11 +90,16 @@ async def _kept(app: web.Application, key: tuple, roles: tuple[str, ...], build:
     return await app[keys.RESPONSES].get(("answer", *key), stamp, build)
 
 
-async def _range_answer(request: web.Request, name: str, roles: tuple[str, ...], build) -> web.Response:
-    """`build(app, days)` for the request's range, kept while the collections `roles` stay the same
-    (`_kept`), and remembered so that a live update rebuilds it before the dashboards ask (web.hub)."""
+async def _range_answer(request: web.Request, name: str, roles: tuple[str, ...], build,
+                        series: bool = False) -> web.Response:
+    """`build(app, span)` for the request's range (with `series`, and its `by`), kept while the collections
+    `roles` stay the same (`_kept`), and remembered so that a live update rebuilds it before the dashboards
+    ask (web.hub)."""
     app = request.app
-    days = date_range(request, app[keys.CONFIG])
+    if series:
+        days = series_span(query(request, (*RANGE_PARAMETERS, "by")), app[keys.CONFIG])
+    else:
+        days = span_of(query(request, RANGE_PARAMETERS), app[keys.CONFIG])
     key = (name, days)
     answer = functools.partial(_kept, app, key, roles, functools.partial(build, app, days))
     app[keys.RESPONSES].remember(key, functools.partial(answer, refreshing=True))
@@ -101,31 +110,31 @@ async def summary(request: web.Request) -> web.Response:
     return await _range_answer(request, "summary", ("rollups", "source"), _summary)
 
 
-async def _summary(app: web.Application, days: DateRange) -> bytes:
+async def _summary(app: web.Application, days: Span) -> bytes:
     (by_day, version), pending = await asyncio.gather(_by_day(app, days), _pending(app, days))
     totals = await _range_totals(app, days, by_day, version)
     return await _answer(app, ("summary", days), None if version is None else (version, pending),
                          reports.summary, totals, pending, days, app[keys.CONFIG])
 
 
-async def _range_totals(app: web.Application, days: DateRange, by_day, version: Hashable | None) -> Totals:
+async def _range_totals(app: web.Application, days: Span, by_day, version: Hashable | None) -> Totals:
     """The range's days added up, once per version for every report that needs them (summary, classes, ...)."""
     build = functools.partial(_run, Totals.sum, by_day.values())
     return await (build() if version is None else app[keys.RESPONSES].get(("totals", days), version, build))
 
 
 async def daily(request: web.Request) -> web.Response:
-    return await _range_answer(request, "daily", ("rollups",), _daily)
+    return await _range_answer(request, "daily", ("rollups",), _daily, series=True)
 
 
-async def _daily(app: web.Application, days: DateRange) -> bytes:
+async def _daily(app: web.Application, days: Span) -> bytes:
     by_day, version = await _by_day(app, days)
     return await _answer(app, ("daily", days), version, reports.daily, by_day, days, app[keys.CONFIG])
 
 
 def _range_report(function):
     """A handler that builds `function(totals, days, config)` over the range's rollups."""
-    async def build(app: web.Application, days: DateRange) -> bytes:
+    async def build(app: web.Application, days: Span) -> bytes:
         by_day, version = await _by_day(app, days)
         totals = await _range_totals(app, days, by_day, version)
         return await _answer(app, (function.__name__, days), version, function, totals, days, app[keys.CONFIG])
@@ -145,16 +154,16 @@ async def training(request: web.Request) -> web.Response:
     return await _range_answer(request, "training", ("rollups", "predictions"), _training_answer)
 
 
-async def _training_answer(app: web.Application, days: DateRange) -> bytes:
-    config, collections = app[keys.CONFIG], app[keys.COLLECTIONS]
+async def _training_answer(app: web.Application, days: Span) -> bytes:
+    config = app[keys.CONFIG]
     (by_day, version), (predictions, predictions_version) = await asyncio.gather(
-        _by_day(app, days), app[keys.PREDICTION_CACHE].by_day_versioned(collections, days))
+        _by_day(app, days), _by_day(app, days, keys.PREDICTION_CACHE))
     both = None if version is None or predictions_version is None else (version, predictions_version)
     totals = await _range_totals(app, days, by_day, version)
     return await _answer(app, ("training", days), both, _training, totals, predictions, days, config)
 
 
-def _training(totals: Totals, predictions, days: DateRange, config) -> dict:
+def _training(totals: Totals, predictions, days: Span, config) -> dict:
     return reports.training(totals, PredictionTotals.sum(predictions.values()), days, config)
 
 
@@ -166,45 +175,54 @@ async def volume(request: web.Request) -> web.Response:
     so it is kept by range, data versions, recount state and minute, as JSON cut where `as_of` goes, and
     each answer's own `as_of` is put in between."""
     app = request.app
-    values = query(request, (*RANGE_PARAMETERS, "by"))
-    days = range_of(values, app[keys.CONFIG])
-    by = granularity(values, days)
+    span = series_span(query(request, (*RANGE_PARAMETERS, "by")), app[keys.CONFIG], HOURLY_UP_TO_DAYS)
     now = dt.datetime.now(dt.timezone.utc)
-    app[keys.RESPONSES].remember(("volume", days, by), functools.partial(_volume_kept, app, days, by, refreshing=True))
-    before, after = await _volume_kept(app, days, by, now)
+    app[keys.RESPONSES].remember(("volume", span), functools.partial(_volume_kept, app, span, refreshing=True))
+    before, after = await _volume_kept(app, span, now)
     return _response(b"".join((before, json.dumps(now.isoformat()).encode(), after)))
 
 
 AS_OF = "\u0000as_of\u0000"   # where a kept volume body is cut; no other value of it is a string like this
 
 
-async def _volume_kept(app: web.Application, days: DateRange, by: str, now: dt.datetime | None = None,
-                       refreshing: bool = False):
+async def _volume_kept(app: web.Application, span: Span, now: dt.datetime | None = None, refreshing: bool = False):
     now = now or dt.datetime.now(dt.timezone.utc)
-    return await _kept(app, ("volume", days, by), ("rollups", "predictions", "state"),
-                       functools.partial(_volume_parts, app, days, by, now), now.replace(second=0, microsecond=0),
+    return await _kept(app, ("volume", span), ("rollups", "predictions", "state"),
+                       functools.partial(_volume_parts, app, span, now), now.replace(second=0, microsecond=0),
                        refreshing=refreshing)
 
 
-async def _volume_parts(app: web.Application, days: DateRange, by: str, now: dt.datetime) -> tuple[bytes, bytes]:
+async def _unversioned(documents: Awaitable[dict]) -> tuple[dict, None]:
+    return await documents, None
+
+
+def _periods_held(app: web.Application, span: Span) -> tuple[Awaitable, Awaitable]:
+    """What the prediction and the review rollups hold for the range: per local day, or for an HourRange each
+    period's document (from the caches when the hours make whole days, else straight from MongoDB)."""
+    collections, caches = app[keys.COLLECTIONS], (app[keys.PREDICTION_CACHE], app[keys.ROLLUP_CACHE])
+    if not isinstance(span, HourRange):
+        return tuple(cache.by_day_versioned(collections, span) for cache in caches)
+    days = span.whole_days()
+    if days is not None:
+        return tuple(cache.by_hour_versioned(collections, days) for cache in caches)
+    return tuple(_unversioned(hours.documents(getattr(collections, cache.role), span)) for cache in caches)
+
+
+async def _volume_parts(app: web.Application, span: Span, now: dt.datetime) -> tuple[bytes, bytes]:
     config, collections = app[keys.CONFIG], app[keys.COLLECTIONS]
     local_today = now.astimezone(config.model.zone).date()
     today = DateRange(local_today, local_today, config.model.zone)
     predictions, reviews = app[keys.PREDICTION_CACHE], app[keys.ROLLUP_CACHE]
-    if by == "hour":
-        periods = (predictions.by_hour_versioned(collections, days), reviews.by_hour_versioned(collections, days))
-    else:
-        periods = (predictions.by_day_versioned(collections, days), reviews.by_day_versioned(collections, days))
     *held, recounting = await asyncio.gather(
-        *periods, predictions.by_day_versioned(collections, today), reviews.by_day_versioned(collections, today),
-        queries.prediction_recount(collections))
+        *_periods_held(app, span), predictions.by_day_versioned(collections, today),
+        reviews.by_day_versioned(collections, today), queries.prediction_recount(collections))
     (by_prediction, by_review, today_predictions, today_reviews), versions = zip(*held)
-    build = functools.partial(_run, volume_body, days, by, by_prediction, by_review,
+    build = functools.partial(_run, volume_body, span, by_prediction, by_review,
                               (today_predictions.get(today.first), today_reviews.get(today.first)), now, recounting)
     if None in versions:
         kept = await build()
     else:
-        kept = await app[keys.RESPONSES].get(("volume", days, by),
+        kept = await app[keys.RESPONSES].get(("volume", span),
                                         (versions, recounting, now.replace(second=0, microsecond=0)), build)
     body = json.dumps(kept | {"today": kept["today"] | {"as_of": AS_OF}}).encode()
     before, cut, after = body.partition(json.dumps(AS_OF).encode())
@@ -215,7 +233,7 @@ async def _volume_parts(app: web.Application, days: DateRange, by: str, now: dt.
 
 async def health(request: web.Request) -> web.Response:
     config, collections = request.app[keys.CONFIG], request.app[keys.COLLECTIONS]
-    days = date_range(request, config)
+    days = span_of(query(request, RANGE_PARAMETERS), config)
     (by_day, _), pending, rejects, backlog, consumer = await asyncio.gather(
         _by_day(request.app, days), _pending(request.app, days),
         queries.rejects(collections), queries.outbox_backlog(collections),

@@ -22,8 +22,9 @@ from clara.settings import EstimateSettings
 from estimates.label_shift import METHODS as LABEL_SHIFT_METHODS
 from estimates.unreviewed import MIN_REVIEWS as MIN_BIN_REVIEWS
 from web import estimates_reports as reports
-from web import keys
+from web import hours, keys
 from web.errors import BadParameter
+from web.hours import Span, series_span, span_of
 from web.params import RANGE_PARAMETERS, DateRange, integer, query, range_of
 
 # The shipped defaults (the OpenAPI document quotes them); a request's default is its config's [estimates].
@@ -42,8 +43,9 @@ def choice(values: Mapping[str, str], name: str, choices: tuple[str, ...]) -> st
     return value
 
 
-def reference_range(values: Mapping[str, str], days: DateRange, default_days: int = REFERENCE_DAYS) -> DateRange:
-    """The reference period; `reference_days` is checked even where `reference=range` makes it unused."""
+def reference_range(values: Mapping[str, str], days: Span, default_days: int = REFERENCE_DAYS) -> Span:
+    """The reference period; `reference_days` is checked even where `reference=range` makes it unused. The
+    previous days of an HourRange are the whole local days before the one it starts on."""
     kind = choice(values, "reference", REFERENCES)
     length = integer(values, "reference_days", default_days, 1, MAX_REFERENCE_DAYS)
     if kind == "range":
@@ -55,19 +57,24 @@ async def _run(function, *args):
     return await asyncio.get_running_loop().run_in_executor(None, functools.partial(function, *args))
 
 
-def _parsed(request: web.Request, *names: str) -> tuple[dict[str, str], DateRange]:
-    values = query(request, (*RANGE_PARAMETERS, *names))
-    return values, range_of(values, request.app[keys.CONFIG])
+def _parsed(request: web.Request, *names: str, series: bool = False) -> tuple[dict[str, str], Span]:
+    """The query's values and its range: with `series`, `by` is allowed and applied (web.hours)."""
+    values = query(request, (*RANGE_PARAMETERS, *names, *(("by",) if series else ())))
+    parse = series_span if series else span_of
+    return values, parse(values, request.app[keys.CONFIG])
 
 
-async def _days(request: web.Request, days: DateRange) -> tuple[dict[dt.date, Totals], dict[dt.date, PredictionTotals]]:
-    """The range's per-day totals of both kinds of rollups."""
-    collections = request.app[keys.COLLECTIONS]
-    return await asyncio.gather(request.app[keys.ROLLUP_CACHE].by_day(collections, days),
-                                request.app[keys.PREDICTION_CACHE].by_day(collections, days))
+async def _by_period(request: web.Request, days: Span, cache: web.AppKey = keys.ROLLUP_CACHE) -> dict:
+    """The range's totals per local day, or per local hour of an HourRange, of one kind of rollup."""
+    return (await hours.by_period(request.app[cache], request.app[keys.COLLECTIONS], days))[0]
 
 
-async def _reference(request: web.Request, days: DateRange, values: Mapping[str, str],
+async def _days(request: web.Request, days: Span) -> tuple[dict, dict]:
+    """The range's totals per period of both kinds of rollups."""
+    return await asyncio.gather(_by_period(request, days), _by_period(request, days, keys.PREDICTION_CACHE))
+
+
+async def _reference(request: web.Request, days: Span, values: Mapping[str, str],
                      loaded: tuple[dict, dict]) -> tuple[reports.Reference, Totals]:
     ref_days = reference_range(values, days, request.app[keys.CONFIG].estimates.reference_days)
     reviews, predictions = loaded if ref_days == days else await _days(request, ref_days)
@@ -76,24 +83,24 @@ async def _reference(request: web.Request, days: DateRange, values: Mapping[str,
 
 
 async def intervals(request: web.Request) -> web.Response:
-    """Accuracy, precision and recall (Wilson) and F1 (bootstrap) over the range and per day."""
-    values, days = _parsed(request, "min_reviews")
+    """Accuracy, precision and recall (Wilson) and F1 (bootstrap) over the range and per day (or hour)."""
+    values, days = _parsed(request, "min_reviews", series=True)
     min_reviews = integer(values, "min_reviews", request.app[keys.CONFIG].estimates.min_day_reviews, 1, MAX_COUNT)
-    by_day = await request.app[keys.ROLLUP_CACHE].by_day(request.app[keys.COLLECTIONS], days)
+    by_day = await _by_period(request, days)
     return web.json_response(await _run(reports.intervals, by_day, days, request.app[keys.CONFIG], min_reviews))
 
 
 async def calibration(request: web.Request) -> web.Response:
-    """Reliability bins, ECE, MCE and direction over the range, per predicted class and per day."""
-    values, days = _parsed(request, "min_reviews")
+    """Reliability bins, ECE, MCE and direction over the range, per predicted class and per day (or hour)."""
+    values, days = _parsed(request, "min_reviews", series=True)
     min_reviews = integer(values, "min_reviews", request.app[keys.CONFIG].estimates.min_day_reviews, 1, MAX_COUNT)
-    by_day = await request.app[keys.ROLLUP_CACHE].by_day(request.app[keys.COLLECTIONS], days)
+    by_day = await _by_period(request, days)
     return web.json_response(await _run(reports.calibration, by_day, days, request.app[keys.CONFIG], min_reviews))
 
 
 async def unreviewed(request: web.Request) -> web.Response:
     """Accuracy of the unreviewed predictions, and of all traffic, per day and over the range."""
-    values, days = _parsed(request, "method", "reference", "reference_days", "min_bin_reviews")
+    values, days = _parsed(request, "method", "reference", "reference_days", "min_bin_reviews", series=True)
     method = choice(values, "method", reports.UNREVIEWED_METHODS)
     min_bin_reviews = integer(values, "min_bin_reviews", MIN_BIN_REVIEWS, 1, MAX_COUNT)
     reference_range(values, days, request.app[keys.CONFIG].estimates.reference_days)   # its parameters checked before anything is read
@@ -117,7 +124,8 @@ async def label_shift(request: web.Request) -> web.Response:
 
 
 async def review_hints(request: web.Request) -> web.Response:
-    """Where the next reviews shrink the uncertainty most, and how many a day a ±2-point interval needs."""
-    _, days = _parsed(request)
+    """Where the next reviews shrink the uncertainty most, and how many a day a ±2-point interval needs
+    (whole local days only: the answer is per day)."""
+    days = range_of(query(request, RANGE_PARAMETERS), request.app[keys.CONFIG])
     return web.json_response(await _run(reports.review_hints, *await _days(request, days), days,
                                         request.app[keys.CONFIG]))

@@ -1,6 +1,8 @@
 """The OpenAPI description of the estimate endpoints (web.estimates_api), merged into web.openapi's document.
 
-ENDPOINTS maps each path to (summary, response schema, its parameters besides `from` and `to`).
+ENDPOINTS maps each path to (summary, response schema, its parameters besides `from`, `to` and `by`); SERIES
+names the endpoints with a series per day that `by=hour` makes one per hour, DAYS_ONLY those that take
+no hour-precise range.
 """
 
 from __future__ import annotations
@@ -19,6 +21,16 @@ def _with(schema: dict, **properties) -> dict:
             "properties": {**schema["properties"], **properties}}
 
 
+def _optional(schema: dict, *names: str) -> dict:
+    return {**schema, "required": [name for name in schema["required"] if name not in names]}
+
+
+def _periods(row: dict, **more) -> dict:
+    """Rows per local day (`days`, each with its `day`) or, with by=hour, per local hour (`hours`, `hour`)."""
+    return {"days": {"type": "array", "items": _with(row, day=DAY, **more)},
+            "hours": {"type": "array", "items": _with(row, hour=MOMENT, **more)}}
+
+
 def _ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -30,6 +42,7 @@ TEXT, MAYBE_TEXT = {"type": "string"}, {"type": "string", "nullable": True}
 STRINGS = {"type": "array", "items": TEXT}
 NUMBERS = {"type": "array", "items": NUMBER}
 DAY = {"type": "string", "format": "date"}
+MOMENT = {"type": "string", "format": "date-time"}
 FLAG = {"type": "boolean"}
 RANGE = _ref("Range")
 INTERVAL = {**_object(low=NUMBER, high=NUMBER, level=FRACTION, method=TEXT), "nullable": True}
@@ -61,15 +74,15 @@ HEAD = {"range": RANGE, "classes": STRINGS}
 SCHEMAS = {
     "Estimate": _object(method=TEXT, assumption=TEXT, value=NUMBER, interval=INTERVAL, n=COUNT, reason=MAYBE_TEXT,
                         notes=STRINGS),
-    "Intervals": _object(**HEAD, min_reviews=COUNT, total=FIGURES,
-                         days={"type": "array", "items": _with(FIGURES, day=DAY)}),
-    "Calibration": _object(**HEAD, bins=COUNT, edges={"type": "array", "items": FRACTION}, min_reviews=COUNT,
-                           calibrated_within=FRACTION, total=RELIABILITY,
-                           by_class={"type": "array", "items": RELIABILITY},
-                           days={"type": "array", "items": _with(RELIABILITY, day=DAY, uncertain=FLAG)}),
-    "Unreviewed": _object(**HEAD, method={"type": "string", "enum": list(UNREVIEWED_METHODS)}, min_bin_reviews=COUNT,
-                          reference=_with(REFERENCE, accuracy=ESTIMATE, mean_confidence=NUMBER), total=UNREVIEWED_ROW,
-                          days={"type": "array", "items": _with(UNREVIEWED_ROW, day=DAY)}),
+    "Intervals": _optional(_object(**HEAD, min_reviews=COUNT, total=FIGURES, **_periods(FIGURES)), "days", "hours"),
+    "Calibration": _optional(_object(**HEAD, bins=COUNT, edges={"type": "array", "items": FRACTION}, min_reviews=COUNT,
+                                     calibrated_within=FRACTION, total=RELIABILITY,
+                                     by_class={"type": "array", "items": RELIABILITY},
+                                     **_periods(RELIABILITY, uncertain=FLAG)), "days", "hours"),
+    "Unreviewed": _optional(_object(**HEAD, method={"type": "string", "enum": list(UNREVIEWED_METHODS)},
+                                    min_bin_reviews=COUNT,
+                                    reference=_with(REFERENCE, accuracy=ESTIMATE, mean_confidence=NUMBER),
+                                    total=UNREVIEWED_ROW, **_periods(UNREVIEWED_ROW)), "days", "hours"),
     "LabelShift": _object(**HEAD, method={"type": "string", "enum": list(LABEL_SHIFT_METHODS)},
                           weighting={"type": "string", "enum": list(WEIGHTINGS)}, draws=COUNT, reference=REFERENCE,
                           estimate=LABEL_SHIFT, unreviewed_mix={**NUMBERS, "nullable": True}),
@@ -92,7 +105,7 @@ MIN_REVIEWS = _parameter("min_reviews", f"A day (or the range) with fewer review
                          _integer(1, MAX_COUNT))
 REFERENCE_PARAMETERS = [
     _parameter("reference", "The labelled reference period: `previous` (default) the `reference_days` local days "
-                            "before `from`, `range` the range itself", {"type": "string", "enum": list(REFERENCES)}),
+                            "before `from` (before the local day an hour-precise `from` falls on), `range` the range itself", {"type": "string", "enum": list(REFERENCES)}),
     _parameter("reference_days", f"Days of the `previous` reference; default estimates.reference_days "
                                  f"({REFERENCE_DAYS} unless configured)",
                _integer(1, MAX_REFERENCE_DAYS))]
@@ -111,6 +124,8 @@ LABEL_SHIFT_PARAMETERS = [
                {"type": "string", "enum": list(WEIGHTINGS)}),
     *REFERENCE_PARAMETERS]
 
+SERIES = frozenset({"/api/intervals", "/api/calibration", "/api/unreviewed"})
+DAYS_ONLY = frozenset({"/api/review-hints"})
 ENDPOINTS = {
     "/api/intervals": ("Reviewed predictions: accuracy, per-class precision and recall with 95% Wilson intervals, "
                        "macro and weighted F1 with a seeded bootstrap interval, over the range and per day", "Intervals",
@@ -128,5 +143,5 @@ ENDPOINTS = {
                          "refused; the mix of the unreviewed part", "LabelShift", LABEL_SHIFT_PARAMETERS),
     "/api/review-hints": ("Where the next reviews shrink the uncertainty most (confidence bins and predicted classes "
                           "by interval width x traffic share), and the reviews a day a +/-2-point accuracy interval "
-                          "needs at the last reviewed day's mix", "ReviewHints", []),
+                          "needs at the last reviewed day's mix; whole local days only", "ReviewHints", []),
 }

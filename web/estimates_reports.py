@@ -30,6 +30,7 @@ from estimates.results import Estimate, undefined
 from estimates.review_hints import HALF_WIDTH, SIMPLE, STRATIFIED, ReviewsNeeded, bin_hints, class_hints
 from estimates.review_hints import reviews_needed, reviews_needed_stratified
 from web import estimates_json as js
+from web.hours import Span
 from web.params import DateRange
 
 MICROS = 1_000_000
@@ -71,23 +72,26 @@ class Bins:
         return [max(t - r, 0) for t, r in zip(self.traffic_micros, self.reviewed_micros)]
 
 
-def _range(days: DateRange, config: Config) -> dict:
+def _range(days: Span, config: Config) -> dict:
     return {"range": days.to_json(), "classes": list(config.model.classes)}
 
 
-def _day(day: dt.date, min_reviews: int, reviews: int) -> dict:
-    return {"day": day.isoformat(), "uncertain": reviews < min_reviews}
+def _period(span: Span, period, min_reviews: int, reviews: int) -> dict:
+    """A row's period ({"day": ...}, or {"hour": ...} for an HourRange) and whether its reviews are too few."""
+    return {span.unit: span.label(period), "uncertain": reviews < min_reviews}
 
 
 # -- intervals -------------------------------------------------------------------------------------
 
-def intervals(by_day: Mapping[dt.date, Totals], days: DateRange, config: Config, min_reviews: int) -> dict:
+def intervals(by_day: Mapping, days: Span, config: Config, min_reviews: int) -> dict:
+    """Over the range, and per local day (`days`) or per local hour of an HourRange (`hours`)."""
     k, draws, seed = config.n_classes, config.estimates.f1_draws, config.estimates.seed
     total = figures(Totals.sum(by_day.values()), k, draws, seed)
-    rows = [figures(by_day.get(day) or Totals(), k, draws, seed) for day in days.days]
+    rows = [figures(by_day.get(day) or Totals(), k, draws, seed) for day in days.periods]
     return {**_range(days, config), "min_reviews": min_reviews,
             "total": {**total, "uncertain": total["reviews"] < min_reviews},
-            "days": [{**_day(day, min_reviews, row["reviews"]), **row} for day, row in zip(days.days, rows)]}
+            f"{days.unit}s": [{**_period(days, day, min_reviews, row["reviews"]), **row}
+                              for day, row in zip(days.periods, rows)]}
 
 
 def figures(totals: Totals, k: int, draws: int = EstimateSettings().f1_draws,
@@ -111,7 +115,7 @@ def _f1(cells: tuple, rejected: tuple, average: str, draws: int, seed: int) -> E
 
 # -- calibration -----------------------------------------------------------------------------------
 
-def calibration(by_day: Mapping[dt.date, Totals], days: DateRange, config: Config, min_reviews: int) -> dict:
+def calibration(by_day: Mapping, days: Span, config: Config, min_reviews: int) -> dict:
     total = Totals.sum(by_day.values())
     within = config.estimates.calibrated_within
 
@@ -121,38 +125,38 @@ def calibration(by_day: Mapping[dt.date, Totals], days: DateRange, config: Confi
                             tolerance=within)
         return {"complete": bins.complete, **js.reliability(found)}
 
-    def day_row(day: dt.date) -> dict:
+    def day_row(day) -> dict:
         found = curve(by_day.get(day) or Totals())
-        return {**_day(day, min_reviews, found["n"]), **found}
+        return {**_period(days, day, min_reviews, found["n"]), **found}
 
     complete = all(Bins.of(totals, None).complete for totals in by_day.values())
     return {**_range(days, config), "bins": CONFIDENCE_BINS, "edges": list(EDGES), "min_reviews": min_reviews,
             "calibrated_within": within, "total": {**curve(total), "complete": complete},
             "by_class": [curve(total, p) for p in range(config.n_classes)],
-            "days": [day_row(day) for day in days.days]}
+            f"{days.unit}s": [day_row(day) for day in days.periods]}
 
 
 # -- accuracy of the unreviewed predictions ---------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
 class Reference:
-    days: DateRange
+    days: Span
     bins: Bins
 
 
-def unreviewed_accuracy(reviews: Mapping[dt.date, Totals], predictions: Mapping[dt.date, PredictionTotals],
-                        reference: Reference, days: DateRange, config: Config, method: str,
+def unreviewed_accuracy(reviews: Mapping, predictions: Mapping, reference: Reference, days: Span, config: Config, method: str,
                         min_bin_reviews: int) -> dict:
     ref = reference.bins
     summary = unreviewed.reference_summary(ref.reviewed, ref.correct, ref.reviewed_micros, confidence_scale=MICROS)
     total = Bins.of(Totals.sum(reviews.values()), PredictionTotals.sum(predictions.values()))
-    rows = [Bins.of(reviews.get(day), predictions.get(day)) for day in days.days]
+    rows = [Bins.of(reviews.get(day), predictions.get(day)) for day in days.periods]
     row = functools.partial(_unreviewed_row, ref=ref, summary=summary, method=method, min_bin_reviews=min_bin_reviews)
     return {**_range(days, config), "method": method, "min_bin_reviews": min_bin_reviews,
             "reference": {"range": reference.days.to_json(), "reviews": sum(ref.reviewed), "complete": ref.complete,
                           "accuracy": js.estimate(proportion(sum(ref.correct), sum(ref.reviewed))),
                           "mean_confidence": None if summary is None else summary[1]},
-            "total": row(total), "days": [{"day": day.isoformat(), **row(bins)} for day, bins in zip(days.days, rows)]}
+            "total": row(total),
+            f"{days.unit}s": [{days.unit: days.label(day), **row(bins)} for day, bins in zip(days.periods, rows)]}
 
 
 def _unreviewed_row(bins: Bins, *, ref: Bins, summary: tuple[float, float] | None, method: str,
@@ -192,7 +196,7 @@ def label_shift_draws(config: Config, method: str) -> int:
 
 
 def label_shift_mix(target_reviews: Totals, target_predictions: PredictionTotals, reference: Reference,
-                    ref_reviews: Totals, days: DateRange, config: Config, method: str, weighting: str) -> dict:
+                    ref_reviews: Totals, days: Span, config: Config, method: str, weighting: str) -> dict:
     k = config.n_classes
     predicted = [target_predictions.classes.get(p, 0) for p in range(k)]
     if weighting == "confidence_bins":

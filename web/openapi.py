@@ -5,7 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from web import estimates_openapi, keys
+from web.hours import MAX_HOURLY_DAYS
 from web.params import query
+from web.volume import HOURLY_UP_TO_DAYS
 
 NUMBER = {"type": "number", "nullable": True}
 COUNT = {"type": "integer", "minimum": 0}
@@ -21,18 +23,39 @@ BY_AVERAGE = {"type": "object", "required": ["macro", "weighted"],
 YEAR = r"(19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
 DATE = {"type": "string", "format": "date",
         "pattern": rf"^{YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"}
-# The rule no JSON Schema can state (it relates two parameters), stated for people and for tests.
+# A time starting an hour-precise range: local in the configured zone, or with its own offset (web.hours).
+HOUR_TIME = {"type": "string", "pattern": rf"^{YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):"
+                                          r"[0-5][0-9](Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?$"}
+# The rules no JSON Schema can state (they relate two parameters), stated for people and for tests.
 RANGE_RULE = ("`from` must not be after `to`, and the range spans at most web.max_range_days days "
               "(`x-clara-max-range-days`); otherwise HTTP 400 naming `to`")
+HOUR_RULE = (f"An hour-precise range (YYYY-MM-DDTHH:MM, local in the configured zone, or with an offset such as Z "
+             f"or +05:30) gives both ends so; each must start a local hour (and exist: not skipped by a clock change; "
+             f"a local hour given twice is the first), `to` is excluded and after `from`, and it spans at most "
+             f"{MAX_HOURLY_DAYS * 24} hours; otherwise HTTP 400 naming the parameter")
 DATE_PARAMETERS = [
     {"name": name, "in": "query", "required": False, "description": text, "schema": DATE}
     for name, text in (("from", "First local day (YYYY-MM-DD, 1970-01-01 to 9998-12-31) in the configured zone; "
                                 "default: web.default_range_days - 1 days before `to`. " + RANGE_RULE),
                        ("to", "Last local day, inclusive; default: today, or with `from` alone the last day of the "
                               "longest range from it up to today (never before `from`). " + RANGE_RULE))]
+# Days, or an hour-precise range: what every endpoint of rollup figures takes (web.hours).
+SPAN_PARAMETERS = [{**parameter, "description": f"{parameter['description']} Or the {end} of an hour-precise range. "
+                                                f"{HOUR_RULE}.",
+                    "schema": {"anyOf": [DATE, HOUR_TIME]}}
+                   for parameter, end in zip(DATE_PARAMETERS, ("start", "end (excluded)"))]
 BY_PARAMETER = {"name": "by", "in": "query", "required": False,
-                "description": "One value per local day, or per hour from the first local midnight (local hours); default: per hour for ranges of up to 2 days",
+                "description": "One value per local day, or per local hour (from the first local midnight, or from an "
+                               "hour-precise `from`); default: per hour for hour-precise ranges and date ranges of up "
+                               f"to {HOURLY_UP_TO_DAYS} days. Per hour: at most {MAX_HOURLY_DAYS} days, and the only "
+                               "choice for an hour-precise range (HTTP 400 naming `by` otherwise)",
                 "schema": {"type": "string", "enum": ["day", "hour"]}}
+SERIES_BY_PARAMETER = {**BY_PARAMETER,
+                       "description": "The series per local day (default for date ranges), or per local hour "
+                                      f"(`hours`, UTC start times; default for hour-precise ranges, and the only "
+                                      f"choice there; for date ranges of at most {MAX_HOURLY_DAYS} days, read as "
+                                      "the hours of those whole days); HTTP 400 naming `by` otherwise"}
+SERIES = frozenset({"/api/daily", *estimates_openapi.SERIES})
 LIMIT_PARAMETER = {"name": "limit", "in": "query", "required": False,
                    "description": "Past alerts returned at most (newest first); default 100, 0 for open alerts only",
                    "schema": {"type": "integer", "minimum": 0, "maximum": 1000}}
@@ -86,7 +109,9 @@ LATENCY = _object(count=COUNT, mean_seconds=NUMBER, histogram={"type": "array", 
 SCHEMAS = {
     "Error": _object(error=_object(status={"type": "integer"}, parameter={"type": "string", "nullable": True},
                                    message={"type": "string"})),
-    "Range": _object(**{"from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"},
+    "Range": _object(**{"from": {"type": "string", "description": "YYYY-MM-DD, or YYYY-MM-DDTHH:MM local time"},
+                        "to": {"type": "string", "description": "YYYY-MM-DD (inclusive), or YYYY-MM-DDTHH:MM "
+                                                                 "local time (excluded)"},
                         "timezone": {"type": "string"}, "start": {"type": "string", "format": "date-time"},
                         "end": {"type": "string", "format": "date-time"}}),
     "Healthz": _object(status={"type": "string", "enum": ["ok"]}, mongodb={"type": "string", "enum": ["reachable"]}),
@@ -96,8 +121,10 @@ SCHEMAS = {
                        averages=_object(macro=SCORES, weighted=SCORES), classes=STRINGS, colors=STRINGS,
                        samples_by_class=COUNTS, predicted_by_class=COUNTS, mean_confidence=NUMBER,
                        mean_latency_seconds=NUMBER),
-    "Daily": _object(range=RANGE, days={"type": "array", "items": {"type": "string", "format": "date"}},
-                     reviews=COUNTS, accuracy=NUMBERS, precision=BY_AVERAGE, recall=BY_AVERAGE, f1=BY_AVERAGE),
+    "Daily": {**_object(range=RANGE, by={"type": "string", "enum": ["day", "hour"]}, reviews=COUNTS,
+                        accuracy=NUMBERS, precision=BY_AVERAGE, recall=BY_AVERAGE, f1=BY_AVERAGE),
+              "properties": {"days": {"type": "array", "items": {"type": "string", "format": "date"}},
+                             "hours": {"type": "array", "items": MOMENT}}},
     "Classes": _object(range=RANGE, classes=STRINGS, colors=STRINGS, precision=NUMBERS, recall=NUMBERS,
                        f1=NUMBERS, support=COUNTS, predicted=COUNTS),
     "Confusion": _object(range=RANGE, classes=STRINGS, matrix={"type": "array", "items": COUNTS},
@@ -130,12 +157,13 @@ SCHEMAS = {
 ENDPOINTS = {
     "/api/meta": ("Classes, colours, time zone and the default date range", "Meta", False),
     "/api/summary": ("Totals, accuracy and macro/weighted precision, recall and F1 over the range", "Summary", True),
-    "/api/daily": ("The same metrics per local day; days without reviews are null", "Daily", True),
+    "/api/daily": ("The same metrics per local day (`days`), or per local hour (`hours`, UTC start times) with "
+                   "`by=hour`; a period without reviews is null", "Daily", True),
     "/api/classes": ("Precision, recall, F1, support and predictions per class", "Classes", True),
     "/api/confusion": ("Confusion matrix: counts and row-normalised rates", "Confusion", True),
     "/api/volume": ("All predictions per local day (or hour: `periods`, UTC start times) split into reviewed (a true class "
                     "known), rejected without a class, pending and bad (set aside); `coverage` = reviews / (reviews "
-                    "+ pending); `today` so far; null after now", "Volume", [*DATE_PARAMETERS, BY_PARAMETER]),
+                    "+ pending); `today` so far; null after now", "Volume", [*SPAN_PARAMETERS, BY_PARAMETER]),
     "/api/training": ("Training-set class counts beside the range's predictions: all of them by predicted class, "
                       "the reviewed ones by predicted and by true class", "Training", True),
     "/api/health": ("Pending reviews, review latency, set-aside documents, outbox and consumer", "Health", True),
@@ -144,7 +172,7 @@ ENDPOINTS = {
     "/api/alerts/{id}": ("One alert with its transitions and webhook deliveries; 404 when unknown", "AlertDetail",
                          [ALERT_ID_PARAMETER]),
     "/api/drift": ("The latest drift findings, and each day-window check per day of the range with its alert line",
-                   "Drift", True),
+                   "Drift", DATE_PARAMETERS),
     "/api/stream": ("Server-Sent Events: `status` ({live}), `update` ({hours}: UTC starts of the rollup periods that changed, "
                     "null for unknown) and `alerts` ({ids}, null for unknown) events, heartbeat comments; honours "
                     "Last-Event-ID. Each event's data is JSON, described by `x-clara-events`",
@@ -156,8 +184,11 @@ ENDPOINTS = {
 }
 
 SCHEMAS |= estimates_openapi.SCHEMAS
-ENDPOINTS |= {path: (summary, body, [*DATE_PARAMETERS, *parameters])
+ENDPOINTS |= {path: (summary, body, [*(DATE_PARAMETERS if path in estimates_openapi.DAYS_ONLY else SPAN_PARAMETERS),
+                                        *parameters])
               for path, (summary, body, parameters) in estimates_openapi.ENDPOINTS.items()}
+ENDPOINTS |= {path: (summary, body, [*(SPAN_PARAMETERS if parameters is True else parameters), SERIES_BY_PARAMETER])
+              for path, (summary, body, parameters) in ENDPOINTS.items() if path in SERIES}
 
 WITHOUT_DATABASE = frozenset({"/api/meta", "/api/stream", "/api/openapi.json"})
 
@@ -180,7 +211,7 @@ def _operation(path: str, summary: str, body: str, parameters: bool | list[dict]
     responses = {"200": {"description": "OK", "content": content},
                  "400": {"description": "A bad query parameter, named in the body", **error},
                  "401": {"description": "Credentials required", **error}}
-    parameters = DATE_PARAMETERS if parameters is True else parameters or []
+    parameters = SPAN_PARAMETERS if parameters is True else parameters or []
     if any(parameter["in"] == "path" for parameter in parameters):
         responses["404"] = {"description": "No such resource", **error}
     if path not in WITHOUT_DATABASE:
@@ -198,7 +229,8 @@ def document(max_range_days: int = 400) -> dict:
     return {"openapi": "3.0.3",
             "info": {"title": "CLARA Monitor", "version": "1.0",
                      "description": "Exact classification metrics from hourly rollups. Dates are local days in the "
-                                    "configured time zone; unknown query parameters are refused with 400."},
+                                    "configured time zone, times (hour-precise ranges) local hours; unknown query "
+                                    "parameters are refused with 400."},
             "paths": {path: _operation(path, *spec, max_range_days) for path, spec in ENDPOINTS.items()},
             "components": {"schemas": SCHEMAS,
                            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},

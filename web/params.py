@@ -29,6 +29,7 @@ class DateRange:
     first: dt.date
     last: dt.date
     zone: ZoneInfo
+    unit = "day"
 
     @property
     def bounds(self) -> tuple[dt.datetime, dt.datetime]:
@@ -37,6 +38,14 @@ class DateRange:
     @property
     def days(self) -> list[dt.date]:
         return [self.first + dt.timedelta(days=n) for n in range((self.last - self.first).days + 1)]
+
+    @property
+    def periods(self) -> list[dt.date]:
+        """What a series over the range has one value for (web.hours.HourRange: its local hours)."""
+        return self.days
+
+    def label(self, day: dt.date) -> str:
+        return day.isoformat()
 
     def to_json(self) -> dict:
         start, end = self.bounds

@@ -17,7 +17,7 @@ from clara.config import Config
 from clara.metrics import AVERAGES, ClassificationMetrics, classification_metrics_each
 from clara.predictions import PredictionTotals
 from clara.rollups import LATENCY_EDGES, Totals
-from web.params import DateRange
+from web.hours import Span
 
 SCORES = ("precision", "recall", "f1")
 CACHED_METRICS = 8192
@@ -72,7 +72,7 @@ def latency(totals: Totals) -> dict:
                           for i, edge in enumerate(edges)]}
 
 
-def summary(totals: Totals, pending: int, days: DateRange, config: Config) -> dict:
+def summary(totals: Totals, pending: int, days: Span, config: Config) -> dict:
     n = config.n_classes
     metrics = metrics_of(totals, n)
     return {"range": days.to_json(), "reviews": totals.reviews, "pending": pending,
@@ -85,13 +85,15 @@ def summary(totals: Totals, pending: int, days: DateRange, config: Config) -> di
             "mean_latency_seconds": latency(totals)["mean_seconds"]}
 
 
-def daily(by_day: Mapping[dt.date, Totals], days: DateRange, config: Config) -> dict:
-    """One value per local day of the range; a day without reviews is null (a gap), never zero."""
-    body: dict = {"range": days.to_json(), "days": [], "reviews": [], "accuracy": [],
+def daily(by_period: Mapping, span: Span, config: Config) -> dict:
+    """One value per local day of the range (`days`), or per local hour of an HourRange (`hours`: UTC start
+    times); a period without reviews is null (a gap), never zero."""
+    labels = f"{span.unit}s"
+    body: dict = {"range": span.to_json(), "by": span.unit, labels: [], "reviews": [], "accuracy": [],
                   **{score: {average: [] for average in AVERAGES} for score in SCORES}}
-    each = [by_day.get(day, Totals()) for day in days.days]
-    for day, totals, metrics in zip(days.days, each, metrics_each(each, config.n_classes)):
-        body["days"].append(day.isoformat())
+    each = [by_period.get(period, Totals()) for period in span.periods]
+    for period, totals, metrics in zip(span.periods, each, metrics_each(each, config.n_classes)):
+        body[labels].append(span.label(period))
         body["reviews"].append(totals.reviews)
         body["accuracy"].append(metrics.accuracy)
         for average, scores in averaged(metrics).items():
@@ -100,14 +102,14 @@ def daily(by_day: Mapping[dt.date, Totals], days: DateRange, config: Config) -> 
     return body
 
 
-def classes(totals: Totals, days: DateRange, config: Config) -> dict:
+def classes(totals: Totals, days: Span, config: Config) -> dict:
     metrics = metrics_of(totals, config.n_classes)
     return {"range": days.to_json(), "classes": list(config.model.classes), "colors": list(config.model.colors),
             **{score: metrics.per_class[score] for score in (*SCORES, "support")},
             "predicted": predicted_by_class(totals, config.n_classes)}
 
 
-def confusion(totals: Totals, days: DateRange, config: Config) -> dict:
+def confusion(totals: Totals, days: Span, config: Config) -> dict:
     """Counts (rows: true class, columns: predicted class) and rates normalised by row."""
     matrix = metrics_of(totals, config.n_classes).confusion
     rates = [[cell / sum(row) for cell in row] if sum(row) else [None] * len(row) for row in matrix]
@@ -115,7 +117,7 @@ def confusion(totals: Totals, days: DateRange, config: Config) -> dict:
             "rejected": [totals.rejected.get(c, 0) for c in range(config.n_classes)]}
 
 
-def training(totals: Totals, predictions: PredictionTotals, days: DateRange, config: Config) -> dict:
+def training(totals: Totals, predictions: PredictionTotals, days: Span, config: Config) -> dict:
     """The training set's class counts beside the range's predictions: all of them by predicted class (the
     prediction rollups; bad documents apart), and the reviewed ones by predicted and by true class."""
     n = config.n_classes

@@ -19,19 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
 from clara.predictions import PredictionTotals
-from clara.periods import periods_between
 from clara.rollups import Totals, local_day
-from web.errors import BadParameter
-from web.params import DateRange
+from web.hours import HourRange, Span, grouped
 
-MAX_HOURLY_DAYS = 2       # ranges of up to this many days are shown per hour by default
-GRANULARITIES = ("day", "hour")
-HOUR = dt.timedelta(hours=1)
+HOURLY_UP_TO_DAYS = 2     # date ranges of up to this many days are shown per hour by default
 FIELDS = ("predictions", "bad", "reviewed", "rejected", "pending", "reviews", "coverage")
 
 
@@ -71,48 +66,29 @@ class Volume:
         return {name: getattr(self, name) for name in FIELDS}
 
 
-def granularity(values: Mapping[str, str], days: DateRange) -> str:
-    """The `by` parameter: "day" or "hour"; by default "hour" for ranges of up to MAX_HOURLY_DAYS days."""
-    by = values.get("by", "hour" if len(days.days) <= MAX_HOURLY_DAYS else "day")
-    if by not in GRANULARITIES:
-        raise BadParameter("by", f"{by!r} is not a granularity; expected one of: {', '.join(GRANULARITIES)}")
-    return by
-
-
-def volume_body(days: DateRange, by: str, predictions: Mapping[Any, Any], reviews: Mapping[Any, Any],
+def volume_body(span: Span, predictions: Mapping[Any, Any], reviews: Mapping[Any, Any],
                 today: tuple[PredictionTotals | None, Totals | None], now: dt.datetime, recounting: bool) -> dict:
-    """The /api/volume body. `predictions` and `reviews` map each period (a local day to its totals, or a UTC
-    hour to its stored document) to what the rollups hold; `today` is today's totals of both kinds."""
-    if by == "hour":
-        start, end = days.bounds
-        hours = periods_between(start, end, HOUR)
-        held = _by_hour(start, predictions), _by_hour(start, reviews)
+    """The /api/volume body. `predictions` and `reviews` map each period (a local day to its totals, or for an
+    HourRange a rollup period's UTC start to its stored document) to what the rollups hold; `today` is today's
+    totals of both kinds."""
+    if isinstance(span, HourRange):
+        held = grouped(span, predictions), grouped(span, reviews)
         volumes = [None if hour > now else Volume.of(_summed(PredictionTotals, held[0].get(hour)),
                                                      _summed(Totals, held[1].get(hour)))
-                   for hour in hours]
-        labels = [hour.isoformat() for hour in hours]
+                   for hour in span.periods]
     else:
-        last_day = local_day(now, days.zone)
+        last_day = local_day(now, span.zone)
         volumes = [None if day > last_day else Volume.of(predictions.get(day), reviews.get(day))
-                   for day in days.days]
-        labels = [day.isoformat() for day in days.days]
-    body: dict[str, Any] = {"range": days.to_json(), "by": by, "periods": labels}
+                   for day in span.days]
+    labels = [span.label(period) for period in span.periods]
+    body: dict[str, Any] = {"range": span.to_json(), "by": span.unit, "periods": labels}
     for name in FIELDS:
         body[name] = [None if volume is None else getattr(volume, name) for volume in volumes]
     body["total"] = sum((volume for volume in volumes if volume is not None), Volume()).to_json()
-    body["today"] = {"day": local_day(now, days.zone).isoformat(), "as_of": now.isoformat(),
+    body["today"] = {"day": local_day(now, span.zone).isoformat(), "as_of": now.isoformat(),
                      **Volume.of(*today).to_json()}
     body["recounting"] = recounting
     return body
-
-
-def _by_hour(start: dt.datetime, docs: Mapping[dt.datetime, Mapping[str, Any]]) -> dict[dt.datetime, list]:
-    """Rollup documents (one per rollup period) grouped by the hour of the range they fall in; the range
-    starts at a local midnight, so in a zone with half-hour offsets these are its local hours."""
-    grouped: dict[dt.datetime, list] = defaultdict(list)
-    for period, doc in docs.items():
-        grouped[start + (period - start) // HOUR * HOUR].append(doc)
-    return grouped
 
 
 def _summed(kind, docs: list | None):
