@@ -110,7 +110,9 @@ WARNINGS = _Warnings()
 class Admission:
     """The values admitted per field, as read in one transaction, and those this transaction admits."""
 
-    def __init__(self, settings: SegmentSettings, stored: Mapping[str, Sequence[str]] | None = None):
+    def __init__(self, settings: SegmentSettings, stored: Mapping[str, Sequence[str]] | None = None,
+                 warn: bool = True):
+        self.warn = warn   # False: a dry run's forecast, which logs nothing
         self.fields = tuple(sorted(settings.fields))
         self.cap = settings.max_values
         stored = stored or {}
@@ -124,7 +126,7 @@ class Admission:
     def value(self, field: str, raw: Any) -> str:
         value = canonical(raw)
         if value in BUCKETS:
-            if value == OTHER and raw != OTHER:
+            if value == OTHER and raw != OTHER and self.warn:
                 WARNINGS.unsegmentable(field, raw)
             return value
         admitted = self.admitted[field]
@@ -134,17 +136,19 @@ class Admission:
             admitted.add(value)
             self.new[field].append(value)
             return value
-        WARNINGS.capped(field, value, self.cap)
+        if self.warn:
+            WARNINGS.capped(field, value, self.cap)
         return OTHER
 
     def pending(self) -> dict[str, list[str]]:
         return {field: values for field, values in self.new.items() if values}
 
 
-def read_admission(state: Collection, settings: SegmentSettings, session: ClientSession | None = None) -> Admission:
+def read_admission(state: Collection, settings: SegmentSettings, session: ClientSession | None = None,
+                   warn: bool = True) -> Admission:
     """What the state collection holds, inside the caller's transaction."""
     doc = state.find_one({"_id": SEGMENTS_STATE_ID}, session=session) or {}
-    return Admission(settings, doc.get("values"))
+    return Admission(settings, doc.get("values"), warn)
 
 
 def save_admission(state: Collection, admission: Admission, session: ClientSession | None = None) -> None:

@@ -51,7 +51,8 @@ from clara.settings import SegmentSettings
 log = logging.getLogger(__name__)
 UTC = dt.timezone.utc
 STATE_ID = PREDICTIONS_STATE_ID
-COUNTERS = ("predictions", "classes", "confidence", "no_confidence", "bad")
+# Every counter of a prediction rollup (clara/predictions.py): a recount empties them all before adding again.
+COUNTERS = ("predictions", "classes", "confidence", "no_confidence", "bad", "calibration", "calibration_micros")
 PROJECTION = dict.fromkeys(("logged", *COUNTED_FIELDS), 1)
 DAY = dt.timedelta(days=1)
 HOUR = dt.timedelta(hours=1)

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from clara.config import Config
 from clara.db import Collections
 from clara.rollups import local_day
+from clara.segments import read_admission
 from consumer.outbox_queue import sink_names
 from consumer.catchup import ALL_REVIEWS, UNLOGGED_REVIEWS
 from consumer.migrate import MIGRATIONS_ID, STEP
@@ -81,6 +82,7 @@ class Selection:
     unparseable: int = 0   # backfill documents whose timestamp is not a date (set aside)
     unmigrated: int = 0    # documents still carrying the previous version's logged_as (migrated first)
     predictions: PredictionsInRange | None = None   # a rebuild: its whole hours' predictions, recounted
+    segments: tuple[int, int] | None = None   # a rebuild with segments: (review, prediction) segment rollups
 
     @property
     def total(self) -> int:
@@ -113,7 +115,25 @@ def select(cols: Collections, config: Config, options: Options, counted: Counted
                 selection.hours.setdefault(floor_hour(period), 0)
             selection.hours = dict(sorted(selection.hours.items()))
             selection.predictions = predictions or predictions_in_range(cols, phase)
+            if config.segments.enabled:
+                selection.segments = (segment_rollups_in(cols, config, ALL_REVIEWS | phase.query()),
+                                      segment_rollups_in(cols, config, phase.query()))
     return selection
+
+
+def segment_rollups_in(cols: Collections, config: Config, match: dict) -> int:
+    """How many segment rollups (period, field, value) the matching documents fill, their values admitted
+    (or capped) in prediction-time order as the rebuild admits them; a forecast, nothing is admitted."""
+    admission = read_admission(cols.state, config.segments, warn=False)
+    minutes = max(int(config.model.rollup_period.total_seconds() // 60), 1)
+    period = {"$dateTrunc": {"date": "$timestamp", "unit": "minute", "binSize": minutes}}
+    rollups = set()
+    for field in admission.fields:
+        pipeline = [{"$match": dated(match)}, {"$group": {"_id": {"p": period, "v": f"${field}"}}},
+                    {"$sort": {"_id.p": 1}}]
+        for doc in cols.source.aggregate(pipeline, allowDiskUse=True):
+            rollups.add((doc["_id"]["p"], field, admission.value(field, doc["_id"].get("v"))))
+    return len(rollups)
 
 
 def _id_range(phase: TimeRange) -> dict:
@@ -147,6 +167,10 @@ def describe(selection: Selection, config: Config) -> list[str]:
                        "the rebuild refuses to drop them (exit code 2) unless --allow-shrink is given")
             lines.append(f"predictions gone: {predictions.lost} counted in the range are no longer in "
                          f"the source there: {outcome}")
+        if selection.segments is not None:
+            lines.append(f"segments ({', '.join(config.segments.fields)}; at most {config.segments.max_values} "
+                         f"values each): about {selection.segments[0]} review and {selection.segments[1]} "
+                         f"prediction segment rollups written")
     if options.profiles:
         lines.append(f"re-send: one profile per hour with reviews ({sum(1 for n in selection.hours.values() if n)} "
                      f"hours) to: {_names(options.profiles)}")

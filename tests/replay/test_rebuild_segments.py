@@ -1,0 +1,66 @@
+"""Changing the segment configuration is a rebuild: afterwards the rollups are what counting from scratch gives."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from clara.db import Collections, ensure_indexes
+from clara.segments import SEGMENTS_STATE_ID
+from consumer.catchup import catch_up
+from replay.cli import main
+from tests.consumer.test_segments import FIELDS, with_segments
+from tests.support.documents import predictions
+from tests.support.inserts import count_inserts
+from tests.support.processes import write_config
+
+UTC = dt.timezone.utc
+START = dt.datetime(2026, 3, 9, 23, tzinfo=UTC)
+SEGMENTS = {"fields": list(FIELDS), "max_values": 3}   # model_version has 3 values and unknown; site 4: one capped
+
+
+def stored(cols: Collections) -> dict[str, list]:
+    """Every CLARA collection a count fills, as comparable values (write times and batch ids left out)."""
+    def clean(doc):
+        return {key: value for key, value in doc.items() if key not in ("updated_at", "at", "recount_id")}
+
+    result = {name: sorted((clean(doc) for doc in getattr(cols, name).find()), key=repr)
+              for name in ("rollups", "predictions", "segment_rollups", "segment_predictions", "counted")}
+    admitted = (cols.state.find_one({"_id": SEGMENTS_STATE_ID}) or {}).get("values", {})
+    result["admitted"] = {field: sorted(values) for field, values in admitted.items()}
+    return result
+
+
+def count_from_scratch(client, cols: Collections, config, docs) -> None:
+    for name in ("rollups", "predictions", "segment_rollups", "segment_predictions", "counted", "state", "rejects"):
+        getattr(cols, name).drop()
+    cols.source.update_many({}, {"$unset": {"logged": "", "logged_at": ""}})
+    ensure_indexes(cols)
+    count_inserts(client, cols, config, docs)
+    catch_up(client, cols, config)
+
+
+def test_a_rebuild_after_a_segment_change_gives_the_rollups_of_counting_from_scratch(
+        collections, mongo_client, config, make_config, tmp_path, replay_env, capsys):
+    docs = with_segments(predictions(700, start=START, step=dt.timedelta(minutes=6), reviewed_fraction=0.7))
+    collections.source.insert_many(docs)
+    segmented = make_config(segments=SEGMENTS)
+    count_from_scratch(mongo_client, collections, segmented, docs)
+    expected = stored(collections)
+    assert expected["segment_rollups"] and expected["segment_predictions"]
+    assert {value for doc in expected["segment_rollups"] for value in [doc["_id"]["value"]]} >= {"other", "unknown"}
+
+    count_from_scratch(mongo_client, collections, config, docs)   # counted before segments were configured
+    before = stored(collections)
+    assert not before["segment_rollups"] and before["rollups"] == expected["rollups"]
+    assert before["counted"] != expected["counted"]   # no segment in the entries yet
+
+    path = write_config(tmp_path / "segments.toml", {"mongodb": {"database": config.mongodb.database},
+                                                     "profiles": {"local_store": False},
+                                                     "segments": SEGMENTS})
+    assert main(["--config", str(path), "--rebuild", "--dry-run"]) == 0
+    assert (f"segments (model_version, site; at most 3 values each): about {len(expected['segment_rollups'])} "
+            f"review and {len(expected['segment_predictions'])} prediction segment rollups written"
+            in capsys.readouterr().out)
+    assert stored(collections) == before   # a dry run changes nothing
+    assert main(["--config", str(path), "--rebuild"]) == 0
+    assert stored(collections) == expected
