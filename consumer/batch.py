@@ -58,6 +58,7 @@ class BatchPlan:
     counts: Counter = dataclasses.field(default_factory=Counter)
     fresh: set = dataclasses.field(default_factory=set)   # claims with no counted entry yet: inserted, not replaced
     admission: Admission | None = None   # segments.fields configured: the segment values admitted so far
+    segments: dict = dataclasses.field(default_factory=dict)   # new_records' segments by id (with an admission)
 
 
 def plan_batch(docs: Sequence[Mapping], n_classes: int, period: dt.timedelta, batch_id: str, *,
@@ -99,6 +100,8 @@ def plan_batch(docs: Sequence[Mapping], n_classes: int, period: dt.timedelta, ba
             plan.delta.add(now_counted)
             plan.claims.append((parsed.id, now_counted))
             plan.new_records.append(parsed)
+            if admission is not None:
+                plan.segments[parsed.id] = now_counted.segment
             plan.counts["claimed"] += 1
             if not recount:   # a recount ignores the entries it was given: one may exist
                 plan.fresh.add(parsed.id)
@@ -243,7 +246,8 @@ def apply_plan(session: ClientSession, cols: Collections, config: Config, plan: 
         cols.rejects.bulk_write(reject_writes, ordered=False, session=session)
     if plan.cleared_rejects:
         cols.rejects.delete_many({"_id": {"$in": plan.cleared_rejects}}, session=session)
-    return queue_profiles(session, cols, config, plan.batch_id, plan.new_records, sinks, now)
+    return queue_profiles(session, cols, config, plan.batch_id, plan.new_records, sinks, now,
+                          plan.segments if plan.admission is not None else None)
 
 
 def _record_state(session: ClientSession, cols: Collections, plan: BatchPlan,

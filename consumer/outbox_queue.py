@@ -8,10 +8,12 @@ drain builds the profiles from the rows, outside any transaction (consumer.sinks
 
     {_id: "<batch id>:<YYYYMMDDTHH>[:<part>]", batch_id, hour, rows: <count>,
      columns: {predicted: [int], truth: [int | null], confidence: [float | null],
-               latency_seconds: [float | null]},
+               latency_seconds: [float | null], segments: {"<field>": [str]}},
      created_at, pending: [sink], delivered: {sink: at}, attempts: {sink: n}, next_attempt_at: {sink: at},
      dead: {sink: {reason, at}}}
 
+`columns.segments` (only with segments.fields configured) holds each row's segment value per field, as
+its review was counted (clara.segments), for the sinks' segmented profiles.
 Entries written before this format hold `profile` (serialized whylogs bytes) instead of `columns`; the
 sinks still deliver them.
 """
@@ -30,6 +32,7 @@ from clara.config import Config
 from clara.db import Collections
 from clara.records import Record
 from clara.rollups import hour_of
+from clara.segments import UNKNOWN, Segment
 
 # One entry stays far below MongoDB's 16 MiB document limit (about 50 bytes a row): an hour re-sent
 # whole by replay is split into parts of this many rows.
@@ -46,49 +49,75 @@ class HourRows:
     truth: list[int | None] = dataclasses.field(default_factory=list)          # None: rejected without a class
     confidence: list[float | None] = dataclasses.field(default_factory=list)
     latency_seconds: list[float | None] = dataclasses.field(default_factory=list)
+    segments: dict[str, list[str]] = dataclasses.field(default_factory=dict)   # field -> each row's value
+
+    COLUMNS = ("predicted", "truth", "confidence", "latency_seconds")
 
     def __len__(self) -> int:
         return len(self.predicted)
 
-    def append(self, record: Record) -> None:
+    def append(self, record: Record, segment: Mapping[str, str] | None = None) -> None:
         self.predicted.append(record.predicted)
         self.truth.append(record.truth)
         self.confidence.append(record.confidence)
         self.latency_seconds.append(record.latency_seconds)
+        for field, value in (segment or {}).items():
+            self.segments.setdefault(field, []).append(value)
 
     def extend(self, other: HourRows) -> None:
-        self.predicted += other.predicted
-        self.truth += other.truth
-        self.confidence += other.confidence
-        self.latency_seconds += other.latency_seconds
+        """Add `other`'s rows; segment columns only when both have the same fields (or this has no rows)."""
+        if not len(self):
+            self.segments = {field: [] for field in other.segments}
+        if self.segments.keys() != other.segments.keys():
+            raise ValueError("rows with other segment fields cannot share segment columns")
+        for name in self.COLUMNS:
+            getattr(self, name).extend(getattr(other, name))
+        for field, values in other.segments.items():
+            self.segments[field] += values
 
     def parts(self, size: int) -> Iterator[HourRows]:
         for start in range(0, len(self), size):
-            end = start + size
-            yield HourRows(self.predicted[start:end], self.truth[start:end], self.confidence[start:end],
-                           self.latency_seconds[start:end])
+            yield self.select(range(start, min(start + size, len(self))))
 
-    def to_doc(self) -> dict[str, list]:
-        return dataclasses.asdict(self)
+    def select(self, rows: Iterable[int]) -> HourRows:
+        """The rows at these positions."""
+        rows = list(rows)
+        return HourRows(*([getattr(self, name)[i] for i in rows] for name in self.COLUMNS),
+                        {field: [values[i] for i in rows] for field, values in self.segments.items()})
+
+    def to_doc(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {name: getattr(self, name) for name in self.COLUMNS}
+        if self.segments:
+            doc["segments"] = self.segments
+        return doc
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> HourRows:
-        """The rows of an entry's `columns`; ValueError when they are not four columns of one length."""
+        """The rows of an entry's `columns`; ValueError when they are not four columns (and segment columns)
+        of one length."""
         try:
-            rows = cls(*(list(doc[field.name]) for field in dataclasses.fields(cls)))
-        except (KeyError, TypeError) as exc:
+            rows = cls(*(list(doc[name]) for name in cls.COLUMNS),
+                       {str(field): list(values) for field, values in (doc.get("segments") or {}).items()})
+        except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"the entry's columns are malformed: {exc!r}") from exc
-        if len({len(column) for column in dataclasses.astuple(rows)}) != 1:
+        columns = [getattr(rows, name) for name in cls.COLUMNS] + list(rows.segments.values())
+        if len({len(column) for column in columns}) != 1:
             raise ValueError("the entry's columns differ in length")
         return rows
 
 
-def rows_by_hour(records: Iterable[Record]) -> dict[dt.datetime, HourRows]:
-    """The reviewed records' rows per prediction hour, hours in order."""
+def rows_by_hour(records: Iterable[Record], segments: Mapping[Any, Segment] | None = None,
+                 fields: Sequence[str] = ()) -> dict[dt.datetime, HourRows]:
+    """The reviewed records' rows per prediction hour, hours in order; with `segments` (by record id, as
+    counted), each row's value of every one of `fields` too."""
     by_hour: dict[dt.datetime, HourRows] = {}
     for record in records:
         if record.reviewed:
-            by_hour.setdefault(hour_of(record.timestamp), HourRows()).append(record)
+            segment = None
+            if segments is not None and fields:
+                counted = dict(segments.get(record.id, ()))
+                segment = {field: counted.get(field, UNKNOWN) for field in sorted(fields)}
+            by_hour.setdefault(hour_of(record.timestamp), HourRows()).append(record, segment)
     return dict(sorted(by_hour.items()))
 
 
@@ -98,19 +127,21 @@ def sink_names(config: Config) -> tuple[str, ...]:
 
 
 def outbox_documents(config: Config, batch_id: str, records: Sequence[Record], sinks: Sequence[str],
-                     now: dt.datetime) -> list[dict[str, Any]]:
-    """The outbox entries for a batch's newly counted records (none when no sink is configured)."""
+                     now: dt.datetime, segments: Mapping[Any, Segment] | None = None) -> list[dict[str, Any]]:
+    """The outbox entries for a batch's newly counted records (none when no sink is configured); with
+    `segments` (what each record was counted under) and segments.fields, the rows' segment columns."""
     if not sinks:
         return []
     return [outbox_entry(batch_id, hour, part, sinks, now, index)
-            for hour, rows in rows_by_hour(records).items()
+            for hour, rows in rows_by_hour(records, segments, config.segments.fields).items()
             for index, part in enumerate(rows.parts(MAX_ROWS_PER_ENTRY))]
 
 
 def queue_profiles(session: ClientSession, cols: Collections, config: Config, batch_id: str,
-                   records: Sequence[Record], sinks: Sequence[str], now: dt.datetime) -> int:
+                   records: Sequence[Record], sinks: Sequence[str], now: dt.datetime,
+                   segments: Mapping[Any, Segment] | None = None) -> int:
     """Write the outbox entries for `records` in the caller's transaction; returns how many."""
-    documents = outbox_documents(config, batch_id, records, sinks, now)
+    documents = outbox_documents(config, batch_id, records, sinks, now, segments)
     if documents:
         cols.outbox.bulk_write([InsertOne(doc) for doc in documents], ordered=False, session=session)
     return len(documents)

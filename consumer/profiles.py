@@ -77,6 +77,20 @@ def profile_view(rows: HourRows, hour: dt.datetime, classes: Sequence[str], *, p
     return profile.view()
 
 
+def segment_views(rows: HourRows, hour: dt.datetime, classes: Sequence[str], *,
+                  performance: bool = True) -> dict[tuple[str, str], DatasetProfileView]:
+    """One profile per (segment field, value) of the rows' segment columns: the rows of that value alone,
+    like profile_view's (whylogs' segmented profiles carry them to WhyLabs: consumer.sinks.whylabs)."""
+    views = {}
+    for field, values in sorted(rows.segments.items()):
+        positions: dict[str, list[int]] = {}
+        for i, value in enumerate(values):
+            positions.setdefault(value, []).append(i)
+        for value, chosen in sorted(positions.items()):
+            views[(field, value)] = profile_view(rows.select(chosen), hour, classes, performance=performance)
+    return views
+
+
 def profile_bytes(rows: HourRows, hour: dt.datetime, classes: Sequence[str],
                   created: dt.datetime | None = None) -> bytes:
     """One hour's profile with its performance metrics, serialized as whylogs uploads it (v0 delimited;

@@ -84,7 +84,8 @@ def rebuild_hours(session: ClientSession, cols: Collections, config: Config, hou
         cols.counted.delete_many({"_id": {"$in": group.dropped}}, session=session)
     plan = group.plan()
     profiles = apply_plan(session, cols, config, plan, resend_sinks)
-    profiles += queue_profiles(session, cols, config, f"{batch_id}-new", group.fresh, new_sinks, now)
+    profiles += queue_profiles(session, cols, config, f"{batch_id}-new", group.fresh, new_sinks, now,
+                               plan.segments if plan.admission is not None else None)
     return HourDone(sum(len(hour_docs) for hour_docs in group.docs.values()), profiles, group.counts, len(hours))
 
 
@@ -186,6 +187,7 @@ class Group:
         self.whole.rejects += plan.rejects
         self.whole.cleared_rejects += plan.cleared_rejects
         self.whole.new_records += plan.new_records
+        self.whole.segments |= plan.segments
 
     def _outside(self, delta: RollupDelta) -> None:
         """Increments to hours outside the group (those inside are replaced by their recount)."""

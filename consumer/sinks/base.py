@@ -75,8 +75,10 @@ class Sink(Protocol):
         """Ids of entries the sink already holds for `hour` whose acknowledgement may have been lost."""
         ...
 
-    def deliver(self, hour: dt.datetime, view: DatasetProfileView, entry_ids: Sequence[str]) -> Delivered:
-        """Deliver the hour's profile of `entry_ids`; raise TransientSinkError or PermanentSinkError when it cannot."""
+    def deliver(self, hour: dt.datetime, view: DatasetProfileView, entry_ids: Sequence[str],
+                segments: Mapping[tuple[str, str], DatasetProfileView] | None = None) -> Delivered:
+        """Deliver the hour's profile of `entry_ids` (and, with segments.fields, one profile per segment field
+        and value); raise TransientSinkError or PermanentSinkError when it cannot."""
         ...
 
     def retry_delay(self, attempts: int) -> float:

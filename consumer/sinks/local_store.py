@@ -14,6 +14,11 @@ its upload's `modeProfile`, i.e. the confusion matrix of the rows with a known t
 Files written before the key existed are merged into as they are: their columns keep every row, the
 key covers the rows delivered since.
 
+Segments (segments.fields configured): the hour's profile per segment field and value travels in the same
+file, under the metadata key `clara.segments` (a JSON list of [field, value, base64 of that segment's v1 view,
+its own classification metrics in its metadata as above]); `read_segments` gives them back as views. One file
+keeps one rename, so the segment profiles are exactly once with the rest.
+
 Exactly once: the file's metadata key `clara.merged_entries` lists the outbox entries its last write
 merged. Before the file is written again, the drain acknowledges those entries in MongoDB (`held`), so
 an entry is either acknowledged or named in the file, never both unknown: after a kill between the
@@ -26,9 +31,10 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from google.protobuf.message import DecodeError
@@ -40,6 +46,7 @@ from consumer.sinks.base import Delivered, PermanentSinkError, TransientSinkErro
 
 MERGED_KEY = "clara.merged_entries"
 PERFORMANCE_KEY = "clara.model_performance"
+SEGMENTS_KEY = "clara.segments"
 
 
 class LocalProfileStore:
@@ -65,26 +72,25 @@ class LocalProfileStore:
         listed = view.metadata.get(MERGED_KEY, "") if view is not None else ""
         return frozenset(filter(None, listed.split("\n")))
 
-    def deliver(self, hour: dt.datetime, view: DatasetProfileView, entry_ids: Sequence[str]) -> Delivered:
-        """Merge `view` into the hour's file, naming `entry_ids` as its last merge, and replace it atomically."""
+    def deliver(self, hour: dt.datetime, view: DatasetProfileView, entry_ids: Sequence[str],
+                segments: Mapping[tuple[str, str], DatasetProfileView] | None = None) -> Delivered:
+        """Merge `view` (and each segment's view) into the hour's file, naming `entry_ids` as its last merge, and
+        replace it atomically."""
         path = self.path_for(hour)
         base = self._read(path)
         self._cached = None  # a merge changes the views it reads: never reuse them
-        if view.model_performance_metrics is not None:
-            # As the file will hold it: every cell of the matrix present. whylogs 1.6.4 cannot merge a matrix
-            # into one with cells missing that the other has (None.kll), and the drain's matrices are sparse.
-            view.add_model_performance_metrics(dense(view.model_performance_metrics))
-        if base is not None:
-            try:
-                restore_performance(base)
-            except ValueError as exc:
-                raise PermanentSinkError(f"the profile file {path} has unreadable classification metrics ({exc}); "
-                                         "move it aside, then requeue the dead entries") from exc
-        merged = view if base is None else base.merge(view)
-        merged.set_dataset_timestamp(hour)
+        try:
+            stored = {} if base is None else pop_segments(base)
+            merged = merge_into(base, view, hour)
+        except ValueError as exc:
+            raise PermanentSinkError(f"the profile file {path} has unreadable classification metrics or segments "
+                                     f"({exc}); move it aside, then requeue the dead entries") from exc
         merged.metadata[MERGED_KEY] = "\n".join(entry_ids)
-        if merged.model_performance_metrics is not None:
-            merged.metadata[PERFORMANCE_KEY] = encode_performance(merged.model_performance_metrics)
+        if stored or segments:
+            for key, segment_view in (segments or {}).items():
+                stored[key] = merge_into(stored.get(key), segment_view, hour)
+            merged.metadata[SEGMENTS_KEY] = json.dumps([[field, value, base64.b64encode(v.serialize()).decode("ascii")]
+                                                        for (field, value), v in sorted(stored.items())])
         try:
             write_atomically(path, merged.serialize())
         except OSError as exc:
@@ -113,6 +119,41 @@ class LocalProfileStore:
                                      "then requeue the dead entries") from exc
         self._cached = (path, key, view)
         return view
+
+
+def merge_into(base: DatasetProfileView | None, view: DatasetProfileView, hour: dt.datetime) -> DatasetProfileView:
+    """`view` merged into `base` (its classification metrics restored from its metadata), dataset timestamp
+    `hour`, the result's metrics kept in its metadata again (PERFORMANCE_KEY); ValueError when base's are
+    unreadable."""
+    if view.model_performance_metrics is not None:
+        # As the file will hold it: every cell of the matrix present. whylogs 1.6.4 cannot merge a matrix
+        # into one with cells missing that the other has (None.kll), and the drain's matrices are sparse.
+        view.add_model_performance_metrics(dense(view.model_performance_metrics))
+    if base is not None:
+        restore_performance(base)
+    merged = view if base is None else base.merge(view)
+    merged.set_dataset_timestamp(hour)
+    if merged.model_performance_metrics is not None:
+        merged.metadata[PERFORMANCE_KEY] = encode_performance(merged.model_performance_metrics)
+    return merged
+
+
+def pop_segments(view: DatasetProfileView) -> dict[tuple[str, str], DatasetProfileView]:
+    """Take the segment views kept under SEGMENTS_KEY out of the hour view's metadata (their classification
+    metrics still in their metadata); ValueError when they are unreadable."""
+    encoded = view.metadata.pop(SEGMENTS_KEY, None)
+    if not encoded:
+        return {}
+    try:
+        return {(field, value): DatasetProfileView.deserialize(base64.b64decode(data, validate=True))
+                for field, value, data in json.loads(encoded)}
+    except Exception as exc:  # noqa: BLE001 - json, base64 and whylogs raise assorted errors on corrupt bytes
+        raise ValueError(f"unreadable {SEGMENTS_KEY}: {exc!r}") from exc
+
+
+def read_segments(path: str | os.PathLike) -> dict[tuple[str, str], DatasetProfileView]:
+    """The segment profiles of an hour file, (field, value) -> view with its classification metrics."""
+    return {key: restore_performance(view) for key, view in pop_segments(DatasetProfileView.read(str(path))).items()}
 
 
 def read_hour(path: str | os.PathLike) -> DatasetProfileView:

@@ -162,7 +162,8 @@ def _deliver_hour(collections: Collections, config: Config, sink: Sink, hour: dt
         if built.view is None:
             return True
         ids = [entry.id for entry in built.entries]
-        delivered = sink.deliver(hour, built.view, ids)
+        # Segment profiles only where there are some: sinks without segments keep the three-argument call.
+        delivered = sink.deliver(hour, built.view, ids, **({"segments": built.segments} if built.segments else {}))
     except PermanentSinkError as exc:
         _refuse(collections, name, ids, exc.reason, now, result)
         return True

@@ -20,7 +20,7 @@ from whylogs.core.view.dataset_profile_view import WHYLOGS_MAGIC_HEADER_BYTES
 from whylogs.migration.converters import read_v0_to_view
 
 from consumer.outbox_queue import HourRows
-from consumer.profiles import profile_view
+from consumer.profiles import profile_view, segment_views
 from consumer.sinks.base import OutboxEntry, PermanentSinkError
 
 # Reading v0 KLL sketches, whylogs first tries the old float layout and logs a WARNING each time
@@ -53,21 +53,27 @@ def view_of(profile: bytes, hour: dt.datetime) -> DatasetProfileView:
 
 @dataclasses.dataclass
 class HourView:
-    """The profile of an hour's entries, and the entries that could not be profiled, with the reason."""
+    """The profile of an hour's entries, and the entries that could not be profiled, with the reason; with
+    segments, one profile per (segment field, value) of the entries whose rows carry segment columns."""
 
     view: DatasetProfileView | None
     entries: list[OutboxEntry]
     refused: list[tuple[OutboxEntry, str]]
+    segments: dict[tuple[str, str], DatasetProfileView] = dataclasses.field(default_factory=dict)
 
 
 def hour_view(entries: Sequence[OutboxEntry], hour: dt.datetime, classes: Sequence[str], *,
               performance: bool) -> HourView:
     """One view of every entry of `hour` (dataset timestamp = `hour`); an unreadable entry is refused alone."""
-    rows, views, used, refused = HourRows(), [], [], []
+    rows, segmented, views, used, refused = HourRows(), HourRows(), [], [], []
     for entry in entries:
         try:
             if entry.columns is not None:
-                rows.extend(checked_rows(entry, len(classes)))
+                checked = checked_rows(entry, len(classes))
+                if checked.segments and (not len(segmented) or segmented.segments.keys() == checked.segments.keys()):
+                    segmented.extend(checked)   # entries of an earlier segment configuration: overall only
+                checked.segments = {}
+                rows.extend(checked)
             elif entry.profile is not None:
                 views.append(view_of(entry.profile, hour))
             else:
@@ -83,7 +89,8 @@ def hour_view(entries: Sequence[OutboxEntry], hour: dt.datetime, classes: Sequen
         merged = view if merged is None else merged.merge(view)
     if merged is not None:
         merged.set_dataset_timestamp(hour)
-    return HourView(merged, used, refused)
+    segments = segment_views(segmented, hour, classes, performance=performance) if len(segmented) else {}
+    return HourView(merged, used, refused, segments)
 
 
 def checked_rows(entry: OutboxEntry, n_classes: int) -> HourRows:

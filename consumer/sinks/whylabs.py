@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import tenacity
 import urllib3.exceptions
@@ -26,6 +26,9 @@ from whylogs.api.whylabs.session.whylabs_client_cache import StaticKeyRefresher
 from whylogs.api.writer import whylabs_base
 from whylogs.api.writer.whylabs import WhyLabsWriter
 from whylogs.core import DatasetProfileView
+from whylogs.core.segment import Segment
+from whylogs.core.segmentation_partition import segment_on_column
+from whylogs.core.view.segmented_dataset_profile_view import SegmentedDatasetProfileView
 
 from clara.config import WhyLabsSettings
 from consumer.sinks.base import Delivered, PermanentSinkError, SinkError, TransientSinkError
@@ -67,9 +70,26 @@ class WhyLabsSink:
     def held(self, hour: dt.datetime) -> frozenset[str]:
         return frozenset()  # WhyLabs cannot tell what it already has: at least once
 
-    def deliver(self, hour: dt.datetime, view: DatasetProfileView, entry_ids: Sequence[str]) -> Delivered:
-        """Upload the hour's profile (dataset timestamp = its hour) to the configured dataset."""
+    def deliver(self, hour: dt.datetime, view: DatasetProfileView, entry_ids: Sequence[str],
+                segments: Mapping[tuple[str, str], DatasetProfileView] | None = None) -> Delivered:
+        """Upload the hour's profile (dataset timestamp = its hour) to the configured dataset, then each
+        segment's as a whylogs segmented profile (tagged `whylogs.tag.<field>` = value: a WhyLabs segment),
+        each upload with a retry budget of its own."""
         what = f"the profile of {hour:%Y-%m-%d %H}:00 UTC ({len(entry_ids)} outbox entries)"
+        uploads: list[tuple[str, DatasetProfileView | SegmentedDatasetProfileView]] = [(what, view)]
+        uploads += [(f"{what}, segment {field} = {value!r}", segmented(field, value, segment_view))
+                    for (field, value), segment_view in sorted((segments or {}).items())]
+        lost_answers = 0
+        for sent, (label, writable) in enumerate(uploads):
+            try:
+                lost_answers += self._deliver_one(writable, label)
+            except TransientSinkError as exc:
+                exc.maybe_delivered = exc.maybe_delivered or sent > 0   # a retry sends the earlier ones again
+                raise
+        return Delivered(possible_duplicate=lost_answers > 0)
+
+    def _deliver_one(self, view: DatasetProfileView | SegmentedDatasetProfileView, what: str) -> int:
+        """One upload within its retry budget; how many of its attempts lost their answer."""
         lost_answers = 0
         try:
             for attempt in self.retrying():
@@ -88,9 +108,9 @@ class WhyLabsSink:
         if lost_answers:
             log.warning("%s delivered to WhyLabs after %d lost answer(s): possible duplicate upload",
                         what, lost_answers)
-        return Delivered(possible_duplicate=lost_answers > 0)
+        return lost_answers
 
-    def _upload(self, view: DatasetProfileView, what: str) -> None:
+    def _upload(self, view: DatasetProfileView | SegmentedDatasetProfileView, what: str) -> None:
         self.clock.start()
         try:
             ok, message = self.writer.write(view)
@@ -98,6 +118,13 @@ class WhyLabsSink:
             raise classify(exc, self.clock.phase, what) from exc
         if not ok:
             raise TransientSinkError(f"the whylogs WhyLabs writer reported a failure: {message}")
+
+
+def segmented(field: str, value: str, view: DatasetProfileView) -> SegmentedDatasetProfileView:
+    """A segment's profile as whylogs segments one on a column: its v0 upload carries `whylogs.tag.<field>`."""
+    partition = segment_on_column(field)[field]
+    return SegmentedDatasetProfileView(profile_view=view, segment=Segment(key=(value,), parent_id=partition.id),
+                                       partition=partition)
 
 
 class WaitRetryAfter(tenacity.wait.wait_base):
