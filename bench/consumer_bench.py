@@ -102,19 +102,23 @@ class SseUpdates(threading.Thread):
                     self.connected.set()
 
 
-def predictions(n: int, seed: int = 7):
-    """Unreviewed prediction documents, as the model's service writes them, over the last ~2 hours."""
+def predictions(n: int, seed: int = 7, segment_fields: bool = False):
+    """Unreviewed prediction documents, as the model's service writes them, over the last ~2 hours (with
+    `segment_fields`, each from one of 3 model versions and 10 sites)."""
     rng = random.Random(seed)
     now = dt.datetime.now(UTC)
     for i in range(n):
         at = now - dt.timedelta(seconds=7200 * (n - i) / n)
-        yield {"filename": f"img_{i:08d}.jpg", "output_prediction": rng.randrange(N_CLASSES),
+        doc = {"filename": f"img_{i:08d}.jpg", "output_prediction": rng.randrange(N_CLASSES),
                "output_confidence": round(rng.uniform(0.3, 1.0), 4), "timestamp": at}
+        if segment_fields:
+            doc |= {"model_version": f"v{rng.randrange(3)}", "site": f"site-{rng.randrange(10)}"}
+        yield doc
 
 
-def insert(collection, n: int, chunk: int = 20_000) -> float:
+def insert(collection, n: int, chunk: int = 20_000, segment_fields: bool = False) -> float:
     started, buffer = time.perf_counter(), []
-    for doc in predictions(n):
+    for doc in predictions(n, segment_fields=segment_fields):
         buffer.append(doc)
         if len(buffer) == chunk:
             collection.insert_many(buffer, ordered=False)
@@ -268,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bulk", type=int, default=0,
                         help="reviews per bulk_write (a labelling tool's bulk save); 0: one update_one each (default)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the consumer (default 600)")
+    parser.add_argument("--segments", choices=("none", "off", "on"), default="none",
+                        help="documents with model_version and site fields (off: not configured as segments; "
+                             "on: segments.fields = both), to compare; none: without those fields (default)")
     parser.add_argument("--output", default=str(REPO / "bench" / "results" / "consumer.json"))
     args = parser.parse_args(argv)
     if args.reviews < 1000:
@@ -280,12 +287,14 @@ def main(argv: list[str] | None = None) -> int:
             port = free_port()
             raw = {"mongodb": {"database": "consumer_bench"}, "web": {"host": "127.0.0.1", "port": port},
                    "profiles": {"local_store": True, "local_store_dir": str(Path(tmp) / "profiles")}}
+            if args.segments == "on":
+                raw["segments"] = {"fields": ["model_version", "site"]}
             config = config_from_mapping(raw, {"MONGODB_URI": mongo.uri}, source="bench")
             config_path = write_config(Path(tmp) / "config.toml", raw)
             admin = connect(config)
             cols = Collections.of(admin, config)
             ensure_indexes(cols)
-            inserted = insert(cols.source, args.reviews)
+            inserted = insert(cols.source, args.reviews, segment_fields=args.segments != "none")
             plan = review_plan(cols.source)
             half = len(plan) // 2
             first, second = plan[:half], plan[half:]
@@ -366,7 +375,8 @@ def main(argv: list[str] | None = None) -> int:
 
     consumer_rate = round(len(second) / consumer_seconds)
     result = {
-        "reviews": args.reviews, "threads": args.threads, "bulk": args.bulk, "insert_seconds": round(inserted, 1),
+        "reviews": args.reviews, "threads": args.threads, "bulk": args.bulk, "segments": args.segments,
+        "insert_seconds": round(inserted, 1),
         "ceiling": {"single_thread": {k: single[k] for k in ("reviews", "seconds", "reviews_per_second")},
                     "threads": {k: ceiling[k] for k in ("reviews", "threads", "seconds", "reviews_per_second")}},
         "catch_up": {"reviews": half, "seconds": round(catchup_seconds, 2),

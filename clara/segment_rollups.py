@@ -1,10 +1,12 @@
 """Segment rollups: the review and prediction counters per rollup period and segment value, and their reading.
 
 Storage. Two collections of their own (`mongodb.segment_rollups_collection`,
-`mongodb.segment_predictions_collection`), one document per (period, field, value):
+`mongodb.segment_predictions_collection`), one document per (period, field), each value's counters under
+`values` (the value as a field name, percent-escaped: clara.segments.value_key):
 
-    {_id: {hour: <period start>, field: "<segment field>", value: "<canonical value>"},
-     <exactly the counters of a clara/rollups.py (reviews) or clara/predictions.py (predictions) document>,
+    {_id: {hour: <period start>, field: "<segment field>"},
+     values: {"<value>": <exactly the counters of a clara/rollups.py (reviews) or clara/predictions.py
+                          (predictions) document>},
      updated_at: <date>}
 
 Why beside the overall rollups rather than inside them (`segments.<field>.<value>.` in the hour document):
@@ -14,12 +16,18 @@ Why beside the overall rollups rather than inside them (`segments.<field>.<value
   invariant the tests check rather than a second copy the readers must pick between;
 - without segments the consumer does not write, read or index anything more;
 - a period's overall document would otherwise grow with every segment (a field of 20 values makes it 20
-  times larger) and every overall read would drag the segments along; here a per-segment query reads only
-  its own documents, by the _id index: `_id` is an embedded document whose first key is the period, so a
-  range of periods is one index range (clara.segments.hour_range), and `_id.field`/`_id.value` narrow it;
-- segment values are stored as values, never as field names, so no value needs escaping (dots, dollars);
-- the counters are the same, so Totals.of / PredictionTotals.of and everything built on them (metrics,
-  intervals, estimates) apply to a segment unchanged.
+  times larger) and every overall read would drag the segments along.
+
+Why one document per period and field rather than per value: a batch's cost is mostly one upsert per
+document it touches, and a batch spans few periods but, per period, every value of every field; per value,
+a batch of 500 reviews over three hours with 13 values in two fields made 39 upserts beside the 3 overall
+ones and halved the consumer's rate (bench/segments_bench.py); per field it makes 6. A field has at most
+segments.max_values + 2 values, so a document stays far below MongoDB's 16 MiB.
+
+Reading: a range of periods is one range of the _id index (clara.segments.hour_range), `_id.field` narrows
+it to a field, and a projection of `values.<value>` to one segment. The counters are the overall ones, so
+Totals.of / PredictionTotals.of and everything built on them (metrics, intervals, estimates) apply to a
+segment unchanged.
 
 Exactness: a segment rollup is $inc'ed in the same transaction as its overall rollup, from the same
 increments (RollupDelta / PredictionDelta), and a review's counted entry names the segment it was added to,
@@ -31,7 +39,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -42,7 +50,7 @@ from pymongo.collection import Collection
 from clara.db import Collections
 from clara.predictions import PredictionTotals
 from clara.rollups import Totals, day_bounds, local_day
-from clara.segments import hour_range, segment_id
+from clara.segments import hour_range, key_value, segment_id, value_key
 
 UTC = dt.timezone.utc
 HOUR = dt.timedelta(hours=1)
@@ -52,9 +60,14 @@ T = TypeVar("T")
 def write_segment_rollups(session: ClientSession | None, collection: Collection,
                           updates: Sequence[tuple[tuple[dt.datetime, str, str], Mapping[str, int]]],
                           now: dt.datetime) -> None:
-    """$inc segment rollups (review or prediction ones), in the caller's transaction."""
-    writes = [UpdateOne({"_id": segment_id(*key)}, {"$inc": inc, "$set": {"updated_at": now}}, upsert=True)
-              for key, inc in updates]
+    """$inc segment rollups (review or prediction ones) from ((hour, field, value), $inc) pairs: one upsert per
+    period and field, in the caller's transaction."""
+    by_document: dict[tuple[dt.datetime, str], dict[str, int]] = {}
+    for (hour, field, value), inc in updates:
+        prefix = f"values.{value_key(value)}."
+        by_document.setdefault((hour, field), {}).update({prefix + name: n for name, n in inc.items()})
+    writes = [UpdateOne({"_id": segment_id(hour, field)}, {"$inc": inc, "$set": {"updated_at": now}}, upsert=True)
+              for (hour, field), inc in by_document.items()]
     if writes:
         collection.bulk_write(writes, ordered=False, session=session)
 
@@ -84,9 +97,11 @@ def segments_seen(cols: Collections, start: dt.datetime | None = None,
     found: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: {"predictions": 0, "reviews": 0})
     for collection, counter in ((cols.segment_predictions, "predictions"), (cols.segment_rollups, "reviews")):
         pipeline = [{"$match": hour_range(start, end)},
-                    {"$group": {"_id": {"field": "$_id.field", "value": "$_id.value"}, "n": {"$sum": f"${counter}"}}}]
+                    {"$project": {"values": {"$objectToArray": "$values"}}}, {"$unwind": "$values"},
+                    {"$group": {"_id": {"field": "$_id.field", "key": "$values.k"},
+                                "n": {"$sum": f"$values.v.{counter}"}}}]
         for doc in collection.aggregate(pipeline):
-            found[(doc["_id"]["field"], doc["_id"]["value"])][counter] += doc["n"]
+            found[(doc["_id"]["field"], key_value(doc["_id"]["key"]))][counter] += doc["n"]
     result: dict[str, list[SegmentSeen]] = defaultdict(list)
     for (field, value), n in found.items():
         if n["predictions"] or n["reviews"]:
@@ -96,31 +111,32 @@ def segments_seen(cols: Collections, start: dt.datetime | None = None,
     return dict(result)
 
 
-def _docs(collection: Collection, field: str, start: dt.datetime | None, end: dt.datetime | None,
-          value: str | None) -> Iterable[Mapping[str, Any]]:
-    query = hour_range(start, end) | {"_id.field": field}
-    if value is not None:
-        query["_id.value"] = value
-    return collection.find(query, {"updated_at": 0})
+def _counters(collection: Collection, field: str, start: dt.datetime | None, end: dt.datetime | None,
+              value: str | None = None) -> Iterator[tuple[dt.datetime, str, Mapping[str, Any]]]:
+    """(period, value, counters) of `field`'s segment rollups in [start, end), of every value or of one."""
+    projection = {"values": 1} if value is None else {f"values.{value_key(value)}": 1}
+    for doc in collection.find(hour_range(start, end) | {"_id.field": field}, projection):
+        for key, counters in (doc.get("values") or {}).items():
+            yield doc["_id"]["hour"], key_value(key), counters
 
 
-def _by_value(docs: Iterable[Mapping[str, Any]], of: Callable[[list], T]) -> dict[str, T]:
+def _by_value(found: Iterable[tuple[dt.datetime, str, Mapping[str, Any]]], of: Callable[[list], T]) -> dict[str, T]:
     grouped: dict[str, list] = defaultdict(list)
-    for doc in docs:
-        grouped[doc["_id"]["value"]].append(doc)
-    return {value: of(found) for value, found in grouped.items()}
+    for _, value, counters in found:
+        grouped[value].append(counters)
+    return {value: of(docs) for value, docs in grouped.items()}
 
 
 def segment_totals(cols: Collections, field: str, start: dt.datetime | None = None,
                    end: dt.datetime | None = None) -> dict[str, Totals]:
     """Review Totals per value of `field` over the periods in [start, end)."""
-    return _by_value(_docs(cols.segment_rollups, field, start, end, None), Totals.of)
+    return _by_value(_counters(cols.segment_rollups, field, start, end), Totals.of)
 
 
 def segment_prediction_totals(cols: Collections, field: str, start: dt.datetime | None = None,
                               end: dt.datetime | None = None) -> dict[str, PredictionTotals]:
     """PredictionTotals per value of `field` over the periods in [start, end)."""
-    return _by_value(_docs(cols.segment_predictions, field, start, end, None), PredictionTotals.of)
+    return _by_value(_counters(cols.segment_predictions, field, start, end), PredictionTotals.of)
 
 
 def segment_days(cols: Collections, field: str, value: str, first: dt.date, last: dt.date,
@@ -128,14 +144,14 @@ def segment_days(cols: Collections, field: str, value: str, first: dt.date, last
     """One segment's review and prediction Totals per local day first..last (days without any are absent),
     the per-day shape the dashboard's charts read."""
     start, end = day_bounds(first, last, zone)
-    reviews: dict[dt.date, list] = defaultdict(list)
-    for doc in _docs(cols.segment_rollups, field, start, end, value):
-        reviews[local_day(_aware(doc["_id"]["hour"]), zone)].append(doc)
-    predictions: dict[dt.date, list] = defaultdict(list)
-    for doc in _docs(cols.segment_predictions, field, start, end, value):
-        predictions[local_day(_aware(doc["_id"]["hour"]), zone)].append(doc)
-    return ({day: Totals.of(docs) for day, docs in reviews.items()},
-            {day: PredictionTotals.of(docs) for day, docs in predictions.items()})
+    def days(collection: Collection) -> dict[dt.date, list]:
+        found: dict[dt.date, list] = defaultdict(list)
+        for hour, _, counters in _counters(collection, field, start, end, value):
+            found[local_day(_aware(hour), zone)].append(counters)
+        return found
+
+    return ({day: Totals.of(docs) for day, docs in days(cols.segment_rollups).items()},
+            {day: PredictionTotals.of(docs) for day, docs in days(cols.segment_predictions).items()})
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:

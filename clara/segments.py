@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -110,9 +111,7 @@ WARNINGS = _Warnings()
 class Admission:
     """The values admitted per field, as read in one transaction, and those this transaction admits."""
 
-    def __init__(self, settings: SegmentSettings, stored: Mapping[str, Sequence[str]] | None = None,
-                 warn: bool = True):
-        self.warn = warn   # False: a dry run's forecast, which logs nothing
+    def __init__(self, settings: SegmentSettings, stored: Mapping[str, Sequence[str]] | None = None):
         self.fields = tuple(sorted(settings.fields))
         self.cap = settings.max_values
         stored = stored or {}
@@ -126,7 +125,7 @@ class Admission:
     def value(self, field: str, raw: Any) -> str:
         value = canonical(raw)
         if value in BUCKETS:
-            if value == OTHER and raw != OTHER and self.warn:
+            if value == OTHER and raw != OTHER:
                 WARNINGS.unsegmentable(field, raw)
             return value
         admitted = self.admitted[field]
@@ -136,19 +135,17 @@ class Admission:
             admitted.add(value)
             self.new[field].append(value)
             return value
-        if self.warn:
-            WARNINGS.capped(field, value, self.cap)
+        WARNINGS.capped(field, value, self.cap)
         return OTHER
 
     def pending(self) -> dict[str, list[str]]:
         return {field: values for field, values in self.new.items() if values}
 
 
-def read_admission(state: Collection, settings: SegmentSettings, session: ClientSession | None = None,
-                   warn: bool = True) -> Admission:
+def read_admission(state: Collection, settings: SegmentSettings, session: ClientSession | None = None) -> Admission:
     """What the state collection holds, inside the caller's transaction."""
     doc = state.find_one({"_id": SEGMENTS_STATE_ID}, session=session) or {}
-    return Admission(settings, doc.get("values"), warn)
+    return Admission(settings, doc.get("values"))
 
 
 def save_admission(state: Collection, admission: Admission, session: ClientSession | None = None) -> None:
@@ -163,10 +160,26 @@ def save_admission(state: Collection, admission: Admission, session: ClientSessi
         values.clear()
 
 
-def segment_id(hour: dt.datetime, field: str, value: str) -> dict[str, Any]:
-    """A segment rollup's _id. Key order matters: BSON compares embedded documents pair by pair, so
-    `{_id: {$gte: {hour: a}, $lt: {hour: b}}}` is every segment of the periods in [a, b), by the _id index."""
-    return {"hour": hour, "field": field, "value": value}
+def segment_id(hour: dt.datetime, field: str) -> dict[str, Any]:
+    """A segment rollup's _id: one document per period and field, holding every value's counters. Key order
+    matters: BSON compares embedded documents pair by pair, so `{_id: {$gte: {hour: a}, $lt: {hour: b}}}`
+    is every segment rollup of the periods in [a, b), by the _id index."""
+    return {"hour": hour, "field": field}
+
+
+_ESCAPES = {"%": "%25", ".": "%2E", "$": "%24", "\x00": "%00"}
+_UNESCAPES = {escaped: raw for raw, escaped in _ESCAPES.items()}
+_UNESCAPE = re.compile("|".join(_UNESCAPES))
+
+
+def value_key(value: str) -> str:
+    """A segment value as a field name of its rollup's `values` (no '.', '$' or NUL: percent-escaped)."""
+    return "".join(_ESCAPES.get(ch, ch) for ch in value) if any(ch in _ESCAPES for ch in value) else value
+
+
+def key_value(key: str) -> str:
+    """The inverse of value_key."""
+    return _UNESCAPE.sub(lambda match: _UNESCAPES[match.group(0)], key) if "%" in key else key
 
 
 def hour_range(start: dt.datetime | None, end: dt.datetime | None) -> dict[str, Any]:

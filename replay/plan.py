@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from clara.config import Config
 from clara.db import Collections
 from clara.rollups import local_day
-from clara.segments import read_admission
 from consumer.outbox_queue import sink_names
 from consumer.catchup import ALL_REVIEWS, UNLOGGED_REVIEWS
 from consumer.migrate import MIGRATIONS_ID, STEP
@@ -122,18 +121,13 @@ def select(cols: Collections, config: Config, options: Options, counted: Counted
 
 
 def segment_rollups_in(cols: Collections, config: Config, match: dict) -> int:
-    """How many segment rollups (period, field, value) the matching documents fill, their values admitted
-    (or capped) in prediction-time order as the rebuild admits them; a forecast, nothing is admitted."""
-    admission = read_admission(cols.state, config.segments, warn=False)
+    """How many segment rollups (one per period and field) the matching documents fill."""
     minutes = max(int(config.model.rollup_period.total_seconds() // 60), 1)
-    period = {"$dateTrunc": {"date": "$timestamp", "unit": "minute", "binSize": minutes}}
-    rollups = set()
-    for field in admission.fields:
-        pipeline = [{"$match": dated(match)}, {"$group": {"_id": {"p": period, "v": f"${field}"}}},
-                    {"$sort": {"_id.p": 1}}]
-        for doc in cols.source.aggregate(pipeline, allowDiskUse=True):
-            rollups.add((doc["_id"]["p"], field, admission.value(field, doc["_id"].get("v"))))
-    return len(rollups)
+    pipeline = [{"$match": dated(match)},
+                {"$group": {"_id": {"$dateTrunc": {"date": "$timestamp", "unit": "minute", "binSize": minutes}}}},
+                {"$count": "periods"}]
+    periods = next(cols.source.aggregate(pipeline), {"periods": 0})["periods"]
+    return periods * len(config.segments.fields)
 
 
 def _id_range(phase: TimeRange) -> dict:
@@ -169,8 +163,8 @@ def describe(selection: Selection, config: Config) -> list[str]:
                          f"the source there: {outcome}")
         if selection.segments is not None:
             lines.append(f"segments ({', '.join(config.segments.fields)}; at most {config.segments.max_values} "
-                         f"values each): about {selection.segments[0]} review and {selection.segments[1]} "
-                         f"prediction segment rollups written")
+                         f"values each): at most {selection.segments[0]} review and {selection.segments[1]} "
+                         f"prediction segment rollups written (one per period and field)")
     if options.profiles:
         lines.append(f"re-send: one profile per hour with reviews ({sum(1 for n in selection.hours.values() if n)} "
                      f"hours) to: {_names(options.profiles)}")

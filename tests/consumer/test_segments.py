@@ -30,7 +30,7 @@ UTC = dt.timezone.utc
 START = dt.datetime(2026, 3, 27, 20, 0, tzinfo=UTC)   # across Europe/Madrid's change to summer time
 FIELDS = ("model_version", "site")
 VERSIONS = ["v1", "v2", 3, None]          # an int, and a document without the field
-SITES = ["north", "south", True, "east"]  # a bool
+SITES = ["north", "south", True, "east.1$"]  # a bool, and a value that cannot be a field name as it is
 
 
 def with_segments(docs: list[dict], seed: int = 7) -> list[dict]:
@@ -74,7 +74,8 @@ def flat(doc) -> Counter:
 def assert_overall_is_the_sum_of_segments(overall, segments, field: str) -> None:
     by_hour: dict[dt.datetime, Counter] = defaultdict(Counter)
     for doc in segments.find({"_id.field": field}):
-        by_hour[doc["_id"]["hour"]].update(flat(doc))
+        for counters in doc["values"].values():
+            by_hour[doc["_id"]["hour"]].update(flat(counters))
     expected = {doc["_id"]: flat(doc) for doc in overall.find()}
     assert {hour: +counter for hour, counter in by_hour.items() if +counter} == \
         {hour: counter for hour, counter in expected.items() if counter}
@@ -136,7 +137,7 @@ def test_every_figure_per_segment_equals_sklearn_and_the_segments_add_up_to_the_
         PredictionTotals.of(cols.predictions.find()).classes
     seen = segments_seen(cols)
     assert {s.value for s in seen["model_version"]} == {"v1", "v2", "3", UNKNOWN}
-    assert {s.value for s in seen["site"]} == {"north", "south", "true", "east", "west"}
+    assert {s.value for s in seen["site"]} == {"north", "south", "true", "east.1$", "west"}
     west = next(s for s in seen["site"] if s.value == "west")
     assert (west.predictions, west.reviews) == (0, 25)   # reviews moved; their predictions stay where inserted
     assert sum(s.predictions for s in seen["site"]) == 500
