@@ -302,3 +302,23 @@ async def test_data_health_groups_documents_set_aside_by_reason(browser, base_ur
             ["output_confidence", "expected a number from 0 to 1", "-0.2, 1.5", "2"],
             ["output_prediction", "unknown class id; expected 0 to 6", "9", "1"]]
         assert all(len(row[4]) == len("2026-01-01 00:00") for row in rows)
+
+
+async def test_the_confusion_heatmap_runs_top_down_like_its_table(browser, base_url):
+    async with opened(browser, 1440, "light", base_url + "/#confusion") as view:
+        page = view.page
+        classes = (await view.api("/api/meta"))["classes"]
+        # The y scale's pixel of each class, its tick labels top-down, and the drawn diagonal cells' tops.
+        order = await page.evaluate("""(classes) => {
+          const chart = Chart.getChart(document.getElementById('confusion-counts'));
+          const y = chart.scales.y, cells = chart.getDatasetMeta(0).data, data = chart.data.datasets[0].data;
+          const rowTop = (name) => cells[data.findIndex((c) => c.y === name && c.x === name)].y;
+          return { pixels: classes.map((_, i) => y.getPixelForValue(i)), labels: y.ticks.map((t) => t.label[0]),
+                   cells: classes.map(rowTop) };
+        }""", classes)
+        table = await page.evaluate("[...document.querySelectorAll('[data-name=confusion-table] tbody tr')]"
+                                    ".map(r => r.cells[0].textContent)")
+        assert table == classes
+        assert order["labels"] == classes
+        assert order["pixels"] == sorted(order["pixels"]) and order["pixels"][0] < order["pixels"][-1]   # 0 on top
+        assert order["cells"] == sorted(order["cells"]) and len(order["cells"]) == len(classes)

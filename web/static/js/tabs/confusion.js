@@ -94,7 +94,10 @@ export async function refresh({ range }) {
       x: { type: "category", labels: classes, offset: true, position: "top", grid: { display: false },
            title: axisTitle("predicted class (column total)"),
            ticks: { callback: (_, i) => [classes[i], `(${count(columnTotals[i])})`], maxRotation: 60, autoSkip: false } },
-      y: { type: "category", labels: classes, offset: true, reverse: true, grid: { display: false },
+      // Rows top-down, true class 0 at the top as in the counts table. A vertical category axis runs top-down
+      // by itself, but chartjs-chart-matrix's defaults set y.reverse (for linear axes): it must be turned off
+      // here, not just left out.
+      y: { type: "category", labels: classes, offset: true, reverse: false, grid: { display: false },
            title: axisTitle("true class (row total)"),
            ticks: { callback: (_, i) => [classes[i], `(${count(rowTotals[i])})`], autoSkip: false } },
     },
