@@ -31,6 +31,7 @@ LOCKFILE = HERE / "package-lock.json"
 PAGE_FILES = {
     "chart.js": ("dist/chart.umd.min.js",),
     "chartjs-chart-matrix": ("dist/chartjs-chart-matrix.min.js",),
+    "cally": ("dist/cally.js",),   # the calendar (web/static/js/picker.js); atomico, its one dependency, is inside
 }
 # package -> files the browser tests load into the page themselves (never served): axe-core's checker.
 TEST_FILES = {

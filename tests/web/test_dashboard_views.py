@@ -16,6 +16,8 @@ import csv
 import datetime as dt
 import io
 import os
+import random
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -28,6 +30,9 @@ from playwright.async_api import async_playwright
 from clara.config import config_from_mapping
 from clara.db import Collections, connect, ensure_indexes
 from tests.web.alerts_history import alert_sections, history_end, load, open_and_resolve
+from consumer.catchup import catch_up
+from tests.support.inserts import count_inserts
+from tests.web.conftest import expected_metrics, make_documents
 from tests.web.test_dashboard import CHROMIUM, LAUNCH_ARGS
 from web import assets
 from web.app import create_app
@@ -37,6 +42,14 @@ pytestmark = [pytest.mark.browser,
               pytest.mark.asyncio(loop_scope="module")]
 TABS = ["overview", "metrics", "samples", "per-class", "confusion", "training", "health", "drift"]
 WIDTHS = {"phone": 390, "desktop": 1440}
+HOUR = dt.timedelta(hours=1)
+# Whether the focused element, through the calendar's shadow roots, is the day button of a date ("1 December").
+DAY_FOCUSED = """day => {
+  let focused = document.activeElement;
+  while (focused && focused.shadowRoot && focused.shadowRoot.activeElement) focused = focused.shadowRoot.activeElement;
+  const label = new Date(`${day}T00:00:00Z`).toLocaleDateString("en-GB", { day: "numeric", month: "long", timeZone: "UTC" });
+  return focused && focused.getAttribute("aria-label") === label;
+}"""
 SCHEMES = ("light", "dark")
 # Documents set aside: two reasons, one of them with two different bad values (one row per reason on screen).
 REJECTS = [("r1", "output_confidence", "expected a number from 0 to 1, got 1.5"),
@@ -50,6 +63,11 @@ def load_dashboard_data(client, cols: Collections, config, end: dt.datetime) -> 
     load(client, cols, config, end)
     open_and_resolve(cols, config, end)
     now = dt.datetime.now(dt.timezone.utc)
+    # Traffic from midnight to this hour, after the alerts were evaluated: the last 24 hours always hold some.
+    today = make_documents(random.Random(2412), end, (now - end) // HOUR + 1, 40, config.n_classes, first_id=50_000_000)
+    cols.source.insert_many(today)
+    catch_up(client, cols, config)
+    count_inserts(client, cols, config, today)
     for n, (doc_id, field, reason) in enumerate(REJECTS):
         cols.rejects.insert_one({"_id": doc_id, "field": field, "reason": f"{field}: {reason}",
                                  "at": now - dt.timedelta(minutes=n)})
@@ -186,12 +204,17 @@ async def test_every_tab_fits_the_screen_and_is_accessible(browser, base_url, ax
             width = await view.page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
             assert width[0] <= width[1], f"{tab} at {size} ({scheme}) is {width[0]} px wide in a {width[1]} px window"
             await view.page.screenshot(path=screenshots / f"{size}-{scheme}-{tab}.png", full_page=True)
-            violations = await view.page.evaluate("""async () => {
-              const result = await axe.run(document, { resultTypes: ["violations"] });
-              return result.violations.filter((v) => ["serious", "critical"].includes(v.impact))
-                .map((v) => `${v.id} (${v.impact}): ${v.help}: ${v.nodes.slice(0, 3).map((n) => n.target).join(" | ")}`);
-            }""")
+            violations = await serious_violations(view.page)
             assert violations == [], f"{tab} at {size} ({scheme}): {violations}"
+
+
+async def serious_violations(page) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is (its script already evaluated there)."""
+    return await page.evaluate("""async () => {
+      const result = await axe.run(document, { resultTypes: ["violations"] });
+      return result.violations.filter((v) => ["serious", "critical"].includes(v.impact))
+        .map((v) => `${v.id} (${v.impact}): ${v.help}: ${v.nodes.slice(0, 3).map((n) => n.target).join(" | ")}`);
+    }""")
 
 
 async def test_a_link_opens_its_range_and_the_back_button_returns(browser, base_url, dashboard_data):
@@ -221,19 +244,123 @@ async def test_a_link_opens_its_range_and_the_back_button_returns(browser, base_
         await page.go_forward()
         await page.wait_for_function("first => document.getElementById('from').value === first", arg=thirty[0])
 
-        # The 24 h preset: yesterday and today, predictions per hour.
-        await page.click(".presets button[data-days='2']")
-        await view.tab("overview")
-        await page.wait_for_function(
-            "() => Chart.getChart(document.getElementById('overview-volume')).data.labels.length === 48")
-        labels = await page.evaluate("Chart.getChart(document.getElementById('overview-volume')).data.labels")
-        assert labels[0] == f"{today - dt.timedelta(days=1)} 00:00" and labels[-1] == f"{today} 23:00"
-
         # Dates typed by hand in ISO form; a bad one is refused with a message, the range shown stays.
         await page.fill("#from", "2026-13-01")
         await page.click("#range button[type='submit']")
         assert "not a date" in await page.text_content("#error")
-        assert await page.input_value("#to") == today.isoformat()
+        assert await page.input_value("#to") == thirty[1]
+
+
+def _hours_of(view_range: tuple[str, str], zone) -> list[dt.datetime]:
+    """The UTC start of each local hour of an hour-precise range (local wall times, `to` excluded)."""
+    start, end = (dt.datetime.fromisoformat(text).replace(tzinfo=zone).astimezone(dt.timezone.utc) for text in view_range)
+    return [start + n * HOUR for n in range((end - start) // HOUR)]
+
+
+async def _chart(page, canvas_id: str):
+    return await page.evaluate("id => { const c = Chart.getChart(document.getElementById(id)); "
+                               "return { labels: c.data.labels, data: c.data.datasets.map(d => d.data) }; }", canvas_id)
+
+
+async def test_the_24_h_preset_shows_the_last_24_hours_per_hour_as_sklearn_counts_them(browser, base_url, dashboard_data,
+                                                                                      screenshots):
+    zone = dashboard_data.model.zone
+    async with opened(browser, 1440, "light", base_url + "/#overview") as view:
+        page = view.page
+        ends = {(dt.datetime.now(zone).replace(minute=0, second=0, microsecond=0) + HOUR)}
+        await page.click(".presets button[data-hours='24']")
+        ends.add(dt.datetime.now(zone).replace(minute=0, second=0, microsecond=0) + HOUR)
+        await page.wait_for_function(
+            "() => Chart.getChart(document.getElementById('overview-daily')).data.labels.length === 24 && "
+            "Chart.getChart(document.getElementById('overview-volume')).data.labels.length === 24")
+        params = dict(part.split("=") for part in page.url.partition("?")[2].partition("#")[0].split("&"))
+        end = dt.datetime.fromisoformat(params["to"]).replace(tzinfo=zone)
+        assert end in ends and params["from"] == (end - 24 * HOUR).strftime("%Y-%m-%dT%H:%M")
+        assert await page.get_attribute(".presets button[data-hours='24']", "aria-pressed") == "true"
+        assert [await page.input_value("#from"), await page.input_value("#to")] == [params["from"], params["to"]]
+        hours = _hours_of((params["from"], params["to"]), zone)
+        labels = [hour.astimezone(zone).strftime("%Y-%m-%d %H:%M") for hour in hours]
+        daily = await _chart(page, "overview-daily")
+        assert daily["labels"] == labels == (await _chart(page, "overview-volume"))["labels"]
+        client = connect(dashboard_data)
+        try:
+            docs = list(Collections.of(client, dashboard_data).source.find(
+                {"timestamp": {"$gte": hours[0], "$lt": hours[-1] + HOUR}}))
+        finally:
+            client.close()
+        expected = [expected_metrics([d for d in docs if h <= d["timestamp"].replace(tzinfo=dt.timezone.utc) < h + HOUR],
+                                     dashboard_data.n_classes) for h in hours]
+        assert sum(e["reviews"] for e in expected) > 500   # today's traffic, and at most hours the history's last day
+        accuracy, precision, recall, f1, reviews = daily["data"]
+        assert accuracy == [e["accuracy"] for e in expected]
+        assert reviews == [e["reviews"] for e in expected]
+        for score, shown in (("precision", precision), ("recall", recall), ("f1", f1)):
+            assert shown == [e["macro"][score] if e["reviews"] else None for e in expected], score
+        tiles = await page.evaluate("[...document.querySelectorAll('#panel-overview .range-tiles [data-metric]')]"
+                                    ".map(t => [t.dataset.metric, t.dataset.value])")
+        everything = expected_metrics(docs, dashboard_data.n_classes)
+        assert dict(tiles)["reviews"] == str(everything["reviews"])
+        assert float(dict(tiles)["accuracy"]) == everything["accuracy"]
+        await page.screenshot(path=screenshots / "desktop-light-overview-24h.png", full_page=True)
+
+        await view.tab("metrics")
+        recall = await _chart(page, "metrics-recall")
+        assert recall["labels"] == labels
+        assert recall["data"] == [[e["macro"]["recall"] if e["reviews"] else None for e in expected],
+                                  [e["weighted"]["recall"] if e["reviews"] else None for e in expected]]
+        band = await _chart(page, "metrics-accuracy-interval")
+        assert band["labels"] == labels and band["data"][2] == [e["accuracy"] for e in expected]
+        assert "24 local hours" in await page.text_content("#zone")
+        await page.screenshot(path=screenshots / "desktop-light-metrics-24h.png", full_page=True)
+
+
+async def test_an_hourly_link_opens_that_range(browser, base_url, dashboard_data):
+    zone = dashboard_data.model.zone
+    last = history_end().astimezone(zone).date() - dt.timedelta(days=1)
+    first_hour, end_hour = f"{last - dt.timedelta(days=1)}T19:00", f"{last}T07:00"
+    async with opened(browser, 390, "dark", f"{base_url}/?from={first_hour}&to={end_hour}#metrics") as view:
+        page = view.page
+        assert [await page.input_value("#from"), await page.input_value("#to")] == [first_hour, end_hour]
+        labels = [hour.astimezone(zone).strftime("%Y-%m-%d %H:%M") for hour in _hours_of((first_hour, end_hour), zone)]
+        assert len(labels) == 12
+        assert (await _chart(page, "metrics-recall"))["labels"] == labels
+        api = await view.api(f"/api/daily?from={first_hour}&to={end_hour}")
+        assert (await _chart(page, "metrics-recall"))["data"][0] == api["recall"]["macro"]
+        # What is only reported per day says which whole days it covers.
+        await view.tab("drift")
+        assert f"{last - dt.timedelta(days=1)} to {last}" in await page.text_content("#panel-drift .days-note")
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+async def test_the_calendar_picks_days_into_the_url(browser, base_url, dashboard_data, axe_source, screenshots, scheme):
+    today = dt.datetime.now(dashboard_data.model.zone).date()
+    async with opened(browser, 390, scheme, base_url + "/#samples") as view:
+        page = view.page
+        await page.click("#calendar-toggle")
+        assert await page.get_attribute("#calendar-toggle", "aria-expanded") == "true"
+        assert await page.is_visible("#calendar calendar-range")
+        await page.evaluate(axe_source)
+        assert await serious_violations(page) == []
+        await page.screenshot(path=screenshots / f"phone-{scheme}-calendar.png")
+        await page.wait_for_function(DAY_FOCUSED, arg=today.isoformat())   # the calendar has the focus, on `to`
+        day = today
+        for key in ["ArrowLeft"] * 3 + ["Enter"] + ["ArrowRight"] * 2 + ["Enter"]:   # each key once the last one is in
+            await page.keyboard.press(key)
+            day += dt.timedelta(days={"ArrowLeft": -1, "ArrowRight": 1}.get(key, 0))
+            if key != "Enter" or day == today - dt.timedelta(days=3):
+                await page.wait_for_function(DAY_FOCUSED, arg=day.isoformat())
+        first, last = today - dt.timedelta(days=3), today - dt.timedelta(days=1)
+        await page.wait_for_function("s => location.search === s", arg=f"?from={first}&to={last}")
+        await page.wait_for_function("() => document.body.dataset.refreshed === 'samples' && !document.body.dataset.busy")
+        summary = await view.api(f"/api/summary?from={first}&to={last}")
+        shown = await page.evaluate("Chart.getChart(document.getElementById('samples-bar')).data.datasets[0].data")
+        assert shown == summary["samples_by_class"]
+        assert [await page.input_value("#from"), await page.input_value("#to")] == [first.isoformat(), last.isoformat()]
+        assert await page.is_hidden("#calendar")
+        assert await page.evaluate("document.activeElement.id") == "calendar-toggle"
+        await page.click("#calendar-toggle")
+        await page.keyboard.press("Escape")
+        assert await page.is_hidden("#calendar") and await page.evaluate("document.activeElement.id") == "calendar-toggle"
 
 
 async def test_tabs_follow_the_arrow_keys(browser, base_url):
@@ -322,3 +449,34 @@ async def test_the_confusion_heatmap_runs_top_down_like_its_table(browser, base_
         assert order["labels"] == classes
         assert order["pixels"] == sorted(order["pixels"]) and order["pixels"][0] < order["pixels"][-1]   # 0 on top
         assert order["cells"] == sorted(order["cells"]) and len(order["cells"]) == len(classes)
+
+
+async def test_drift_checks_are_one_line_per_detector_that_opens_to_its_charts(browser, base_url):
+    async with opened(browser, 390, "light", base_url + "/#drift") as view:
+        page = view.page
+        drift = await view.api("/api/drift")
+        groups = await page.evaluate("""[...document.querySelectorAll('#panel-drift .check-groups > details')].map(
+          (d) => ({ detector: d.dataset.detector, open: d.open, summary: d.querySelector('summary').textContent,
+                    population: d.parentElement.dataset.population,
+                    charts: [...d.querySelectorAll('canvas')].map((c) => c.id) }))""")
+        by_group: dict[tuple, list] = {}
+        for series in drift["series"]:
+            by_group.setdefault((series["population"], series["detector"]), []).append(series)
+        assert {(g["population"], g["detector"]) for g in groups} == set(by_group)   # nothing lost, one line each
+        for g in groups:
+            series = by_group[(g["population"], g["detector"])]
+            assert not g["open"]
+            assert sorted(g["charts"]) == sorted("drift-" + re.sub(r"[^A-Za-z0-9_-]", "-", s["key"]) for s in series)
+            beyond = sum(sum(1 for f in s["firing"] if f) for s in series)
+            assert f"{len(series)} check{'s' if len(series) > 1 else ''}" in g["summary"]
+            assert (f"▲ {beyond} day" in g["summary"]) if beyond else ("no day beyond the line" in g["summary"])
+        # A line opens from the keyboard, and its charts are drawn at the card's width.
+        first = groups[0]
+        await page.focus(f"#panel-drift details[data-detector='{first['detector']}'] > summary")
+        await page.keyboard.press("Enter")
+        chart = first["charts"][0]
+        await page.wait_for_function("id => Chart.getChart(document.getElementById(id)).width > 200", arg=chart)
+        assert await page.is_visible(f"#{chart}")
+        assert await page.evaluate("document.querySelector('#panel-drift .past-group').open") is False
+        assert len(await page.evaluate("[...document.querySelectorAll('#panel-drift .past-alerts tr[data-alert-id]')]"
+                                       ".map(r => r.dataset.alertId)")) == len((await view.api("/api/alerts"))["past"])

@@ -3,6 +3,7 @@
 // restyles the charts too. Every chart sits in a card with a title, a "what this means" line and CSV / PNG
 // downloads of what it draws.
 import { exportCard, labelTools } from "./export.js";
+import { localHour } from "./format.js";
 
 const Chart = window.Chart;
 
@@ -93,6 +94,21 @@ export function axisTitle(text) {
 export function line(label, data, color, extra = {}) {
   return { type: "line", label, data, borderColor: color, backgroundColor: color, spanGaps: false,
            pointRadius: 3, tension: 0, ...extra };
+}
+
+// The x axis of a series per local day or per local hour (`per`, as the API's `by` says) of ISO labels (days,
+// or UTC hour starts): the labels shown, the scale's title and ticks (hourly: the hour, and the day where one
+// starts; the tooltip and the CSV carry the full time), and the CSV's first column.
+export function timeAxis(per, periods, zone) {
+  if (per !== "hour") return { labels: periods, x: { title: axisTitle(`local day (${zone})`) }, head: "day" };
+  return {
+    labels: periods.map((iso) => localHour(iso, zone)),
+    x: { title: axisTitle(`hour (${zone})`), ticks: { callback(value) {
+      const label = this.getLabelForValue(value);
+      return label.endsWith(" 00:00") ? label.slice(0, 10) : label.slice(11);
+    } } },
+    head: `hour (${zone})`,
+  };
 }
 
 // Series colours, read from the CSS custom properties each time a chart is drawn.

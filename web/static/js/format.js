@@ -50,6 +50,37 @@ export function addDays(day, days) {
   return date.toISOString().slice(0, 10);
 }
 
+// An instant as its local wall time in the zone, "YYYY-MM-DDTHH:MM": how an hour-precise range is written.
+function wallTime(ms, zone) {
+  const p = parts(new Date(ms), zone);
+  return `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}`;
+}
+
+// The last `hours` local hours, the current one (so far) included: {from, to}, `to` excluded, as wall times.
+export function lastHours(zone, hours) {
+  const now = Date.now();
+  const p = parts(new Date(now), zone);
+  const end = now - ((Number(p.minute) * 60 + Number(p.second)) * 1000 + (now % 1000)) + 3_600_000;
+  return { from: wallTime(end - hours * 3_600_000, zone), to: wallTime(end, zone) };
+}
+
+// A local hour's start, "YYYY-MM-DDTHH:00" (how the dashboard writes an hour-precise range's ends).
+export function isHourTime(text) {
+  return /^\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):00$/.test(text) && isDay(text.slice(0, 10));
+}
+
+// Wall-clock hours from one hour-precise end to the other (a clock change moves the true span by its shift).
+export function wallHours(from, to) {
+  return (Date.parse(`${to}:00Z`) - Date.parse(`${from}:00Z`)) / 3_600_000;
+}
+
+// The whole local days a range touches, for what is only reported per day (drift checks, review hints).
+export function coveringDays(range) {
+  if (!isHourTime(range.from)) return range;
+  const last = range.to.endsWith("T00:00") ? addDays(range.to.slice(0, 10), -1) : range.to.slice(0, 10);
+  return { from: range.from.slice(0, 10), to: last };
+}
+
 export function isDay(text) {
   return /^\d{4}-\d{2}-\d{2}$/.test(text) && !Number.isNaN(Date.parse(`${text}T00:00:00Z`))
     && new Date(`${text}T00:00:00Z`).toISOString().startsWith(text);

@@ -1,15 +1,19 @@
-// The dashboard: tabs sharing one date range, refreshed in place on live updates. The range lives in the URL
-// (?from=YYYY-MM-DD&to=YYYY-MM-DD[&by=hour|day]#tab), so a link opens the same view and the back button
-// returns to the previous range.
+// The dashboard: tabs sharing one range, refreshed in place on live updates. The range lives in the URL
+// (?from=YYYY-MM-DD&to=YYYY-MM-DD, or hour-precise ?from=YYYY-MM-DDTHH:00&to=YYYY-MM-DDTHH:00 in the configured
+// zone, `to` excluded; [&by=hour|day]#tab), so a link opens the same view and the back button returns to the
+// previous range. Series are per local hour for hour-precise ranges and short date ranges, else per day.
 import { getJSON } from "./api.js";
 import { refreshBadge } from "./badge.js";
 import { applyTheme } from "./charts.js";
 import { setRange } from "./export.js";
-import { addDays, isDay, today } from "./format.js";
+import { addDays, coveringDays, isDay, isHourTime, lastHours, today, wallHours } from "./format.js";
+import { startPicker } from "./picker.js";
 import { connect } from "./live.js";
 import { TABS } from "./tabs/index.js";
 
 const state = { meta: null, range: null, by: "", active: TABS[0].id, stale: new Set(), running: null, again: false };
+const HOURLY_UP_TO_DAYS = 2;   // a date range this short is charted per hour unless "per day" is chosen
+const MAX_HOURLY_DAYS = 7;     // the API's longest series per hour (web.hours)
 const $ = (id) => document.getElementById(id);
 
 function showError(error) {
@@ -21,7 +25,7 @@ function showError(error) {
 async function refresh(tabId) {
   const tab = TABS.find((t) => t.id === tabId);
   try {
-    await tab.refresh({ meta: state.meta, range: state.range, by: state.by });
+    await tab.refresh(view());
     document.body.dataset.refreshed = tabId; // the tab the last finished refresh drew (browser tests wait on it)
     state.stale.delete(tabId);
     showError(null);
@@ -111,29 +115,56 @@ function alertsChanged(badge) {
   if (state.active === "drift") refreshActive();
 }
 
+// What a tab draws: the range as given, the series' granularity, and the whole local days the range touches
+// (for what is only reported per day: drift checks, review hints).
+function view() {
+  return { meta: state.meta, range: state.range, by: seriesBy(state.range, state.by), days: coveringDays(state.range) };
+}
+
+function dayCount({ from, to }) {
+  return (Date.parse(to) - Date.parse(from)) / 86_400_000 + 1;
+}
+
+function seriesBy(range, by) {
+  if (isHourTime(range.from)) return "hour";
+  return by || (dayCount(range) <= HOURLY_UP_TO_DAYS ? "hour" : "day");
+}
+
 // The range a URL names, or why it names none; no parameters: the configured default range.
 function rangeOf(search) {
   const params = new URLSearchParams(search);
   const by = ["hour", "day"].includes(params.get("by")) ? params.get("by") : "";
   if (!params.has("from") && !params.has("to")) return { range: { ...state.meta.default_range }, by };
   const range = { from: params.get("from") || "", to: params.get("to") || "" };
-  const problem = check(range);
+  const problem = check(range, by);
   return problem ? { problem, range: { ...state.meta.default_range }, by } : { range, by };
 }
 
-function check({ from, to }) {
-  if (!isDay(from)) return `From: "${from}" is not a date; expected YYYY-MM-DD`;
-  if (!isDay(to)) return `To: "${to}" is not a date; expected YYYY-MM-DD`;
+function check({ from, to }, by = "") {
+  if (isHourTime(from) || isHourTime(to)) return checkHours(from, to, by);
+  if (!isDay(from)) return `From: "${from}" is not a date; expected YYYY-MM-DD (or YYYY-MM-DDTHH:00)`;
+  if (!isDay(to)) return `To: "${to}" is not a date; expected YYYY-MM-DD (or YYYY-MM-DDTHH:00)`;
   if (to < from) return `To: ${to} is before ${from}`;
-  const span = (Date.parse(to) - Date.parse(from)) / 86_400_000 + 1;
+  const span = dayCount({ from, to });
   if (span > state.meta.max_range_days) return `The range spans ${span} days; at most ${state.meta.max_range_days}`;
+  if (by === "hour" && span > MAX_HOURLY_DAYS) return `Per hour: at most ${MAX_HOURLY_DAYS} days; this range spans ${span}`;
   return "";
 }
 
+function checkHours(from, to, by) {
+  for (const [name, value] of [["From", from], ["To", to]]) {
+    if (!isHourTime(value)) return `${name}: "${value}" is not a local hour; give both ends as YYYY-MM-DDTHH:00, or both as dates`;
+  }
+  const hours = wallHours(from, to);
+  if (hours <= 0) return `To: ${to} is not after ${from} (an hour range ends at to, excluded)`;
+  if (hours > MAX_HOURLY_DAYS * 24) return `The range spans ${hours} hours; at most ${MAX_HOURLY_DAYS * 24}`;
+  if (by === "day") return "An hour-precise range is shown per hour; give dates for a series per day";
+  return "";
+}
+
+// Values are digits, dashes, T and colons: written as they are, so the address stays readable.
 function urlOf(range, by) {
-  const params = new URLSearchParams({ from: range.from, to: range.to });
-  if (by) params.set("by", by);
-  return `?${params}#${state.active}`;
+  return `?from=${range.from}&to=${range.to}${by ? `&by=${by}` : ""}#${state.active}`;
 }
 
 // Show a range: the form, the presets' pressed state, the zone line, and every tab marked stale.
@@ -144,19 +175,27 @@ function show(range, by) {
   $("from").value = range.from;
   $("to").value = range.to;
   $("by").value = by;
-  const last = today(state.meta.timezone);
+  showPicker(range);
   for (const preset of document.querySelectorAll(".presets button")) {
-    const days = Number(preset.dataset.days);
-    preset.setAttribute("aria-pressed", String(range.to === last && range.from === addDays(last, 1 - days)));
+    const presetRange = presetOf(preset);
+    preset.setAttribute("aria-pressed", String(range.from === presetRange.from && range.to === presetRange.to));
   }
-  const days = (Date.parse(range.to) - Date.parse(range.from)) / 86_400_000 + 1;
-  $("zone").textContent = `${days} local day${days === 1 ? "" : "s"} in ${state.meta.timezone}`;
+  const zone = state.meta.timezone;
+  const per = seriesBy(range, by);
+  if (isHourTime(range.from)) {
+    const hours = wallHours(range.from, range.to);
+    $("zone").textContent = `${hours} local hours, ${range.from.replace("T", " ")} to ${range.to.replace("T", " ")} `
+      + `(excluded), in ${zone}; charts per hour`;
+  } else {
+    const days = dayCount(range);
+    $("zone").textContent = `${days} local day${days === 1 ? "" : "s"} in ${zone}; charts per ${per}`;
+  }
   return everythingStale();
 }
 
 // A new range chosen here: a new history entry, so the back button returns to the one before.
 function choose(range, by) {
-  const problem = check(range);
+  const problem = check(range, by);
   if (problem) {
     showError(problem);
     return;
@@ -167,6 +206,16 @@ function choose(range, by) {
   show(range, by);
 }
 
+// A preset's range now: the last 24 local hours (the current one so far included), or the last N local days.
+function presetOf(preset) {
+  const zone = state.meta.timezone;
+  if (preset.dataset.hours) return lastHours(zone, Number(preset.dataset.hours));
+  const last = today(zone);
+  return { from: addDays(last, 1 - Number(preset.dataset.days)), to: last };
+}
+
+let showPicker = () => {};
+
 function startForm() {
   $("range").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -174,11 +223,10 @@ function startForm() {
   });
   $("by").addEventListener("change", () => choose(state.range, $("by").value));
   for (const preset of document.querySelectorAll(".presets button")) {
-    preset.addEventListener("click", () => {
-      const last = today(state.meta.timezone);
-      choose({ from: addDays(last, 1 - Number(preset.dataset.days)), to: last }, "");
-    });
+    preset.addEventListener("click", () => choose(presetOf(preset), ""));
   }
+  showPicker = startPicker($("calendar-toggle"), $("calendar"), (range) => choose(range, $("by").value),
+                           () => state.meta.timezone);
   window.addEventListener("popstate", () => {
     const { range, by, problem } = rangeOf(location.search);
     const tab = location.hash.slice(1);

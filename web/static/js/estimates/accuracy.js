@@ -3,7 +3,7 @@
 // predictions' accuracy inside its 95 % Wilson band, a day with too few reviews drawn as a hollow point; beside
 // it the estimated accuracy of the unreviewed predictions (dashed) and the combined accuracy of all predictions.
 import { getJSON } from "../api.js";
-import { SERIES_COLORS, axisTitle, card, css, draw, line, retitle } from "../charts.js";
+import { SERIES_COLORS, axisTitle, card, css, draw, line, retitle, timeAxis } from "../charts.js";
 import { assumes, count, estimateTiles, intervalWords, ratio } from "../format.js";
 
 // The estimate methods in words, for legends and titles: [in full, short enough for a phone's legend].
@@ -49,49 +49,54 @@ function define(items) {
   }));
 }
 
-export async function refresh({ meta, range }) {
-  const [intervals, unreviewed] = await Promise.all([getJSON("/api/intervals", range), getJSON("/api/unreviewed", range)]);
+export async function refresh({ meta, range, by }) {
+  const [intervals, unreviewed] = await Promise.all([getJSON("/api/intervals", { ...range, by }),
+                                                     getJSON("/api/unreviewed", { ...range, by })]);
+  const per = by, rows = intervals[`${per}s`], rest = unreviewed[`${per}s`];
+  const a = per === "hour" ? "an hour" : "a day";
   const [method, short] = METHODS[unreviewed.method] || [unreviewed.method, unreviewed.method];
   const narrow = window.innerWidth < NARROW;
   const names = narrow
     ? { band: "95 % interval (Wilson)", realized: "reviewed: accuracy", few: `under ${intervals.min_reviews} reviews (uncertain)`,
         estimated: `unreviewed: estimated (${short})`, combined: "all predictions: combined" }
     : { band: "95 % interval (Wilson), reviewed predictions", realized: "reviewed predictions: accuracy (realized)",
-        few: `day with fewer than ${intervals.min_reviews} reviews (uncertain)`,
+        few: `${per} with fewer than ${intervals.min_reviews} reviews (uncertain)`,
         estimated: `unreviewed predictions: estimated (${method})`,
         combined: "all predictions: combined (realized + estimated)" };
   const { total } = intervals;
-  const rest = unreviewed.total;
+  const all = unreviewed.total;
   estimateTiles(parts.tiles, [
     ["accuracy-interval", "Accuracy, reviewed predictions", total.accuracy],
     ["f1-macro-interval", "F1 (macro avg.), reviewed predictions", total.f1.macro],
     ["f1-weighted-interval", "F1 (weighted avg.), reviewed predictions", total.f1.weighted],
-    ["unreviewed-estimate", `Accuracy, unreviewed predictions: estimated (${method})`, rest.estimate, undefined,
-     `${intervalWords(rest.estimate)}; ${count(rest.unreviewed)}\u00a0unreviewed`],
-    ["combined-accuracy", "Accuracy, all predictions (reviewed + estimated)", rest.combined, undefined,
-     `${intervalWords(rest.combined)}; ${count(rest.predictions)}\u00a0predictions`],
+    ["unreviewed-estimate", `Accuracy, unreviewed predictions: estimated (${method})`, all.estimate, undefined,
+     `${intervalWords(all.estimate)}; ${count(all.unreviewed)}\u00a0unreviewed`],
+    ["combined-accuracy", "Accuracy, all predictions (reviewed + estimated)", all.combined, undefined,
+     `${intervalWords(all.combined)}; ${count(all.predictions)}\u00a0predictions`],
   ]);
   define([["Accuracy of reviewed predictions (and its band)", total.accuracy],
           ["F1, macro and weighted", total.f1.macro],
-          [`Estimated accuracy of unreviewed predictions (${method})`, rest.estimate],
-          ["Accuracy of all predictions", rest.combined]]);
+          [`Estimated accuracy of unreviewed predictions (${method})`, all.estimate],
+          ["Accuracy of all predictions", all.combined]]);
 
-  const days = intervals.days.map((d) => d.day);
-  const acc = intervals.days.map((d) => d.accuracy);
-  const uncertain = intervals.days.map((d) => d.uncertain && d.reviews > 0);
-  const estimated = unreviewed.days.map((d) => d.estimate);
-  const combined = unreviewed.days.map((d) => d.combined);
+  const axis = timeAxis(per, rows.map((d) => d[per]), meta.timezone);
+  const days = axis.labels;
+  const acc = rows.map((d) => d.accuracy);
+  const uncertain = rows.map((d) => d.uncertain && d.reviews > 0);
+  const estimated = rest.map((d) => d.estimate);
+  const combined = rest.map((d) => d.combined);
   const color = SERIES_COLORS.accuracy, hollow = css("--card-bg");
   const lows = [...acc, ...estimated, ...combined].map(low).filter((v) => v !== null);
   const floor = lows.length ? Math.max(0, Math.floor(Math.min(...lows) * 10) / 10) : 0;
   const few = uncertain.filter(Boolean).length;
-  retitle(parts.chart, `Accuracy per day with its 95 % interval: reviewed predictions (n = ${count(total.reviews)}), `
+  retitle(parts.chart, `Accuracy per ${per} with its 95 % interval: reviewed predictions (n = ${count(total.reviews)}), `
           + `unreviewed (estimated) and all predictions`,
-          "Solid line: the share of the day's reviewed predictions that were right, inside its 95 % Wilson band. "
-          + `Hollow point: fewer than ${intervals.min_reviews} reviews that day, so the value is uncertain (drawn, `
-          + `not hidden${few ? `: ${few} day${few === 1 ? "" : "s"} here` : ""}). Dashed: the estimated accuracy of `
+          `Solid line: the share of the ${per}'s reviewed predictions that were right, inside its 95 % Wilson band. `
+          + `Hollow point: fewer than ${intervals.min_reviews} reviews that ${per}, so the value is uncertain (drawn, `
+          + `not hidden${few ? `: ${few} ${per}${few === 1 ? "" : "s"} here` : ""}). Dashed: the estimated accuracy of `
           + `the predictions nobody reviewed (${method}); dotted: all predictions, realized where reviewed and estimated `
-          + "elsewhere. A day without reviews has no value (a gap). Assumptions: “What these numbers assume” below.");
+          + `elsewhere. ${a[0].toUpperCase()}${a.slice(1)} without reviews has no value (a gap). Assumptions: “What these `
+          + "numbers assume” below.");
   const band = { pointRadius: 0, pointHoverRadius: 0, borderWidth: 0, band: true, backgroundColor: css("--band-accuracy") };
   draw(parts.chart, "line", {
     labels: days,
@@ -124,20 +129,20 @@ export async function refresh({ meta, range }) {
           },
           footer: (items) => {
             const i = items[0].dataIndex;
-            const day = intervals.days[i];
-            return `${count(day.reviews)} reviews${day.uncertain ? " (uncertain: too few)" : ""}; `
-              + `${count(unreviewed.days[i].unreviewed)} unreviewed`;
+            const row = rows[i];
+            return `${count(row.reviews)} reviews${row.uncertain ? " (uncertain: too few)" : ""}; `
+              + `${count(rest[i].unreviewed)} unreviewed`;
           },
         } },
     },
-    scales: { x: { title: axisTitle(`local day (${meta.timezone})`) },
+    scales: { x: axis.x,
               y: { min: floor, max: 1, ticks: { callback: (v) => `${Math.round(v * 100)} %` },
                    title: axisTitle("accuracy (% right)") } },
   }, { csv: () => [
-    ["day", "reviews", "uncertain", "accuracy (reviewed)", "low", "high", `estimated unreviewed (${unreviewed.method})`,
+    [axis.head, "reviews", "uncertain", "accuracy (reviewed)", "low", "high", `estimated unreviewed (${unreviewed.method})`,
      "low", "high", "unreviewed", "combined all predictions", "low", "high"],
-    ...days.map((day, i) => [day, intervals.days[i].reviews, intervals.days[i].uncertain, value(acc[i]), low(acc[i]),
+    ...days.map((day, i) => [day, rows[i].reviews, rows[i].uncertain, value(acc[i]), low(acc[i]),
                              high(acc[i]), value(estimated[i]), low(estimated[i]), high(estimated[i]),
-                             unreviewed.days[i].unreviewed, value(combined[i]), low(combined[i]), high(combined[i])]),
+                             rest[i].unreviewed, value(combined[i]), low(combined[i]), high(combined[i])]),
   ] });
 }

@@ -13,10 +13,12 @@ export function build(parent) {
   section.innerHTML = `<h2 class="section">Where the next reviews help most</h2>
     <p class="section-what">Reviewed predictions against all predictions: a group whose accuracy interval is wide and
       that carries much of the traffic gains most from more reviews.</p>
+    <p class="section-what days-note" hidden></p>
     <div class="tiles hint-tiles"></div><div class="grid"></div>`;
   parent.append(section);
   const grid = section.querySelector(".grid");
   parts = {
+    note: section.querySelector(".days-note"),
     tiles: section.querySelector(".hint-tiles"),
     bins: tableCard(grid, "review-hints-bins", "Confidence bins to review next: all predictions and their reviews",
                     `The ${TOP} first by priority: the width of the 95 % interval of the bin's accuracy × the bin's `
@@ -46,8 +48,10 @@ function hintTable(container, head, rows) {
                     ...rows.map((h) => [h.label, h.reviewed, h.traffic_share, h.width, h.score])];
 }
 
-export async function refresh({ range }) {
-  const body = await getJSON("/api/review-hints", range);
+export async function refresh({ range, days }) {
+  const body = await getJSON("/api/review-hints", days);   // reviews a day: whole local days only
+  parts.note.hidden = range.from === days.from && range.to === days.to;
+  parts.note.textContent = `Over the whole local days ${days.from} to ${days.to}, which the hours shown fall in.`;
   const pm = `±${Math.round(body.half_width * 100)} points`;
   const needed = body.reviews_needed;
   const line = (value) => (value.per_day === null ? `no value: ${value.reason}` : count(value.per_day));

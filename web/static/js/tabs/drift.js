@@ -1,6 +1,7 @@
 // Drift & alerts: open and past alerts in words, how alerts and the day charts relate, and each day-window
-// check's statistic per day with its alert line. The precise definitions are one hover (title) or one click
-// (the definitions below the explanation) away.
+// check's statistic per day with its alert line, grouped by what the checks watch: one line per group (its
+// checks and the days beyond their lines) that opens to its charts. The precise definitions are one hover
+// (title) or one click (the definitions below the explanation) away.
 import { getJSON } from "../api.js";
 import { axisTitle, card, css, draw, line, percentAxis, retitle } from "../charts.js";
 import { count, dateTime, scrollBox, tableCard } from "../format.js";
@@ -17,6 +18,10 @@ const DETECTORS = {
   confidence_drift: ["Confidence", "the model's confidence is distributed differently than in the reference"],
   accuracy: ["Accuracy", "a smaller share of reviewed predictions is right than in the reference"],
   recall: ["Recall", "the model finds fewer of a class's true cases than in the reference"],
+  calibration_drift: ["Calibration", "the model's confidence matches its share of right answers less well than in the "
+                      + "reference"],
+  label_shift: ["Estimated true-class mix", "the true-class mix of all predictions, estimated from the reviewed "
+                + "confusion, moved away from the reference's"],
   volume: ["Prediction volume", "the model service sends far fewer or far more predictions than usual"],
   backlog: ["Review backlog", "too many predictions are waiting for a review"],
   lag: ["Consumer lag", "the consumer is behind the model service's writes"],
@@ -31,6 +36,8 @@ const STATISTICS = {
            + "one-sided two-proportion z-test that it is below the reference's."],
   volume_ratio: ["volume ratio", "Predictions in the last full hour ÷ the usual number for that hour of the week "
                  + "(median of earlier weeks). p: exact Poisson test."],
+  calibration_change: ["calibration change", "The larger change, against the reference, of the expected calibration "
+                       + "error (ECE) and of accuracy − confidence. p: chi-square test of the per-bin accuracy."],
   pending_reviews: ["pending reviews", "Predictions waiting for a review."],
   lag_seconds: ["lag", "Seconds between a document's write and its processing, at the consumer's last batch."],
   outbox_entries: ["entries waiting", "Profile outbox entries waiting for the sink with the most."],
@@ -78,6 +85,7 @@ function thresholdWords(t) {
   if (!t) return "—";
   const p = t.alpha !== undefined ? `, p < ${t.alpha}` : "";
   if (t.min_distance !== undefined) return `JS distance ≥ ${t.min_distance}${p}`;
+  if (t.min_change !== undefined) return `calibration change ≥ ${t.min_change}${p}`;
   if (t.min_drop !== undefined) {
     const floor = t.floor ? `; or under ${(t.floor * 100).toFixed(0)} %` : "";
     return `${(t.min_drop * 100).toFixed(0)} points below the reference${p}${floor}`;
@@ -98,12 +106,14 @@ export function build(panel) {
       <details><summary>Definitions</summary><dl class="definitions"></dl></details>
     </div>
     <div class="alerts-box"></div>
+    <p class="section-what days-note" hidden></p>
     <h2 class="section">Day-window checks per day, all predictions</h2>
-    <p class="section-what">Label-free checks on every prediction, known at once.</p>
-    <div class="grid drift-charts" data-population="all predictions"></div>
+    <p class="section-what">Label-free checks on every prediction, known at once. Open a line for its charts.</p>
+    <div class="check-groups" data-population="all predictions"></div>
     <h2 class="section">Day-window checks per day, reviewed predictions</h2>
-    <p class="section-what">Checks that need the true class, on the sample reviewers chose; known late.</p>
-    <div class="grid drift-charts" data-population="reviewed predictions"></div>`;
+    <p class="section-what">Checks that need the true class, on the sample reviewers chose; known late. Open a line
+      for its charts.</p>
+    <div class="check-groups" data-population="reviewed predictions"></div>`;
   const definitions = panel.querySelector(".definitions");
   const terms = [
     ["Live window", "“the last N reviews”: prediction hours walked back from now until they hold at least N reviews "
@@ -127,9 +137,14 @@ export function build(panel) {
     definitions.append(dt, dd);
   }
   const box = panel.querySelector(".alerts-box");
-  parts = { open: tableCard(box, "alerts-open", "Open alerts"),
-            past: tableCard(box, "alerts-past", "Past alerts (opened in the range)"),
-            charts: Object.fromEntries([...panel.querySelectorAll(".drift-charts")].map((g) => [g.dataset.population, g])) };
+  const past = document.createElement("details");
+  past.className = "check-group past-group";
+  past.innerHTML = `<summary><span class="group-name">Past alerts</span> <span class="group-summary"></span></summary>`;
+  const open = tableCard(box, "alerts-open", "Open alerts");
+  box.append(past);
+  parts = { open, past: tableCard(past, "alerts-past", "Past alerts (opened in the range)"), pastGroup: past,
+            note: panel.querySelector(".days-note"),
+            charts: Object.fromEntries([...panel.querySelectorAll(".check-groups")].map((g) => [g.dataset.population, g])) };
   parts.open.classList.add("open-alerts");
   parts.past.classList.add("past-alerts");
 }
@@ -203,13 +218,46 @@ function whatLine(s) {
   return text.trim();
 }
 
+// The collapsible group of a population's checks of one detector, made the first time one is drawn; the
+// groups stay in the order of DETECTORS.
+function group(s) {
+  const box = parts.charts[s.population] || parts.charts["reviewed predictions"];
+  let details = [...box.children].find((d) => d.dataset.detector === s.detector);
+  if (!details) {
+    details = document.createElement("details");
+    details.className = "check-group";
+    details.dataset.detector = s.detector;
+    details.innerHTML = `<summary><span class="group-name"></span> <span class="group-summary"></span></summary>
+      <div class="grid"></div>`;
+    details.querySelector(".group-name").textContent = (DETECTORS[s.detector] || [s.detector])[0];
+    const order = Object.keys(DETECTORS);
+    const rank = (d) => (order.includes(d) ? order.indexOf(d) : order.length);
+    const after = [...box.children].find((d) => rank(d.dataset.detector) > rank(s.detector));
+    box.insertBefore(details, after || null);
+  }
+  return details;
+}
+
+// A group's line: how many checks, how many days beyond an alert line (charted only), the latest values.
+function summarize(details, checks) {
+  const beyond = checks.reduce((n, s) => n + s.firing.filter(Boolean).length, 0);
+  const alerting = checks.filter((s) => s.alerting).length;
+  const words = [`${checks.length} check${checks.length === 1 ? "" : "s"}`
+                 + (alerting < checks.length ? ` (${checks.length - alerting} shown beside, never alerted on)` : ""),
+                 beyond ? `▲ ${beyond} day${beyond === 1 ? "" : "s"} beyond the line` : "no day beyond the line"];
+  details.querySelector(".group-summary").textContent = `— ${words.join("; ")}`;
+  details.classList.toggle("beyond", beyond > 0);
+}
+
 function drawSeries(days, series) {
   const seen = new Set();
+  const groups = new Map();
   for (const s of series) {
     const canvasId = `drift-${s.key.replace(/[^A-Za-z0-9_-]/g, "-")}`;
     seen.add(canvasId);
-    const grid = parts.charts[s.population] || parts.charts["reviewed predictions"];
-    if (!canvases.has(canvasId)) canvases.set(canvasId, card(grid, canvasId, s.title));
+    const details = group(s);
+    groups.set(details, [...(groups.get(details) || []), s]);
+    if (!canvases.has(canvasId)) canvases.set(canvasId, card(details.querySelector(".grid"), canvasId, s.title));
     retitle(canvases.get(canvasId), s.title, whatLine(s));
     const [value, firing] = [css("--drift-value"), css("--drift-firing")];
     const [statName] = STATISTICS[s.statistic] || [s.statistic];
@@ -244,15 +292,25 @@ function drawSeries(days, series) {
       canvases.delete(canvasId);
     }
   }
+  for (const details of document.querySelectorAll("#panel-drift .check-groups > .check-group")) {
+    if (groups.has(details)) summarize(details, groups.get(details));
+    else details.remove();
+  }
 }
 
-export async function refresh({ meta, range }) {
+export async function refresh({ meta, range, days }) {
   zone = meta.timezone;
-  const [alerts, drift] = await Promise.all([getJSON("/api/alerts", range), getJSON("/api/drift", range)]);
+  // Day windows and alerts opened per local day: an hour-precise range is shown as the days it falls in.
+  const [alerts, drift] = await Promise.all([getJSON("/api/alerts", days), getJSON("/api/drift", days)]);
+  parts.note.hidden = range.from === days.from && range.to === days.to;
+  parts.note.textContent = `Alerts and checks per whole local day: ${days.from} to ${days.to}, the days the hours `
+    + "shown fall in.";
   alertTable(parts.open, alerts.open, [["updated", (a) => [dateTime(a.updated_at, zone), a.updated_at]]], "none");
   const resolvedColumns = [["resolved", (a) => [dateTime(a.resolved_at, zone), a.resolved_at]],
                            ["resolution", (a) => [a.resolution ?? "", ""]]];
   alertTable(parts.past, alerts.past, resolvedColumns, "none opened in this range");
+  parts.pastGroup.querySelector(".group-summary").textContent =
+    `— ${alerts.past.length} opened in the range${alerts.past.length ? " (newest first): open for what each one said" : ""}`;
   parts.open.dataset.count = String(alerts.open.length);
   retitle(parts.open, `Open alerts (${alerts.open.length})`, drift.evaluated_at
     ? `Live windows last evaluated ${dateTime(drift.evaluated_at, zone)}; times in ${zone}. Hover a cell for its `

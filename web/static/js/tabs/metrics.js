@@ -2,7 +2,7 @@
 // chart per metric per day, reviewed predictions, averaged scores showing both averagings, named, and the same
 // numbers as a table (its CSV holds them exactly); the model's calibration; where the next reviews help most.
 import { getJSON } from "../api.js";
-import { SERIES_COLORS, axisTitle, card, draw, line, percentAxis } from "../charts.js";
+import { SERIES_COLORS, axisTitle, card, draw, line, percentAxis, retitle, timeAxis } from "../charts.js";
 import { count, ratio, table, tableCard } from "../format.js";
 import * as accuracy from "../estimates/accuracy.js";
 import * as calibration from "../estimates/calibration.js";
@@ -24,7 +24,7 @@ export function build(panel) {
   accuracy.build(panel);
   const scores = document.createElement("div");
   scores.className = "block";
-  scores.innerHTML = `<h2 class="section">Scores per day, reviewed predictions</h2><div class="grid"></div>`;
+  scores.innerHTML = `<h2 class="section scores-head">Scores per day, reviewed predictions</h2><div class="grid"></div>`;
   panel.append(scores);
   const grid = scores.querySelector(".grid");
   // Accuracy per day is drawn once, with its band, in "Accuracy with its uncertainty" above.
@@ -41,20 +41,29 @@ export async function refresh(view) {
   await Promise.all([drawScores(view), accuracy.refresh(view), calibration.refresh(view), hints.refresh(view)]);
 }
 
-async function drawScores({ meta, range }) {
-  const body = await getJSON("/api/daily", range);
-  const x = { title: axisTitle(`local day (${meta.timezone})`) };
+async function drawScores({ meta, range, by }) {
+  const body = await getJSON("/api/daily", { ...range, by });
+  const per = body.by;
+  const periods = body[`${per}s`];
+  const axis = timeAxis(per, periods, meta.timezone);
+  document.querySelector("#panel-metrics .scores-head").textContent = `Scores per ${per}, reviewed predictions`;
   for (const metric of CHARTED) {
+    retitle(canvases[metric], `${NAMES[metric]} per ${per} (macro and weighted averages), reviewed predictions`,
+            `${WHAT[metric]} Per local ${per} of prediction; ${per === "hour" ? "an hour" : "a day"} without reviews `
+            + "has no value (a gap).");
     const datasets = [line(`${metric} (macro)`, body[metric].macro, SERIES_COLORS[metric]),
                       line(`${metric} (weighted)`, body[metric].weighted, SERIES_COLORS[metric],
                            { borderDash: [6, 4], pointStyle: "rectRot", pointRadius: 4 })];
-    draw(canvases[metric], "line", { labels: body.days, datasets },
-         { scales: { x, y: { ...percentAxis, title: axisTitle(`% (${metric === "f1" ? "F1 score" : metric})`) } } },
-         { labelHead: "day" });
+    draw(canvases[metric], "line", { labels: axis.labels, datasets },
+         { scales: { x: axis.x, y: { ...percentAxis, title: axisTitle(`% (${metric === "f1" ? "F1 score" : metric})`) } } },
+         { labelHead: axis.head });
   }
   const scores = ["precision", "recall", "f1"].flatMap((score) => ["macro", "weighted"].map((average) => [score, average]));
-  const columns = [{ label: "day", text: true }, { label: "reviews", format: count }, { label: "accuracy", format: ratio },
+  const columns = [{ label: axis.head, text: true }, { label: "reviews", format: count },
+                   { label: "accuracy", format: ratio },
                    ...scores.map(([score, average]) => ({ label: `${score} ${average}`, format: ratio }))];
-  table(daily, columns, body.days.map((day, i) => [
-    day, body.reviews[i], body.accuracy[i], ...scores.map(([score, average]) => body[score][average][i])]));
+  retitle(daily, `${per === "hour" ? "Hourly" : "Daily"} metrics, reviewed predictions`,
+          `Every score of every ${per} in the range; “—”: no reviews that ${per}.`);
+  table(daily, columns, axis.labels.map((period, i) => [
+    period, body.reviews[i], body.accuracy[i], ...scores.map(([score, average]) => body[score][average][i])]));
 }

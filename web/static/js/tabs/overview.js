@@ -1,8 +1,8 @@
 // Overview: today so far and the range's volume of ALL predictions (stacked by where their review stands)
 // with the review coverage; then the reviewed predictions' totals, accuracy and averaged scores.
 import { getJSON } from "../api.js";
-import { SERIES_COLORS, axisTitle, card, css, draw, line, percentAxis, retitle } from "../charts.js";
-import { count, localHour, ratio, share, tiles } from "../format.js";
+import { SERIES_COLORS, axisTitle, card, css, draw, line, percentAxis, retitle, timeAxis } from "../charts.js";
+import { count, ratio, share, tiles } from "../format.js";
 
 export const id = "overview";
 export const title = "Overview";
@@ -38,18 +38,9 @@ export function build(panel) {
                         + "A day without reviews has no value: a gap, never a zero.") };
 }
 
-function periodLabels(volume, zone) {
-  return volume.by === "hour" ? volume.periods.map((iso) => localHour(iso, zone)) : volume.periods;
-}
-
 function drawVolume(volume, meta) {
-  const per = volume.by === "hour" ? "hour" : "day";
-  const periodAxis = axisTitle(per === "hour" ? `hour (${meta.timezone})` : `local day (${meta.timezone})`);
-  // Hourly ticks: the hour, and the day where one starts (the tooltip and the CSV carry the full time).
-  const ticks = per === "hour" ? { callback(value) {
-    const label = this.getLabelForValue(value);
-    return label.endsWith(" 00:00") ? label.slice(0, 10) : label.slice(11);
-  } } : {};
+  const per = volume.by;
+  const axis = timeAxis(per, volume.periods, meta.timezone);
   const total = volume.total;
   retitle(parts.volume, `Predictions per ${per}, all predictions (n = ${count(total.predictions)})`,
           "Every prediction the model made, counted when it was inserted, stacked by where its review stands. "
@@ -60,7 +51,7 @@ function drawVolume(volume, meta) {
     ["range-coverage", "Review coverage", total.coverage, share(total.coverage)],
     ["range-bad", "Bad (set aside)", total.bad, count(total.bad)],
   ]);
-  const labels = periodLabels(volume, meta.timezone);
+  const { labels } = axis;
   draw(parts.volume, "bar", {
     labels,
     datasets: STACK.map(([key, label, color]) => ({ label, data: volume[key], backgroundColor: css(color),
@@ -74,10 +65,10 @@ function drawVolume(volume, meta) {
           `all predictions: ${count(volume.predictions[i])}; coverage ${share(volume.coverage[i])}`;
       } } } },
     scales: {
-      x: { stacked: true, title: periodAxis, ticks },
+      x: { ...axis.x, stacked: true },
       y: { stacked: true, beginAtZero: true, title: axisTitle(`predictions per ${per}`) },
     },
-  }, { labelHead: per === "hour" ? `hour (${meta.timezone})` : "day" });
+  }, { labelHead: axis.head });
   retitle(parts.coverage, `Review coverage per ${per}, all predictions (${count(total.reviews)} of `
           + `${count(total.reviews + total.pending)} reviewed, ${share(total.coverage)})`,
           `Share of the ${per}'s predictions that reviewers have reviewed so far: reviews ÷ (reviews + pending). `
@@ -92,8 +83,8 @@ function drawVolume(volume, meta) {
         return `coverage ${share(volume.coverage[i])}: ${count(volume.reviews[i])} of `
           + `${count(volume.reviews[i] + volume.pending[i])} reviewed`;
       } } } },
-    scales: { x: { title: periodAxis, ticks }, y: { ...percentAxis, title: axisTitle("% of predictions reviewed") } },
-  }, { labelHead: per === "hour" ? `hour (${meta.timezone})` : "day" });
+    scales: { x: axis.x, y: { ...percentAxis, title: axisTitle("% of predictions reviewed") } },
+  }, { labelHead: axis.head });
 }
 
 function drawToday(today, meta) {
@@ -109,7 +100,7 @@ function drawToday(today, meta) {
 
 export async function refresh({ meta, range, by }) {
   const [summary, daily, volume] = await Promise.all([
-    getJSON("/api/summary", range), getJSON("/api/daily", range), getJSON("/api/volume", by ? { ...range, by } : range)]);
+    getJSON("/api/summary", range), getJSON("/api/daily", { ...range, by }), getJSON("/api/volume", { ...range, by })]);
   drawToday(volume.today, meta);
   drawVolume(volume, meta);
   const avg = (average, score) => summary.averages[average][score];
@@ -128,8 +119,14 @@ export async function refresh({ meta, range, by }) {
   }, { plugins: { legend: { display: false } },
        scales: { x: { title: axisTitle("true class") }, y: { beginAtZero: true, title: axisTitle("reviews") } } },
   { labelHead: "true class" });
+  const axis = timeAxis(daily.by, daily[`${daily.by}s`], meta.timezone);
+  const per = daily.by;
+  retitle(parts.daily, `Scores per ${per} (${AVERAGE} average), reviewed predictions (n = ${count(summary.reviews)})`,
+          "Accuracy and the macro average (every class weighs the same) of precision, recall and F1, "
+          + `per local ${per} of prediction; bars: that ${per}'s reviews (right axis). `
+          + `${per === "hour" ? "An hour" : "A day"} without reviews has no value: a gap, never a zero.`);
   draw(parts.daily, "line", {
-    labels: daily.days,
+    labels: axis.labels,
     datasets: [
       line("accuracy", daily.accuracy, SERIES_COLORS.accuracy),
       ...["precision", "recall", "f1"].map((score) =>
@@ -137,8 +134,8 @@ export async function refresh({ meta, range, by }) {
       { type: "bar", label: "reviewed samples", data: daily.reviews, backgroundColor: SERIES_COLORS.reviews,
         yAxisID: "samples" },
     ],
-  }, { scales: { x: { title: axisTitle(`local day (${meta.timezone})`) },
+  }, { scales: { x: axis.x,
                  y: { ...percentAxis, title: axisTitle("score") },
                  samples: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false },
-                            title: axisTitle("reviews per day") } } }, { labelHead: "day" });
+                            title: axisTitle(`reviews per ${per}`) } } }, { labelHead: axis.head });
 }
