@@ -29,9 +29,9 @@ HOUR_TIME = {"type": "string", "pattern": rf"^{YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12
 # The rules no JSON Schema can state (they relate two parameters), stated for people and for tests.
 RANGE_RULE = ("`from` must not be after `to`, and the range spans at most web.max_range_days days "
               "(`x-clara-max-range-days`); otherwise HTTP 400 naming `to`")
-HOUR_RULE = (f"An hour-precise range (YYYY-MM-DDTHH:MM, local in the configured zone, or with an offset such as Z "
-             f"or +05:30) gives both ends so; each must start a local hour (and exist: not skipped by a clock change; "
-             f"a local hour given twice is the first), `to` is excluded and after `from`, and it spans at most "
+HOUR_RULE = ("An hour-precise range (YYYY-MM-DDTHH:MM, local in the configured zone, or with an offset such as Z "
+             "or +05:30) gives both ends so; each must start a local hour (and exist: not skipped by a clock change; "
+             "a local hour given twice is the first), `to` is excluded and after `from`, and it spans at most "
              f"{MAX_HOURLY_DAYS * 24} hours; otherwise HTTP 400 naming the parameter")
 DATE_PARAMETERS = [
     {"name": name, "in": "query", "required": False, "description": text, "schema": DATE}
@@ -52,7 +52,7 @@ BY_PARAMETER = {"name": "by", "in": "query", "required": False,
                 "schema": {"type": "string", "enum": ["day", "hour"]}}
 SERIES_BY_PARAMETER = {**BY_PARAMETER,
                        "description": "The series per local day (default for date ranges), or per local hour "
-                                      f"(`hours`, UTC start times; default for hour-precise ranges, and the only "
+                                      "(`hours`, UTC start times; default for hour-precise ranges, and the only "
                                       f"choice there; for date ranges of at most {MAX_HOURLY_DAYS} days, read as "
                                       "the hours of those whole days); HTTP 400 naming `by` otherwise"}
 SERIES = frozenset({"/api/daily", *estimates_openapi.SERIES})

@@ -8,7 +8,7 @@ export function setRange(shown) {
 }
 
 function fileName(card, extension) {
-  return `${card.dataset.name}_${range.from}_${range.to}.${extension}`;
+  return `${card.dataset.name}_${range.from}_${range.to}.${extension}`.replaceAll(":", "");   // hours: no colon in a file name
 }
 
 function save(blob, name) {
