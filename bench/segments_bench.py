@@ -1,11 +1,12 @@
 """The consumer's batch transaction with and without segments, alternating in one run on one mongod.
 
 Starts its own mongod (clara.embedded_mongo), then per round and per mode (`off`: no segments; `on`:
-segments.fields = model_version (3 values) and site (10 values)) in a fresh database: inserts N
-predictions spread over --hours hours, counts them as the stream does (consumer.batch.commit_batch with
-insert events, --batch per transaction), reviews every one of them and counts the reviews as the catch-up
-does (commit_batch, --batch ids per transaction). Modes alternate within each round so that drift in the
-machine's load falls on both (after one short warm-up run of each). The rate is documents per second of commit_batch time (the drain of the
+segments.fields = model_version (3 values) and site (10 values)) a fresh database: inserts N predictions
+spread over --hours hours, counts them as the stream does (consumer.batch.commit_batch with insert events,
+--batch per transaction), reviews every one of them and counts the reviews as the catch-up does
+(commit_batch, --batch ids per transaction). The two modes' batches are interleaved one by one (off, on,
+on, off, ...), so that the machine's changing load (other processes) falls on both alike; a short round
+warms up first. The rate is documents per second of commit_batch time (the drain of the
 outbox is not run). Prints the median per mode and the on/off ratio; writes bench/results/segments.json.
 
     .venv/bin/python -m bench.segments_bench [--documents 20000] [--rounds 3]
@@ -49,37 +50,65 @@ def documents(n: int, hours: int, seed: int = 3) -> list[dict]:
              "model_version": f"v{rng.randrange(3)}", "site": f"site-{rng.randrange(10)}"} for i in range(n)]
 
 
-def one_run(uri: str, tmp: Path, mode: str, docs: list[dict], batch: int, run: int) -> dict:
-    raw = {"mongodb": {"database": f"segments_bench_{run + 1}_{mode}"},
-           "profiles": {"local_store": True, "local_store_dir": str(tmp / f"profiles-{run}-{mode}")}} | MODES[mode]
-    config = config_from_mapping(raw, {"MONGODB_URI": uri}, source="bench")
-    client = connect(config)
-    cols = Collections.of(client, config)
-    try:
-        ensure_indexes(cols)
-        cols.state.insert_one({"_id": "bench"})   # the state collection exists, as it does beside a running consumer
-        fresh = [dict(doc) for doc in docs]
-        cols.source.insert_many(fresh)
-        sinks = sink_names(config)
+class Lane:
+    """One mode's database, config and documents, timed batch by batch."""
+
+    def __init__(self, uri: str, tmp: Path, mode: str, docs: list[dict], run: int):
+        raw = {"mongodb": {"database": f"segments_bench_{run}_{mode}"},
+               "profiles": {"local_store": True, "local_store_dir": str(tmp / f"profiles-{run}-{mode}")}} | MODES[mode]
+        self.config = config_from_mapping(raw, {"MONGODB_URI": uri}, source="bench")
+        self.client = connect(self.config)
+        self.cols = Collections.of(self.client, self.config)
+        ensure_indexes(self.cols)
+        # The collections exist, as beside a consumer that has run: a transaction's first write to a collection
+        # creates it, once per deployment, which would otherwise weigh on the first batches of a mode.
+        self.cols.state.insert_one({"_id": "bench"})
+        for collection in (self.cols.segment_rollups, self.cols.segment_predictions, self.cols.outbox):
+            if collection.name not in self.cols.db.list_collection_names():
+                self.cols.db.create_collection(collection.name)
+        self.docs = [dict(doc) for doc in docs]
+        self.cols.source.insert_many(self.docs)
+        self.sinks = sink_names(self.config)
+        self.seconds = {"predictions": 0.0, "reviews": 0.0}
+
+    def predictions(self, batch: slice) -> None:
+        inserted = [Inserted(doc, Timestamp(1, 1)) for doc in self.docs[batch]]
         started = time.perf_counter()
-        for i in range(0, len(fresh), batch):
-            commit_batch(client, cols, config, [], sinks=sinks,
-                         inserted=[Inserted(doc, Timestamp(1, 1)) for doc in fresh[i:i + batch]])
-        predictions = time.perf_counter() - started
-        rng = random.Random(run)
+        commit_batch(self.client, self.cols, self.config, [], sinks=self.sinks, inserted=inserted)
+        self.seconds["predictions"] += time.perf_counter() - started
+
+    def review_all(self, seed: int) -> None:
+        rng = random.Random(seed)
         reviewed_at = dt.datetime(2026, 3, 5, tzinfo=UTC)
-        cols.source.bulk_write([UpdateOne({"_id": doc["_id"]}, {"$set": {
+        self.cols.source.bulk_write([UpdateOne({"_id": doc["_id"]}, {"$set": {
             "output_validated": doc["output_prediction"] if rng.random() < 0.8 else rng.randrange(7),
-            "timestamp_validated": reviewed_at}}) for doc in fresh], ordered=False)
+            "timestamp_validated": reviewed_at}}) for doc in self.docs], ordered=False)
+
+    def reviews(self, batch: slice) -> None:
+        ids = [doc["_id"] for doc in self.docs[batch]]
         started = time.perf_counter()
-        for i in range(0, len(fresh), batch):
-            commit_batch(client, cols, config, [doc["_id"] for doc in fresh[i:i + batch]], sinks=sinks)
-        reviews = time.perf_counter() - started
-        assert sum(d.get("reviews", 0) for d in cols.rollups.find()) == len(fresh), "reviews miscounted"
-        return {"predictions_per_second": len(fresh) / predictions, "reviews_per_second": len(fresh) / reviews}
-    finally:
-        client.drop_database(config.mongodb.database)
-        client.close()
+        commit_batch(self.client, self.cols, self.config, ids, sinks=self.sinks)
+        self.seconds["reviews"] += time.perf_counter() - started
+
+    def close(self) -> dict:
+        assert sum(d.get("reviews", 0) for d in self.cols.rollups.find()) == len(self.docs), "reviews miscounted"
+        self.client.drop_database(self.config.mongodb.database)
+        self.client.close()
+        return {f"{kind}_per_second": len(self.docs) / seconds for kind, seconds in self.seconds.items()}
+
+
+def one_round(uri: str, tmp: Path, docs: list[dict], batch: int, run: int) -> dict[str, dict]:
+    """Both modes over the same documents, their batches interleaved (off, on, on, off, ...)."""
+    lanes = {mode: Lane(uri, tmp, mode, docs, run) for mode in MODES}
+    batches = [slice(i, i + batch) for i in range(0, len(docs), batch)]
+    for step in ("predictions", "reviews"):
+        if step == "reviews":
+            for lane in lanes.values():
+                lane.review_all(run)
+        for i, part in enumerate(batches):
+            for mode in (list(MODES) if i % 2 == 0 else list(reversed(MODES))):
+                getattr(lanes[mode], step)(part)
+    return {mode: lane.close() for mode, lane in lanes.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,13 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="segments-bench-") as tmp:
         mongo = EmbeddedMongo(Path(tmp) / "db").start()
         try:
-            for mode in MODES:   # warm-up, not counted: the first runs pay for the server's and Python's caches
-                one_run(mongo.uri, Path(tmp), mode, docs[:args.batch * 4], args.batch, -1)
-            for run in range(args.rounds):
-                for mode in (list(MODES) if run % 2 == 0 else list(reversed(MODES))):
-                    runs[mode].append(one_run(mongo.uri, Path(tmp), mode, docs, args.batch, run))
-                    print(f"round {run + 1} {mode}: " + ", ".join(f"{k} {v:,.0f}" for k, v in runs[mode][-1].items()),
-                          flush=True)
+            one_round(mongo.uri, Path(tmp), docs[:args.batch * 4], args.batch, 0)   # warm-up, not counted
+            for run in range(1, args.rounds + 1):
+                for mode, rates in one_round(mongo.uri, Path(tmp), docs, args.batch, run).items():
+                    runs[mode].append(rates)
+                    print(f"round {run} {mode}: " + ", ".join(f"{k} {v:,.0f}" for k, v in rates.items()), flush=True)
         finally:
             mongo.stop()
     medians = {mode: {key: round(statistics.median(r[key] for r in rows)) for key in rows[0]}

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from clara.periods import period_start
 from clara.records import Rejection, parse_document
-from clara.rollups import CONFIDENCE_BINS, calibration_bin_micros, confidence_bin, local_day
+from clara.rollups import CONFIDENCE_BINS, by_field, calibration_bin_micros, confidence_bin, local_day
 from clara.segments import Segment
 
 UTC = dt.timezone.utc
@@ -79,15 +79,17 @@ class PredictionDelta:
 
     def __init__(self) -> None:
         self.by_hour: dict[dt.datetime, Counter[str]] = defaultdict(Counter)
-        self.by_segment: dict[tuple[dt.datetime, str, str], Counter[str]] = defaultdict(Counter)
+        self.by_segment: dict[tuple[dt.datetime, Segment], Counter[str]] = defaultdict(Counter)   # as RollupDelta's
 
     def add(self, hour: dt.datetime, inc: Mapping[str, int], segment: Segment = ()) -> None:
         self.by_hour[hour].update(inc)
-        for field, value in segment:
-            self.by_segment[(hour, field, value)].update(inc)
+        if segment:
+            self.by_segment[(hour, segment)].update(inc)
 
     def segment_updates(self) -> list[tuple[tuple[dt.datetime, str, str], dict[str, int]]]:
-        return [(key, dict(self.by_segment[key])) for key in sorted(self.by_segment)]
+        """((hour, field, value), $inc) pairs, in order."""
+        split = by_field(self.by_segment)
+        return [(key, dict(split[key])) for key in sorted(split)]
 
     def add_doc(self, doc: Mapping[str, Any], n_classes: int, period: dt.timedelta) -> bool:
         """Count one source document; False when it has no hour."""

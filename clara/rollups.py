@@ -142,15 +142,16 @@ class RollupDelta:
 
     def __init__(self) -> None:
         self.by_hour: dict[dt.datetime, Counter[str]] = defaultdict(Counter)
-        self.by_segment: dict[tuple[dt.datetime, str, str], Counter[str]] = defaultdict(Counter)
+        # Per period and whole segment (every field's value): one sum per review, split by field at the end.
+        self.by_segment: dict[tuple[dt.datetime, Segment], Counter[str]] = defaultdict(Counter)
 
     def add(self, counted: Counted, sign: int = 1) -> None:
         counter = self.by_hour[counted.hour]
         increments = counted.increments(sign)
         for key, value in increments.items():
             counter[key] += value
-        for field, value in counted.segment:
-            self.by_segment[(counted.hour, field, value)].update(increments)
+        if counted.segment:
+            self.by_segment[(counted.hour, counted.segment)].update(increments)
 
     def merge(self, other: RollupDelta, keep: Callable[[dt.datetime], bool] = lambda hour: True) -> None:
         """Add `other`'s increments to the periods `keep` accepts, segments included."""
@@ -167,7 +168,17 @@ class RollupDelta:
 
     def segment_updates(self) -> list[tuple[tuple[dt.datetime, str, str], dict[str, int]]]:
         """((hour, field, value), $inc) pairs with zero entries dropped, in order."""
-        return _nonzero(self.by_segment)
+        return _nonzero(by_field(self.by_segment))
+
+
+def by_field(by_segment: Mapping[tuple[dt.datetime, Segment], Counter[str]]) -> dict[tuple[dt.datetime, str, str],
+                                                                                     Counter[str]]:
+    """Counters per (period, whole segment) as counters per (period, field, value)."""
+    split: dict[tuple[dt.datetime, str, str], Counter[str]] = defaultdict(Counter)
+    for (hour, segment), counter in by_segment.items():
+        for field, value in segment:
+            split[(hour, field, value)].update(counter)
+    return split
 
 
 def _nonzero(counters: Mapping[Any, Counter[str]]) -> list[tuple[Any, dict[str, int]]]:

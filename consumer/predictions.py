@@ -43,7 +43,7 @@ from pymongo.write_concern import WriteConcern
 from clara.db import CONSUMER_STATE_ID, PREDICTIONS_STATE_ID, Collections
 from clara.predictions import PredictionDelta, classify
 from clara.records import COUNTED_FIELDS, Rejection
-from clara.rollups import hour_of
+from clara.rollups import by_field, hour_of
 from clara.segment_rollups import hours_filter, write_segment_rollups
 from clara.segments import Admission, canonical, read_admission, save_admission
 from clara.settings import SegmentSettings
@@ -107,7 +107,7 @@ def admitted(delta: PredictionDelta, admission: Admission) -> list[tuple[tuple[d
     """A delta's segment increments keyed by canonical value, merged under the values `admission` gives them
     (a value beyond the cap joins `other`)."""
     merged: dict[tuple[dt.datetime, str, str], Counter] = {}
-    for (hour, field, value), inc in sorted(delta.by_segment.items()):
+    for (hour, field, value), inc in sorted(by_field(delta.by_segment).items()):
         merged.setdefault((hour, field, admission.value(field, value)), Counter()).update(inc)
     return [(key, dict(inc)) for key, inc in merged.items()]
 
