@@ -77,9 +77,12 @@ class HourRange:
         return self.start + (moment - self.start) // HOUR * HOUR
 
     def to_json(self) -> dict:
-        local = lambda moment: moment.astimezone(self.zone).strftime("%Y-%m-%dT%H:%M")  # noqa: E731
-        return {"from": local(self.start), "to": local(self.end), "timezone": self.zone.key,
+        """As DateRange's, `from` and `to` written as the local times they were given as."""
+        return {"from": self._local(self.start), "to": self._local(self.end), "timezone": self.zone.key,
                 "start": self.start.isoformat(), "end": self.end.isoformat()}
+
+    def _local(self, moment: dt.datetime) -> str:
+        return moment.astimezone(self.zone).strftime("%Y-%m-%dT%H:%M")
 
 
 Span = DateRange | HourRange
@@ -140,8 +143,7 @@ def _moment(name: str, text: str, zone: ZoneInfo) -> dt.datetime:
             raise BadParameter(name, f"{text} does not exist in {zone.key} (the clocks skip it)")
         moment = local
     moment = moment.astimezone(UTC)
-    if moment.astimezone(zone).replace(tzinfo=None) != moment.astimezone(zone).replace(
-            tzinfo=None, minute=0, second=0, microsecond=0):
+    if moment.astimezone(zone).minute:
         raise BadParameter(name, f"{text} does not start a local hour in {zone.key}; an hour range runs "
                                  "from one local hour to another")
     return moment

@@ -451,7 +451,7 @@ async def test_the_confusion_heatmap_runs_top_down_like_its_table(browser, base_
         assert order["cells"] == sorted(order["cells"]) and len(order["cells"]) == len(classes)
 
 
-async def test_drift_checks_are_one_line_per_detector_that_opens_to_its_charts(browser, base_url):
+async def test_drift_checks_are_one_line_per_detector_that_opens_to_its_charts(browser, base_url, screenshots):
     async with opened(browser, 390, "light", base_url + "/#drift") as view:
         page = view.page
         drift = await view.api("/api/drift")
@@ -477,6 +477,7 @@ async def test_drift_checks_are_one_line_per_detector_that_opens_to_its_charts(b
         chart = first["charts"][0]
         await page.wait_for_function("id => Chart.getChart(document.getElementById(id)).width > 200", arg=chart)
         assert await page.is_visible(f"#{chart}")
+        await page.screenshot(path=screenshots / "phone-light-drift-opened.png", full_page=True)
         assert await page.evaluate("document.querySelector('#panel-drift .past-group').open") is False
         assert len(await page.evaluate("[...document.querySelectorAll('#panel-drift .past-alerts tr[data-alert-id]')]"
                                        ".map(r => r.dataset.alertId)")) == len((await view.api("/api/alerts"))["past"])

@@ -1,8 +1,8 @@
-// The calendar: a date-range picker (cally's <calendar-range>, from npm, served at /vendor/) in a panel that a
-// button opens. Pick the first day, then the last: the range becomes those whole local days. Keyboard: arrow
-// keys move by day and week, Page Up / Down by month, Enter or Space picks, Escape closes and gives the focus
-// back to the button. The fields beside it show the range in ISO form, the one format of the page.
-import "/vendor/cally/dist/cally.js";
+// The calendar: a date-range picker (cally's <calendar-range>, from npm, served at /vendor/ and loaded by
+// index.html, which registers its elements) in a panel that a button opens. Pick the first day, then the last:
+// the range becomes those whole local days. Keyboard: arrow keys move by day and week, Page Up / Down by month,
+// Enter or Space picks, Escape closes and gives the focus back to the button. The fields beside it show the
+// range in ISO form, the one format of the page.
 import { coveringDays, today } from "./format.js";
 
 const ARROW = (d) => `<svg slot="${d}" role="img" aria-label="${d === "previous" ? "Previous" : "Next"} month"
