@@ -105,7 +105,8 @@ MIN_REVIEWS = _parameter("min_reviews", f"A day (or the range) with fewer review
                          _integer(1, MAX_COUNT))
 REFERENCE_PARAMETERS = [
     _parameter("reference", "The labelled reference period: `previous` (default) the `reference_days` local days "
-                            "before `from` (before the local day an hour-precise `from` falls on), `range` the range itself", {"type": "string", "enum": list(REFERENCES)}),
+                            "before `from` (before the local day an hour-precise `from` falls on), `range` the range "
+                            "itself", {"type": "string", "enum": list(REFERENCES)}),
     _parameter("reference_days", f"Days of the `previous` reference; default estimates.reference_days "
                                  f"({REFERENCE_DAYS} unless configured)",
                _integer(1, MAX_REFERENCE_DAYS))]

@@ -144,8 +144,8 @@ class Reference:
     bins: Bins
 
 
-def unreviewed_accuracy(reviews: Mapping, predictions: Mapping, reference: Reference, days: Span, config: Config, method: str,
-                        min_bin_reviews: int) -> dict:
+def unreviewed_accuracy(reviews: Mapping, predictions: Mapping, reference: Reference, days: Span, config: Config,
+                        method: str, min_bin_reviews: int) -> dict:
     ref = reference.bins
     summary = unreviewed.reference_summary(ref.reviewed, ref.correct, ref.reviewed_micros, confidence_scale=MICROS)
     total = Bins.of(Totals.sum(reviews.values()), PredictionTotals.sum(predictions.values()))

@@ -104,7 +104,8 @@ def span_of(values: Mapping[str, str], config: Config) -> Span:
         raise BadParameter("to", f"{values['to']} is not after from ({values['from']}); to ends the range, excluded")
     if end - start > MAX_HOURLY_DAYS * dt.timedelta(days=1):
         raise BadParameter("to", f"the hour-precise range {values['from']}..{values['to']} spans "
-                                 f"{(end - start) / HOUR:g} hours; at most {MAX_HOURLY_DAYS * 24} ({MAX_HOURLY_DAYS} days)")
+                                 f"{(end - start) / HOUR:g} hours; at most {MAX_HOURLY_DAYS * 24} "
+                                 f"({MAX_HOURLY_DAYS} days)")
     return HourRange(start, end, zone)
 
 
@@ -164,7 +165,8 @@ def grouped(hours: HourRange, docs: Mapping[dt.datetime, Any]) -> dict[dt.dateti
     return by_hour
 
 
-def summed(hours: HourRange, docs: Mapping[dt.datetime, Any], summing: Callable[[Iterable[dict]], T]) -> dict[dt.datetime, T]:
+def summed(hours: HourRange, docs: Mapping[dt.datetime, Any],
+           summing: Callable[[Iterable[dict]], T]) -> dict[dt.datetime, T]:
     """The totals of each local hour that has rollups (an hour without any is absent, like a day)."""
     return {hour: summing(group) for hour, group in grouped(hours, docs).items()}
 

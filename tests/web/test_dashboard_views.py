@@ -1,11 +1,14 @@
 """The dashboard as people see it, in headless Chromium: every tab at a phone's width (390 px) and a desktop's
 (1440 px), in the light and the dark colour scheme, fits the screen, logs no error and has no serious or
-critical axe-core violation; the tabs answer the keyboard; a link with a range opens that range and the back
-button returns to the previous one; the CSV of the daily metrics holds the API's numbers; charts download as
-PNG.
+critical axe-core violation; the tabs answer the keyboard; a link with a range (of days, or of hours) opens that
+range and the back button returns to the previous one; the 24 h preset charts the last 24 local hours as
+scikit-learn counts them on the raw documents; the calendar sets the range by keyboard; the confusion heatmap
+runs top-down like its table; every drift check keeps its chart in its detector's collapsible line; the CSV
+of the daily metrics holds the API's numbers; charts download as PNG.
 
-One data set (a week of simulated traffic with an accuracy drift, its alerts, documents set aside), one
-server and one browser serve the whole module. Screenshots of every tab in both schemes are written to
+One data set (a week of simulated traffic with an accuracy drift, its alerts, documents set aside, and
+traffic from midnight to now so that the last 24 hours always hold some), one server and one browser serve
+the whole module. Screenshots of every tab in both schemes are written to
 $CLARA_SCREENSHOTS, or a directory below pytest's temporary directory; the path is printed at the end.
 """
 
@@ -47,7 +50,8 @@ HOUR = dt.timedelta(hours=1)
 DAY_FOCUSED = """day => {
   let focused = document.activeElement;
   while (focused && focused.shadowRoot && focused.shadowRoot.activeElement) focused = focused.shadowRoot.activeElement;
-  const label = new Date(`${day}T00:00:00Z`).toLocaleDateString("en-GB", { day: "numeric", month: "long", timeZone: "UTC" });
+  const label = new Date(`${day}T00:00:00Z`).toLocaleDateString("en-GB",
+                                                                 { day: "numeric", month: "long", timeZone: "UTC" });
   return focused && focused.getAttribute("aria-label") === label;
 }"""
 SCHEMES = ("light", "dark")
@@ -253,7 +257,8 @@ async def test_a_link_opens_its_range_and_the_back_button_returns(browser, base_
 
 def _hours_of(view_range: tuple[str, str], zone) -> list[dt.datetime]:
     """The UTC start of each local hour of an hour-precise range (local wall times, `to` excluded)."""
-    start, end = (dt.datetime.fromisoformat(text).replace(tzinfo=zone).astimezone(dt.timezone.utc) for text in view_range)
+    start, end = (dt.datetime.fromisoformat(text).replace(tzinfo=zone).astimezone(dt.timezone.utc)
+                  for text in view_range)
     return [start + n * HOUR for n in range((end - start) // HOUR)]
 
 
@@ -262,8 +267,8 @@ async def _chart(page, canvas_id: str):
                                "return { labels: c.data.labels, data: c.data.datasets.map(d => d.data) }; }", canvas_id)
 
 
-async def test_the_24_h_preset_shows_the_last_24_hours_per_hour_as_sklearn_counts_them(browser, base_url, dashboard_data,
-                                                                                      screenshots):
+async def test_the_24_h_preset_shows_the_last_24_hours_per_hour_as_sklearn_counts_them(
+        browser, base_url, dashboard_data, screenshots):
     zone = dashboard_data.model.zone
     async with opened(browser, 1440, "light", base_url + "/#overview") as view:
         page = view.page
@@ -288,8 +293,9 @@ async def test_the_24_h_preset_shows_the_last_24_hours_per_hour_as_sklearn_count
                 {"timestamp": {"$gte": hours[0], "$lt": hours[-1] + HOUR}}))
         finally:
             client.close()
-        expected = [expected_metrics([d for d in docs if h <= d["timestamp"].replace(tzinfo=dt.timezone.utc) < h + HOUR],
-                                     dashboard_data.n_classes) for h in hours]
+        stamped = [(d["timestamp"].replace(tzinfo=dt.timezone.utc), d) for d in docs]
+        expected = [expected_metrics([d for at, d in stamped if h <= at < h + HOUR], dashboard_data.n_classes)
+                    for h in hours]
         assert sum(e["reviews"] for e in expected) > 500   # today's traffic, and at most hours the history's last day
         accuracy, precision, recall, f1, reviews = daily["data"]
         assert accuracy == [e["accuracy"] for e in expected]
@@ -351,7 +357,8 @@ async def test_the_calendar_picks_days_into_the_url(browser, base_url, dashboard
                 await page.wait_for_function(DAY_FOCUSED, arg=day.isoformat())
         first, last = today - dt.timedelta(days=3), today - dt.timedelta(days=1)
         await page.wait_for_function("s => location.search === s", arg=f"?from={first}&to={last}")
-        await page.wait_for_function("() => document.body.dataset.refreshed === 'samples' && !document.body.dataset.busy")
+        await page.wait_for_function(
+            "() => document.body.dataset.refreshed === 'samples' && !document.body.dataset.busy")
         summary = await view.api(f"/api/summary?from={first}&to={last}")
         shown = await page.evaluate("Chart.getChart(document.getElementById('samples-bar')).data.datasets[0].data")
         assert shown == summary["samples_by_class"]
@@ -360,7 +367,8 @@ async def test_the_calendar_picks_days_into_the_url(browser, base_url, dashboard
         assert await page.evaluate("document.activeElement.id") == "calendar-toggle"
         await page.click("#calendar-toggle")
         await page.keyboard.press("Escape")
-        assert await page.is_hidden("#calendar") and await page.evaluate("document.activeElement.id") == "calendar-toggle"
+        assert await page.is_hidden("#calendar")
+        assert await page.evaluate("document.activeElement.id") == "calendar-toggle"
 
 
 async def test_tabs_follow_the_arrow_keys(browser, base_url):

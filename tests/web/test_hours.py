@@ -78,7 +78,8 @@ async def test_hourly_metrics_equal_sklearn_and_the_summed_periods(client, docum
     everything = _expected(_within(documents, start, start + 24 * HOUR), n)
     assert (summary["reviews"], summary["accuracy"], summary["averages"]["macro"], summary["averages"]["weighted"]) \
         == (everything["reviews"], everything["accuracy"], everything["macro"], everything["weighted"])
-    assert summary["pending"] == sum("output_validated" not in doc for doc in _within(documents, start, start + 24 * HOUR))
+    day_docs = _within(documents, start, start + 24 * HOUR)
+    assert summary["pending"] == sum("output_validated" not in doc for doc in day_docs)
     classes = await _get(client, "/api/classes", **{"from": "2024-05-01T19:00", "to": "2024-05-02T19:00"})
     assert classes["recall"] == expected_metrics(_within(documents, start, start + 24 * HOUR), n)["recall"]
 
