@@ -27,9 +27,10 @@ from aiohttp import web
 
 from clara.predictions import PredictionTotals
 from clara.rollups import Totals
-from web import hours, keys, queries, reports
+from web import hours, keys, queries, reports, segments_api
 from web.hours import HourRange, Span, series_span, span_of
 from web.params import RANGE_PARAMETERS, DateRange, default_range, query
+from web.segments_api import Segment
 from web.volume import HOURLY_UP_TO_DAYS, volume_body
 
 T = TypeVar("T")
@@ -47,16 +48,24 @@ async def meta(request: web.Request) -> web.Response:
     return web.json_response({
         "classes": list(config.model.classes), "colors": list(config.model.colors),
         "timezone": config.model.timezone, "default_range": default_range(config).to_json(),
-        "max_range_days": config.web.max_range_days, "averages": ["macro", "weighted"]})
+        "max_range_days": config.web.max_range_days, "averages": ["macro", "weighted"],
+        "segments": list(config.segments.fields)})
 
 
-async def _by_day(app: web.Application, span: Span, cache: web.AppKey = keys.ROLLUP_CACHE):
+async def _by_day(app: web.Application, span: Span, cache: web.AppKey = keys.ROLLUP_CACHE,
+                  segment: Segment | None = None):
     """The range's Totals per local day (per local hour for an HourRange, read from MongoDB: no version) and
-    their version, None when not known. `cache`: the review rollups' cache, or the prediction rollups'."""
+    their version, None when not known. `cache`: the review rollups' cache, or the prediction rollups'; with a
+    `segment`, that segment's rollups of the same kind (no version: web.segments_api)."""
+    if segment is not None:
+        cache = app[cache]
+        return await segments_api.by_period(app[keys.COLLECTIONS], cache.role, segment, span, cache.summed), None
     return await hours.by_period(app[cache], app[keys.COLLECTIONS], span)
 
 
-def _pending(app: web.Application, span: Span):
+def _pending(app: web.Application, span: Span, segment: Segment | None = None):
+    if segment is not None:
+        return segments_api.pending(app[keys.COLLECTIONS], segment, span)
     if isinstance(span, HourRange):
         return queries.pending_reviews(app[keys.COLLECTIONS], span)
     return app[keys.PENDING].count(app[keys.COLLECTIONS], span)
@@ -94,12 +103,13 @@ async def _range_answer(request: web.Request, name: str, roles: tuple[str, ...],
                         series: bool = False) -> web.Response:
     """`build(app, span)` for the request's range (with `series`, and its `by`), kept while the collections
     `roles` stay the same (`_kept`), and remembered so that a live update rebuilds it before the dashboards
-    ask (web.hub)."""
+    ask (web.hub). With a `segment`, `build(app, span, segment)`, built afresh (web.segments_api)."""
     app = request.app
-    if series:
-        days = series_span(query(request, (*RANGE_PARAMETERS, "by")), app[keys.CONFIG])
-    else:
-        days = span_of(query(request, RANGE_PARAMETERS), app[keys.CONFIG])
+    values = query(request, (*RANGE_PARAMETERS, segments_api.PARAMETER, *(("by",) if series else ())))
+    days = (series_span if series else span_of)(values, app[keys.CONFIG])
+    segment = segments_api.segment_of(values, app[keys.CONFIG])
+    if segment is not None:
+        return _response(await build(app, days, segment))
     key = (name, days)
     answer = functools.partial(_kept, app, key, roles, functools.partial(build, app, days))
     app[keys.RESPONSES].remember(key, functools.partial(answer, refreshing=True))
@@ -110,8 +120,9 @@ async def summary(request: web.Request) -> web.Response:
     return await _range_answer(request, "summary", ("rollups", "source"), _summary)
 
 
-async def _summary(app: web.Application, days: Span) -> bytes:
-    (by_day, version), pending = await asyncio.gather(_by_day(app, days), _pending(app, days))
+async def _summary(app: web.Application, days: Span, segment: Segment | None = None) -> bytes:
+    (by_day, version), pending = await asyncio.gather(_by_day(app, days, segment=segment),
+                                                      _pending(app, days, segment))
     totals = await _range_totals(app, days, by_day, version)
     return await _answer(app, ("summary", days), None if version is None else (version, pending),
                          reports.summary, totals, pending, days, app[keys.CONFIG])
@@ -127,15 +138,15 @@ async def daily(request: web.Request) -> web.Response:
     return await _range_answer(request, "daily", ("rollups",), _daily, series=True)
 
 
-async def _daily(app: web.Application, days: Span) -> bytes:
-    by_day, version = await _by_day(app, days)
+async def _daily(app: web.Application, days: Span, segment: Segment | None = None) -> bytes:
+    by_day, version = await _by_day(app, days, segment=segment)
     return await _answer(app, ("daily", days), version, reports.daily, by_day, days, app[keys.CONFIG])
 
 
 def _range_report(function):
     """A handler that builds `function(totals, days, config)` over the range's rollups."""
-    async def build(app: web.Application, days: Span) -> bytes:
-        by_day, version = await _by_day(app, days)
+    async def build(app: web.Application, days: Span, segment: Segment | None = None) -> bytes:
+        by_day, version = await _by_day(app, days, segment=segment)
         totals = await _range_totals(app, days, by_day, version)
         return await _answer(app, (function.__name__, days), version, function, totals, days, app[keys.CONFIG])
 
@@ -154,10 +165,10 @@ async def training(request: web.Request) -> web.Response:
     return await _range_answer(request, "training", ("rollups", "predictions"), _training_answer)
 
 
-async def _training_answer(app: web.Application, days: Span) -> bytes:
+async def _training_answer(app: web.Application, days: Span, segment: Segment | None = None) -> bytes:
     config = app[keys.CONFIG]
     (by_day, version), (predictions, predictions_version) = await asyncio.gather(
-        _by_day(app, days), _by_day(app, days, keys.PREDICTION_CACHE))
+        _by_day(app, days, segment=segment), _by_day(app, days, keys.PREDICTION_CACHE, segment))
     both = None if version is None or predictions_version is None else (version, predictions_version)
     totals = await _range_totals(app, days, by_day, version)
     return await _answer(app, ("training", days), both, _training, totals, predictions, days, config)
@@ -175,8 +186,12 @@ async def volume(request: web.Request) -> web.Response:
     so it is kept by range, data versions, recount state and minute, as JSON cut where `as_of` goes, and
     each answer's own `as_of` is put in between."""
     app = request.app
-    span = series_span(query(request, (*RANGE_PARAMETERS, "by")), app[keys.CONFIG], HOURLY_UP_TO_DAYS)
+    values = query(request, (*RANGE_PARAMETERS, "by", segments_api.PARAMETER))
+    span = series_span(values, app[keys.CONFIG], HOURLY_UP_TO_DAYS)
+    segment = segments_api.segment_of(values, app[keys.CONFIG])
     now = dt.datetime.now(dt.timezone.utc)
+    if segment is not None:
+        return web.json_response(await _segment_volume(app, span, segment, now))
     app[keys.RESPONSES].remember(("volume", span), functools.partial(_volume_kept, app, span, refreshing=True))
     before, after = await _volume_kept(app, span, now)
     return _response(b"".join((before, json.dumps(now.isoformat()).encode(), after)))
@@ -190,6 +205,24 @@ async def _volume_kept(app: web.Application, span: Span, now: dt.datetime | None
     return await _kept(app, ("volume", span), ("rollups", "predictions", "state"),
                        functools.partial(_volume_parts, app, span, now), now.replace(second=0, microsecond=0),
                        refreshing=refreshing)
+
+
+async def _segment_volume(app: web.Application, span: Span, segment: Segment, now: dt.datetime) -> dict:
+    """The /api/volume body of one segment, read afresh (web.segments_api)."""
+    config, collections = app[keys.CONFIG], app[keys.COLLECTIONS]
+    local_today = now.astimezone(config.model.zone).date()
+    today = DateRange(local_today, local_today, config.model.zone)
+    if isinstance(span, HourRange):   # volume_body groups an HourRange's period documents itself
+        held = [segments_api.documents(collections, role, segment, span) for role in ("predictions", "rollups")]
+    else:
+        held = [_by_day(app, span, cache, segment) for cache in (keys.PREDICTION_CACHE, keys.ROLLUP_CACHE)]
+    *periods, (today_predictions, _), (today_reviews, _), recounting = await asyncio.gather(
+        *held, *(_by_day(app, today, cache, segment) for cache in (keys.PREDICTION_CACHE, keys.ROLLUP_CACHE)),
+        queries.prediction_recount(collections))
+    if not isinstance(span, HourRange):
+        periods = [found for found, _ in periods]
+    return await _run(volume_body, span, *periods, (today_predictions.get(local_today), today_reviews.get(local_today)),
+                      now, recounting)
 
 
 async def _unversioned(documents: Awaitable[dict]) -> tuple[dict, None]:

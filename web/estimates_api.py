@@ -22,7 +22,7 @@ from clara.settings import EstimateSettings
 from estimates.label_shift import METHODS as LABEL_SHIFT_METHODS
 from estimates.unreviewed import MIN_REVIEWS as MIN_BIN_REVIEWS
 from web import estimates_reports as reports
-from web import hours, keys
+from web import hours, keys, segments_api
 from web.errors import BadParameter
 from web.hours import Span, series_span, span_of
 from web.params import RANGE_PARAMETERS, DateRange, integer, query, range_of
@@ -59,13 +59,18 @@ async def _run(function, *args):
 
 def _parsed(request: web.Request, *names: str, series: bool = False) -> tuple[dict[str, str], Span]:
     """The query's values and its range: with `series`, `by` is allowed and applied (web.hours)."""
-    values = query(request, (*RANGE_PARAMETERS, *names, *(("by",) if series else ())))
+    values = query(request, (*RANGE_PARAMETERS, segments_api.PARAMETER, *names, *(("by",) if series else ())))
     parse = series_span if series else span_of
     return values, parse(values, request.app[keys.CONFIG])
 
 
 async def _by_period(request: web.Request, days: Span, cache: web.AppKey = keys.ROLLUP_CACHE) -> dict:
-    """The range's totals per local day, or per local hour of an HourRange, of one kind of rollup."""
+    """The range's totals per local day, or per local hour of an HourRange, of one kind of rollup: of the
+    request's `segment` when it names one (web.segments_api)."""
+    segment = segments_api.requested(request)
+    if segment is not None:
+        found = request.app[cache]
+        return await segments_api.by_period(request.app[keys.COLLECTIONS], found.role, segment, days, found.summed)
     return (await hours.by_period(request.app[cache], request.app[keys.COLLECTIONS], days))[0]
 
 
@@ -126,6 +131,6 @@ async def label_shift(request: web.Request) -> web.Response:
 async def review_hints(request: web.Request) -> web.Response:
     """Where the next reviews shrink the uncertainty most, and how many a day a ±2-point interval needs
     (whole local days only: the answer is per day)."""
-    days = range_of(query(request, RANGE_PARAMETERS), request.app[keys.CONFIG])
+    days = range_of(query(request, (*RANGE_PARAMETERS, segments_api.PARAMETER)), request.app[keys.CONFIG])
     return web.json_response(await _run(reports.review_hints, *await _days(request, days), days,
                                         request.app[keys.CONFIG]))

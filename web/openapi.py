@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
+from clara.segments import MAX_VALUE_LENGTH
 from web import estimates_openapi, keys
 from web.hours import MAX_HOURLY_DAYS
 from web.params import query
@@ -59,6 +62,26 @@ SERIES = frozenset({"/api/daily", *estimates_openapi.SERIES})
 LIMIT_PARAMETER = {"name": "limit", "in": "query", "required": False,
                    "description": "Past alerts returned at most (newest first); default 100, 0 for open alerts only",
                    "schema": {"type": "integer", "minimum": 0, "maximum": 1000}}
+# The rollup endpoints that answer for one segment (web.segments_api); the parameter's pattern names the
+# configured fields (segment_parameter).
+SEGMENTED = frozenset({"/api/summary", "/api/daily", "/api/classes", "/api/confusion", "/api/volume", "/api/training",
+                       *estimates_openapi.ENDPOINTS})
+
+
+def segment_parameter(fields: tuple[str, ...]) -> dict:
+    """`segment=field:value`, its pattern made of the configured fields (documented only where some are: without
+    them the server refuses any value, with HTTP 400)."""
+    names = "|".join(re.escape(field) for field in fields)
+    return {"name": "segment", "in": "query", "required": False,
+            "description": "Answer for one segment, `field:value` (for example model_version:v2), from the segment "
+                           "rollups: the same figures for the predictions and reviews of that value only. The field "
+                           f"is one of segments.fields ({', '.join(fields)}); the value 1 to {MAX_VALUE_LENGTH} "
+                           "characters as /api/segments lists it (unknown: the field missing; other: beyond segments.max_values)"
+                           "; otherwise HTTP 400 naming `segment`. A value never seen gives an empty answer. Pending "
+                           "reviews of a segment are its predictions minus bad ones minus its reviews",
+            "schema": {"type": "string", "pattern": f"^({names}):.{{1,{MAX_VALUE_LENGTH}}}$"}}
+
+
 ALERT_ID_PARAMETER = {"name": "id", "in": "path", "required": True, "description": "The alert's id",
                       "schema": {"type": "string", "pattern": "^[0-9a-f]{24}$"}}
 
@@ -116,7 +139,10 @@ SCHEMAS = {
                         "end": {"type": "string", "format": "date-time"}}),
     "Healthz": _object(status={"type": "string", "enum": ["ok"]}, mongodb={"type": "string", "enum": ["reachable"]}),
     "Meta": _object(classes=STRINGS, colors=STRINGS, timezone={"type": "string"}, default_range=RANGE,
-                    max_range_days=COUNT, averages=STRINGS),
+                    max_range_days=COUNT, averages=STRINGS, segments=STRINGS),
+    "Segments": _object(range=RANGE, max_values=COUNT, fields={"type": "array", "items": _object(
+        field={"type": "string"}, values={"type": "array", "items": _object(
+            value={"type": "string"}, predictions=COUNT, reviews=COUNT)})}),
     "Summary": _object(range=RANGE, reviews=COUNT, pending=COUNT, rejected_without_class=COUNT, accuracy=NUMBER,
                        averages=_object(macro=SCORES, weighted=SCORES), classes=STRINGS, colors=STRINGS,
                        samples_by_class=COUNTS, predicted_by_class=COUNTS, mean_confidence=NUMBER,
@@ -166,6 +192,8 @@ ENDPOINTS = {
                     "+ pending); `today` so far; null after now", "Volume", [*SPAN_PARAMETERS, BY_PARAMETER]),
     "/api/training": ("Training-set class counts beside the range's predictions: all of them by predicted class, "
                       "the reviewed ones by predicted and by true class", "Training", True),
+    "/api/segments": ("Every configured segment field with the values seen in the range (predictions or reviews), "
+                      "busiest first, with their counts: what `segment` can name", "Segments", True),
     "/api/health": ("Pending reviews, review latency, set-aside documents, outbox and consumer", "Health", True),
     "/api/alerts": ("Open alerts, and past alerts opened in the range (newest first, at most `limit`)", "Alerts",
                     [*DATE_PARAMETERS, LIMIT_PARAMETER]),
@@ -199,7 +227,8 @@ ALERT_LINKS = {name: {"operationId": "api_alerts_id", "parameters": {"id": f"$re
                for name, part in (("OpenAlertDetail", "open"), ("PastAlertDetail", "past"))}
 
 
-def _operation(path: str, summary: str, body: str, parameters: bool | list[dict], max_range_days: int) -> dict:
+def _operation(path: str, summary: str, body: str, parameters: bool | list[dict], max_range_days: int,
+               segment_fields: tuple[str, ...]) -> dict:
     if body in SCHEMAS:
         content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}}
     elif body == "text/event-stream":
@@ -212,6 +241,8 @@ def _operation(path: str, summary: str, body: str, parameters: bool | list[dict]
                  "400": {"description": "A bad query parameter, named in the body", **error},
                  "401": {"description": "Credentials required", **error}}
     parameters = SPAN_PARAMETERS if parameters is True else parameters or []
+    if path in SEGMENTED and segment_fields:
+        parameters = [*parameters, segment_parameter(segment_fields)]
     if any(parameter["in"] == "path" for parameter in parameters):
         responses["404"] = {"description": "No such resource", **error}
     if path not in WITHOUT_DATABASE:
@@ -225,13 +256,14 @@ def _operation(path: str, summary: str, body: str, parameters: bool | list[dict]
     return {"get": operation}
 
 
-def document(max_range_days: int = 400) -> dict:
+def document(max_range_days: int = 400, segment_fields: tuple[str, ...] = ()) -> dict:
     return {"openapi": "3.0.3",
             "info": {"title": "CLARA Monitor", "version": "1.0",
                      "description": "Exact classification metrics from hourly rollups. Dates are local days in the "
                                     "configured time zone, times (hour-precise ranges) local hours; unknown query "
                                     "parameters are refused with 400."},
-            "paths": {path: _operation(path, *spec, max_range_days) for path, spec in ENDPOINTS.items()},
+            "paths": {path: _operation(path, *spec, max_range_days, segment_fields)
+                      for path, spec in ENDPOINTS.items()},
             "components": {"schemas": SCHEMAS,
                            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
                                                "basic": {"type": "http", "scheme": "basic"}}}}
@@ -240,7 +272,7 @@ def document(max_range_days: int = 400) -> dict:
 async def openapi(request: web.Request) -> web.Response:
     query(request, allowed=())
     settings = request.app[keys.CONFIG].web
-    body = document(settings.max_range_days)
+    body = document(settings.max_range_days, request.app[keys.CONFIG].segments.fields)
     if settings.api_token or settings.basic_auth:
         body["security"] = [{"bearer": []}, {"basic": []}]
     return web.json_response(body)

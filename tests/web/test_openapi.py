@@ -107,8 +107,9 @@ def _hour_start(text: str, zone: ZoneInfo) -> dt.datetime | None:
 
 @pytest.fixture
 def web_config(make_config):
-    """Alerts in the database (one open, one resolved), so /api/alerts/{id} has something to answer with."""
-    return make_config(**alert_sections(history_end()))
+    """Alerts in the database (one open, one resolved), so /api/alerts/{id} has something to answer with; a
+    segment field, so that `segment` is described and fuzzed."""
+    return make_config(**alert_sections(history_end()), segments={"fields": ["model_version"]})
 
 
 @pytest.fixture

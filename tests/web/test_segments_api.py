@@ -1,0 +1,150 @@
+"""`segment=field:value` on every rollup endpoint: a segment's figures equal scikit-learn on its own documents,
+the overall figures are the sum of a field's segments, bad values are refused naming the parameter, a value
+never seen is an empty answer, and /api/segments lists the values seen."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+
+from clara.segments import WARNINGS
+from tests.support.inserts import count_inserts
+from tests.web.conftest import UTC, expected_metrics, make_documents
+
+VERSIONS = ["v1", "v2", None]   # None: the field is missing, the `unknown` segment
+SITES = ["north", "south"]
+RANGE = {"from": "2024-03-30", "to": "2024-04-01"}
+SEGMENTED = ["/api/summary", "/api/daily", "/api/classes", "/api/confusion", "/api/volume", "/api/training",
+             "/api/intervals", "/api/calibration", "/api/unreviewed", "/api/label-shift", "/api/review-hints"]
+
+
+@pytest.fixture
+def web_config(make_config):
+    WARNINGS.seen.clear()
+    return make_config(web={"sse_heartbeat_seconds": 0.5}, consumer={"batch_max_seconds": 0.05},
+                       segments={"fields": ["model_version", "site"], "max_values": 20})
+
+
+@pytest.fixture
+def documents(mongo_client, web_collections, web_config, process) -> list[dict]:
+    rng = random.Random(18)
+    docs = make_documents(rng, dt.datetime(2024, 3, 29, 23, tzinfo=UTC), 72, 5, web_config.n_classes)
+    for doc in docs:
+        version = rng.choice(VERSIONS)
+        if version is not None:
+            doc["model_version"] = version
+        doc["site"] = rng.choice(SITES)
+    web_collections.source.insert_many(docs)
+    count_inserts(mongo_client, web_collections, web_config, docs)
+    process()
+    return docs
+
+
+async def _get(client, path, **params):
+    response = await client.get(path, params=params)
+    assert response.status == 200, await response.text()
+    return await response.json()
+
+
+def _in_range(docs, zone):
+    first, last = (dt.date.fromisoformat(RANGE[end]) for end in ("from", "to"))
+    return [doc for doc in docs if first <= doc["timestamp"].astimezone(zone).date() <= last]
+
+
+async def test_a_segment_equals_scikit_learn_on_its_documents(client, documents, web_config):
+    chosen = _in_range(documents, web_config.model.zone)
+    for version in ("v1", "v2", "unknown"):
+        mine = [doc for doc in chosen if doc.get("model_version", "unknown") == version]
+        expected = expected_metrics(mine, web_config.n_classes)
+        summary = await _get(client, "/api/summary", **RANGE, segment=f"model_version:{version}")
+        assert summary["reviews"] == expected["reviews"] > 0
+        assert summary["accuracy"] == expected["accuracy"]
+        assert summary["averages"] == {"macro": expected["macro"], "weighted": expected["weighted"]}
+        assert summary["pending"] == sum("output_validated" not in doc for doc in mine)
+        classes = await _get(client, "/api/classes", **RANGE, segment=f"model_version:{version}")
+        assert classes["recall"] == expected["recall"]
+        volume = await _get(client, "/api/volume", **RANGE, segment=f"model_version:{version}")
+        assert volume["total"]["predictions"] == len(mine)
+
+
+async def test_the_overall_answers_are_the_sum_of_a_fields_segments(client, documents, web_config):
+    overall = {path: await _get(client, path, **RANGE) for path in ("/api/summary", "/api/daily", "/api/volume",
+                                                                     "/api/confusion", "/api/training")}
+    for field, values in (("model_version", ["v1", "v2", "unknown"]), ("site", SITES)):
+        parts = {path: [await _get(client, path, **RANGE, segment=f"{field}:{value}") for value in values]
+                 for path in overall}
+        summaries = parts["/api/summary"]
+        for name in ("reviews", "pending", "rejected_without_class"):
+            assert sum(part[name] for part in summaries) == overall["/api/summary"][name], name
+        for name in ("samples_by_class", "predicted_by_class"):
+            assert [sum(column) for column in zip(*(part[name] for part in summaries))] == \
+                overall["/api/summary"][name], name
+        assert [sum(column) for column in zip(*(part["reviews"] for part in parts["/api/daily"]))] == \
+            overall["/api/daily"]["reviews"]
+        for name in ("predictions", "reviews", "pending", "bad"):
+            assert [sum(column) for column in zip(*(part[name] for part in parts["/api/volume"]))] == \
+                overall["/api/volume"][name], name
+        matrices = [part["matrix"] for part in parts["/api/confusion"]]
+        assert [[sum(cells) for cells in zip(*rows)] for rows in zip(*matrices)] == overall["/api/confusion"]["matrix"]
+        assert sum(part["all_predictions"] for part in parts["/api/training"]) == \
+            overall["/api/training"]["all_predictions"]
+
+
+async def test_every_rollup_endpoint_takes_a_segment_and_an_unseen_value_is_empty(client, documents):
+    for path in SEGMENTED:
+        body = await _get(client, path, **RANGE, segment="model_version:v9")
+        assert body["range"]["from"] == RANGE["from"], path
+    summary = await _get(client, "/api/summary", **RANGE, segment="model_version:v9")
+    assert (summary["reviews"], summary["pending"], summary["accuracy"]) == (0, 0, None)
+    intervals = await _get(client, "/api/intervals", **RANGE, segment="model_version:v9")
+    assert intervals["total"]["reviews"] == 0
+    hourly = await _get(client, "/api/daily", **{"from": "2024-03-30T10:00", "to": "2024-03-30T16:00"},
+                        segment="site:north")
+    assert len(hourly["hours"]) == 6 and sum(hourly["reviews"]) > 0
+
+
+@pytest.mark.parametrize("value, reason", [
+    ("model_version", "is not field:value"), (":v1", "is not field:value"), ("model_version:", "is not field:value"),
+    ("camera:3", "'camera' is not a segment field; configured: model_version, site"),
+    ("site:" + "x" * 101, "at most 100")])
+async def test_a_bad_segment_is_refused_naming_the_parameter(client, value, reason):
+    for path in ("/api/summary", "/api/volume", "/api/intervals", "/api/review-hints"):
+        response = await client.get(path, params={"segment": value})
+        assert response.status == 400, path
+        error = (await response.json())["error"]
+        assert error["parameter"] == "segment" and reason in error["message"], (path, error)
+
+
+async def test_segments_lists_the_values_seen_with_their_counts(client, documents, web_config):
+    body = await _get(client, "/api/segments", **RANGE)
+    chosen = _in_range(documents, web_config.model.zone)
+    listed = {entry["field"]: entry["values"] for entry in body["fields"]}
+    assert list(listed) == ["model_version", "site"]
+    for row in listed["model_version"]:
+        mine = [doc for doc in chosen if doc.get("model_version", "unknown") == row["value"]]
+        assert row["predictions"] == len(mine) > 0
+        assert row["reviews"] == sum("output_validated" in doc for doc in mine)
+    assert {row["value"] for row in listed["model_version"]} == {"v1", "v2", "unknown"}
+    meta = await _get(client, "/api/meta")
+    assert meta["segments"] == ["model_version", "site"]
+
+
+async def test_without_segments_configured_the_parameter_is_refused(aiohttp_client, make_config, web_collections):
+    from web.app import create_app
+
+    client = await aiohttp_client(create_app(make_config()))
+    response = await client.get("/api/summary", params={"segment": "model_version:v1"})
+    error = (await response.json())["error"]
+    assert response.status == 400 and error["parameter"] == "segment" and "no segment fields" in error["message"]
+    assert (await _get(client, "/api/meta"))["segments"] == []
+
+
+async def test_openapi_describes_segment_on_every_segmented_endpoint(client):
+    paths = (await _get(client, "/api/openapi.json"))["paths"]
+    for path, operation in paths.items():
+        named = [parameter for parameter in operation["get"]["parameters"] if parameter["name"] == "segment"]
+        assert bool(named) == (path in SEGMENTED), path
+        if named:
+            assert named[0]["schema"]["pattern"] == "^(model_version|site):.{1,100}$"

@@ -1,0 +1,137 @@
+"""The `segment` parameter (`segment=model_version:v2`) and the per-segment reads behind it, and /api/segments.
+
+A rollup endpoint given `segment=<field>:<value>` answers from the segment rollups (clara.segment_rollups)
+instead of the overall ones: the same counters, so the same reports, for the predictions and reviews of that
+one value. The field must be one of `segments.fields` and the value 1..MAX_VALUE_LENGTH characters (else
+HTTP 400 naming `segment`); a value never seen is an empty answer (no reviews, no predictions), not an error,
+since the value may simply not have arrived yet.
+
+Segmented answers are read from MongoDB on every request: the change fence (web.changes) does not follow the
+segment collections, so nothing is kept by version for them. A local day is one range of the _id index per
+field with a projection of the one value (a 90-day range: about 2,200 small documents per kind).
+
+Pending reviews of a segment come from its rollups: its predictions minus the bad ones minus its reviews
+(web.volume.Volume.pending), where the overall figure counts the source collection (the two agree except
+for documents a writer moved after the insert; see web.volume).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import functools
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from clara.config import Config
+from clara.db import Collections
+from clara.predictions import PredictionTotals
+from clara.rollups import UTC, Totals, local_day
+from clara.segment_rollups import segments_seen
+from clara.segments import MAX_VALUE_LENGTH, hour_range, value_key
+from web import keys
+from web.errors import BadParameter
+from web.hours import HourRange, Span, span_of
+from web.params import RANGE_PARAMETERS, query
+from web.volume import Volume
+
+PARAMETER = "segment"
+# The segment collection of each overall role (web.rollup_cache.RollupCache.role).
+SEGMENT_ROLES = {"rollups": "segment_rollups", "predictions": "segment_predictions"}
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class Segment:
+    """One value of one segment field, as a request names it."""
+
+    field: str
+    value: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"field": self.field, "value": self.value}
+
+    def label(self) -> str:
+        return f"{self.field}:{self.value}"
+
+
+def segment_of(values: Mapping[str, str], config: Config) -> Segment | None:
+    """The `segment` of already-checked query values (web.params.query), None when not given."""
+    text = values.get(PARAMETER)
+    if text is None:
+        return None
+    fields = config.segments.fields
+    if not fields:
+        raise BadParameter(PARAMETER, "no segment fields are configured (segments.fields), so nothing can be "
+                                      "selected; leave the parameter out for every prediction")
+    field, colon, value = text.partition(":")
+    if not colon or not field or not value:
+        raise BadParameter(PARAMETER, f"{text!r} is not field:value (for example {fields[0]}:v2)")
+    if field not in fields:
+        raise BadParameter(PARAMETER, f"{field!r} is not a segment field; configured: {', '.join(fields)}")
+    if len(value) > MAX_VALUE_LENGTH:
+        raise BadParameter(PARAMETER, f"the value is {len(value)} characters long; a segment value has at most "
+                                      f"{MAX_VALUE_LENGTH} (longer ones count under 'other')")
+    return Segment(field, value)
+
+
+def requested(request: web.Request) -> Segment | None:
+    """The request's `segment` (its other parameters are checked by the handler's own web.params.query)."""
+    return segment_of(request.query, request.app[keys.CONFIG])
+
+
+async def documents(collections: Collections, role: str, segment: Segment,
+                    span: Span) -> dict[dt.datetime, Mapping[str, Any]]:
+    """The segment's counters of every rollup period of the range that has them, by the period's UTC start."""
+    collection = getattr(collections, SEGMENT_ROLES[role])
+    key = value_key(segment.value)
+    found = await collection.find(hour_range(*span.bounds) | {"_id.field": segment.field},
+                                  {f"values.{key}": 1}).to_list(None)
+    return {_utc(doc["_id"]["hour"]): doc["values"][key] for doc in found if key in (doc.get("values") or {})}
+
+
+def summed_by_period(span: Span, docs: Mapping[dt.datetime, Mapping[str, Any]],
+                     summing: Callable[[Iterable[Mapping[str, Any]]], T]) -> dict[Any, T]:
+    """Period counters summed per local day of a DateRange, or per local hour of an HourRange (absent when none)."""
+    grouped: dict[Any, list] = defaultdict(list)
+    for period, counters in sorted(docs.items()):
+        grouped[span.hour_of(period) if isinstance(span, HourRange) else local_day(period, span.zone)].append(counters)
+    return {period: summing(group) for period, group in grouped.items()}
+
+
+async def by_period(collections: Collections, role: str, segment: Segment, span: Span,
+                    summing: Callable[[Iterable[Mapping[str, Any]]], T]) -> dict[Any, T]:
+    """The segment's totals per local day (or hour of an HourRange) of one kind of rollup, summed in the executor:
+    the shape web.hours.by_period gives for every prediction."""
+    docs = await documents(collections, role, segment, span)
+    return await asyncio.get_running_loop().run_in_executor(
+        None, functools.partial(summed_by_period, span, docs, summing))
+
+
+async def pending(collections: Collections, segment: Segment, span: Span) -> int:
+    """The segment's predictions of the range not reviewed yet, from its rollups (see the module docstring)."""
+    predictions, reviews = await asyncio.gather(
+        by_period(collections, "predictions", segment, span, PredictionTotals.of),
+        by_period(collections, "rollups", segment, span, Totals.of))
+    return Volume.of(PredictionTotals.sum(predictions.values()), Totals.sum(reviews.values())).pending
+
+
+async def segments(request: web.Request) -> web.Response:
+    """Every configured segment field with the values seen in the range and their counts, busiest first."""
+    config = request.app[keys.CONFIG]
+    span = span_of(query(request, RANGE_PARAMETERS), config)
+    seen = await asyncio.get_running_loop().run_in_executor(
+        None, functools.partial(segments_seen, request.app[keys.DRIFT_COLLECTIONS], *span.bounds))
+    return web.json_response({
+        "range": span.to_json(), "max_values": config.segments.max_values,
+        "fields": [{"field": field, "values": [{"value": one.value, "predictions": one.predictions,
+                                                "reviews": one.reviews} for one in seen.get(field, [])]}
+                   for field in config.segments.fields]})
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
