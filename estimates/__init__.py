@@ -10,5 +10,6 @@ Every function here is pure (counts in, a frozen result out, no I/O), and every 
 
 Modules: `intervals` (Wilson / Clopper-Pearson, bootstrap F1), `calibration` (reliability bins, ECE,
 MCE), `unreviewed` (post-stratified accuracy, AC, DoC, ATC, combined accuracy), `label_shift` (BBSE,
-RLLS), `review_hints` (where the next reviews help most).
+RLLS), `review_hints` (where the next reviews help most), `compare` (two proportions side by side: z-test or
+Fisher, Benjamini-Hochberg over classes).
 """
