@@ -115,15 +115,17 @@ def _f1(cells: tuple, rejected: tuple, average: str, draws: int, seed: int) -> E
 
 # -- calibration -----------------------------------------------------------------------------------
 
+def reliability_of(totals: Totals, predicted: int | None = None, *, within: float) -> dict:
+    """The reliability of reviewed predictions (of one predicted class, or all) as JSON, with `complete`."""
+    bins = Bins.of(totals, None, predicted)
+    found = reliability(bins.reviewed, bins.correct, bins.reviewed_micros, confidence_scale=MICROS, tolerance=within)
+    return {"complete": bins.complete, **js.reliability(found)}
+
+
 def calibration(by_day: Mapping, days: Span, config: Config, min_reviews: int) -> dict:
     total = Totals.sum(by_day.values())
     within = config.estimates.calibrated_within
-
-    def curve(totals: Totals, predicted: int | None = None) -> dict:
-        bins = Bins.of(totals, None, predicted)
-        found = reliability(bins.reviewed, bins.correct, bins.reviewed_micros, confidence_scale=MICROS,
-                            tolerance=within)
-        return {"complete": bins.complete, **js.reliability(found)}
+    curve = functools.partial(reliability_of, within=within)
 
     def day_row(day) -> dict:
         found = curve(by_day.get(day) or Totals())

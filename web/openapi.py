@@ -76,10 +76,23 @@ def segment_parameter(fields: tuple[str, ...]) -> dict:
             "description": "Answer for one segment, `field:value` (for example model_version:v2), from the segment "
                            "rollups: the same figures for the predictions and reviews of that value only. The field "
                            f"is one of segments.fields ({', '.join(fields)}); the value 1 to {MAX_VALUE_LENGTH} "
-                           "characters as /api/segments lists it (unknown: the field missing; other: beyond segments.max_values)"
-                           "; otherwise HTTP 400 naming `segment`. A value never seen gives an empty answer. Pending "
+                           "characters as /api/segments lists it (unknown: the field missing; other: beyond "
+                           "segments.max_values); otherwise HTTP 400 naming `segment`. A value never seen gives an empty answer. Pending "
                            "reviews of a segment are its predictions minus bad ones minus its reviews",
             "schema": {"type": "string", "pattern": f"^({names}):.{{1,{MAX_VALUE_LENGTH}}}$"}}
+
+
+def compare_parameters(fields: tuple[str, ...]) -> list[dict]:
+    """`field`, `a` and `b` of /api/compare (web.compare_api)."""
+    field = {"type": "string", "enum": list(fields)} if fields else {"type": "string"}
+    value = {"type": "string", "minLength": 1, "maxLength": MAX_VALUE_LENGTH}
+    return [{"name": "field", "in": "query", "required": True, "schema": field,
+             "description": "The segment field to compare by: one of segments.fields (HTTP 400 naming `field` "
+                            "otherwise, and when none is configured)"},
+            *({"name": name, "in": "query", "required": True, "schema": value,
+               "description": f"Side {name.upper()}: a value of `field` as /api/segments lists it (1 to "
+                              f"{MAX_VALUE_LENGTH} characters; a value never seen has no reviews)"}
+              for name in ("a", "b"))]
 
 
 ALERT_ID_PARAMETER = {"name": "id", "in": "path", "required": True, "description": "The alert's id",
@@ -109,6 +122,14 @@ SERIES = _object(key=TEXT, detector=TEXT, subject=TEXT, statistic=TEXT, title=TE
                  alerting={"type": "boolean"}, values=NUMBERS, p_values=NUMBERS,
                  firing={"type": "array", "items": {"type": "boolean", "nullable": True}}, threshold=NUMBERS,
                  threshold_label=TEXT)
+
+
+# A difference of two proportions (estimates.compare, web.compare_api).
+DIFFERENCE = _object(method=TEXT, assumption=TEXT, a=estimates_openapi.ESTIMATE, b=estimates_openapi.ESTIMATE,
+                     difference=NUMBER, statistic=NUMBER, p_value=NUMBER, adjusted_p_value=NUMBER,
+                     alpha={"type": "number"}, significant={"type": "boolean", "nullable": True},
+                     reason={"type": "string", "nullable": True}, verdict=TEXT)
+RELIABILITY = estimates_openapi.RELIABILITY
 
 
 # Server-Sent Events of /api/stream: the JSON `data` of each event type (heartbeats are comments).
@@ -159,6 +180,13 @@ SCHEMAS = {
                         reviewed_true=COUNTS, reviews=COUNT, rejected_without_class=COUNT, all_predicted=COUNTS,
                         all_predictions=COUNT, bad=COUNT),
     "Volume": VOLUME,
+    "Compare": _object(range=RANGE, by={"type": "string", "enum": ["day", "hour"]}, field=TEXT, a=TEXT, b=TEXT,
+                       classes=STRINGS, colors=STRINGS, accuracy=DIFFERENCE,
+                       recall={"type": "array", "items": DIFFERENCE},
+                       calibration=_object(a=RELIABILITY, b=RELIABILITY),
+                       mix=_object(**dict.fromkeys("ab", _object(predictions=COUNT, bad=COUNT, by_class=COUNTS))),
+                       periods=STRINGS, accuracy_by_period=_object(**dict.fromkeys("ab", {
+                           "type": "array", "items": estimates_openapi.ESTIMATE}))),
     "Health": _object(range=RANGE, pending=COUNT, latency=LATENCY, outbox_backlog=COUNT, live={"type": "boolean"},
                       rejects=_object(total=COUNT, by_reason={"type": "array", "items": _object(
                           reason={"type": "string"}, field={"type": "string", "nullable": True}, count=COUNT,
@@ -194,6 +222,11 @@ ENDPOINTS = {
                       "the reviewed ones by predicted and by true class", "Training", True),
     "/api/segments": ("Every configured segment field with the values seen in the range (predictions or reviews), "
                       "busiest first, with their counts: what `segment` can name", "Segments", True),
+    "/api/compare": ("Two values of a segment field side by side on the same periods: reviewed predictions' "
+                     "accuracy and per-class recall (Wilson intervals) with a test of each difference (pooled "
+                     "two-proportion z-test, Fisher's exact test for small tables; Benjamini-Hochberg over classes) "
+                     "and its verdict in words, reliability of each, the predicted-class mix of all predictions, and "
+                     "accuracy per day (or hour)", "Compare", [*SPAN_PARAMETERS, BY_PARAMETER]),
     "/api/health": ("Pending reviews, review latency, set-aside documents, outbox and consumer", "Health", True),
     "/api/alerts": ("Open alerts, and past alerts opened in the range (newest first, at most `limit`)", "Alerts",
                     [*DATE_PARAMETERS, LIMIT_PARAMETER]),
@@ -243,6 +276,8 @@ def _operation(path: str, summary: str, body: str, parameters: bool | list[dict]
     parameters = SPAN_PARAMETERS if parameters is True else parameters or []
     if path in SEGMENTED and segment_fields:
         parameters = [*parameters, segment_parameter(segment_fields)]
+    if path == "/api/compare":
+        parameters = [*parameters, *compare_parameters(segment_fields)]
     if any(parameter["in"] == "path" for parameter in parameters):
         responses["404"] = {"description": "No such resource", **error}
     if path not in WITHOUT_DATABASE:

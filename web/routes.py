@@ -7,7 +7,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from web import alerts, api, assets, estimates_api, metrics, ops, segments_api, sse
+from web import alerts, api, assets, compare_api, estimates_api, metrics, ops, segments_api, sse
 from web.errors import MissingAssets
 from web.openapi import openapi
 
@@ -40,6 +40,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/training", api.training)
     app.router.add_get("/api/health", api.health)
     app.router.add_get("/api/segments", segments_api.segments)
+    app.router.add_get("/api/compare", compare_api.compare_handler)
     app.router.add_get("/api/intervals", estimates_api.intervals)
     app.router.add_get("/api/calibration", estimates_api.calibration)
     app.router.add_get("/api/unreviewed", estimates_api.unreviewed)

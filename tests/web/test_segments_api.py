@@ -148,3 +148,51 @@ async def test_openapi_describes_segment_on_every_segmented_endpoint(client):
         assert bool(named) == (path in SEGMENTED), path
         if named:
             assert named[0]["schema"]["pattern"] == "^(model_version|site):.{1,100}$"
+
+
+async def test_compare_puts_two_versions_side_by_side_with_scipys_test(client, documents, web_config):
+    from scipy.stats import binomtest, chi2_contingency, fisher_exact
+
+    body = await _get(client, "/api/compare", **RANGE, field="model_version", a="v1", b="v2")
+    chosen = _in_range(documents, web_config.model.zone)
+    k = web_config.n_classes
+
+    def counts(version):
+        mine = [doc for doc in chosen if doc.get("model_version") == version]
+        reviewed = [doc for doc in mine if "output_validated" in doc]
+        truth = [doc["output_prediction"] if doc["output_validated"] is True else doc["output_validated"]
+                 for doc in reviewed]
+        right = sum(t is not False and t == doc["output_prediction"] for t, doc in zip(truth, reviewed))
+        by_class = [(sum(t is not False and t == c == doc["output_prediction"] for t, doc in zip(truth, reviewed)),
+                     sum(t is not False and t == c for t in truth)) for c in range(k)]
+        mix = [sum(doc["output_prediction"] == c for doc in mine) for c in range(k)]
+        return (right, len(reviewed)), by_class, mix
+
+    (right_a, n_a), classes_a, mix_a = counts("v1")
+    (right_b, n_b), classes_b, mix_b = counts("v2")
+    accuracy = body["accuracy"]
+    assert (accuracy["a"]["n"], accuracy["b"]["n"]) == (n_a, n_b)
+    assert accuracy["a"]["value"] == right_a / n_a and accuracy["b"]["value"] == right_b / n_b
+    assert accuracy["a"]["interval"]["low"] == pytest.approx(
+        binomtest(right_a, n_a).proportion_ci(0.95, method="wilson").low)
+    _, p, _, _ = chi2_contingency([[right_a, n_a - right_a], [right_b, n_b - right_b]], correction=False)
+    assert accuracy["p_value"] == pytest.approx(p, rel=1e-9)
+    assert accuracy["verdict"].startswith("accuracy: v") and "significant at 0.05" in accuracy["verdict"]
+    for c, row in enumerate(body["recall"]):
+        (k_a, m_a), (k_b, m_b) = classes_a[c], classes_b[c]
+        assert (row["a"]["n"], row["b"]["n"]) == (m_a, m_b)
+        table = [[k_a, m_a - k_a], [k_b, m_b - k_b]]
+        expected = (fisher_exact(table)[1] if row["method"].startswith("Fisher")
+                    else chi2_contingency(table, correction=False)[1])
+        assert row["p_value"] == pytest.approx(expected, rel=1e-9)
+    assert body["mix"]["a"]["by_class"] == mix_a and body["mix"]["b"]["by_class"] == mix_b
+    assert body["calibration"]["a"]["n"] + body["calibration"]["b"]["n"] > 0
+    assert len(body["periods"]) == 3 == len(body["accuracy_by_period"]["a"])
+    assert sum(row["n"] for row in body["accuracy_by_period"]["b"]) == n_b
+
+
+async def test_compare_refuses_bad_sides_naming_them(client):
+    for params, name in (({"a": "v1", "b": "v2"}, "field"), ({"field": "camera", "a": "v1", "b": "v2"}, "field"),
+                         ({"field": "site", "b": "v2"}, "a"), ({"field": "site", "a": "v1", "b": ""}, "b")):
+        response = await client.get("/api/compare", params=params)
+        assert response.status == 400 and (await response.json())["error"]["parameter"] == name, params
