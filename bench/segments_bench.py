@@ -6,8 +6,9 @@ spread over --hours hours, counts them as the stream does (consumer.batch.commit
 --batch per transaction), reviews every one of them and counts the reviews as the catch-up does
 (commit_batch, --batch ids per transaction). The two modes' batches are interleaved one by one (off, on,
 on, off, ...), so that the machine's changing load (other processes) falls on both alike; a short round
-warms up first. The rate is documents per second of commit_batch time (the drain of the
-outbox is not run). Prints the median per mode and the on/off ratio; writes bench/results/segments.json.
+warms up first. The rate is documents per second of commit_batch time. Apart from MongoDB, the
+outbox drain's cost is timed too: one hour's 150 new reviews profiled and merged into the local store,
+per drain (with segments, one profile per value besides). Prints the median per mode and the on/off ratio; writes bench/results/segments.json.
 
     .venv/bin/python -m bench.segments_bench [--documents 20000] [--rounds 3]
 """
@@ -34,8 +35,10 @@ from clara.config import config_from_mapping  # noqa: E402
 from clara.db import Collections, connect, ensure_indexes  # noqa: E402
 from clara.embedded_mongo import EmbeddedMongo  # noqa: E402
 from consumer.batch import commit_batch  # noqa: E402
-from consumer.outbox_queue import sink_names  # noqa: E402
+from consumer.outbox_queue import HourRows, outbox_entry, sink_names  # noqa: E402
 from consumer.predictions import Inserted  # noqa: E402
+from consumer.sinks import LocalProfileStore, OutboxEntry  # noqa: E402
+from consumer.sinks.profiles import hour_view  # noqa: E402
 
 UTC = dt.timezone.utc
 MODES = {"off": {}, "on": {"segments": {"fields": ["model_version", "site"], "max_values": 20}}}
@@ -111,6 +114,26 @@ def one_round(uri: str, tmp: Path, docs: list[dict], batch: int, run: int) -> di
     return {mode: lane.close() for mode, lane in lanes.items()}
 
 
+def drain_ms(segmented: bool, rows: int = 150, drains: int = 10) -> float:
+    """Milliseconds per drain of one hour: `rows` new reviews profiled (per segment value too, when
+    `segmented`) and merged into the local store's hour file, `drains` times into the same file."""
+    hour = dt.datetime(2026, 3, 1, 10, tzinfo=UTC)
+    classes = config_from_mapping({}, {}).model.classes
+    with tempfile.TemporaryDirectory(prefix="segments-bench-store-") as directory:
+        store = LocalProfileStore(directory)
+        started = time.perf_counter()
+        for i in range(drains):
+            rng = random.Random(i)
+            columns = HourRows([rng.randrange(7) for _ in range(rows)], [rng.randrange(7) for _ in range(rows)],
+                               [rng.uniform(0.3, 1.0) for _ in range(rows)], [rng.uniform(1, 900) for _ in range(rows)],
+                               {"model_version": [f"v{rng.randrange(3)}" for _ in range(rows)],
+                                "site": [f"site-{rng.randrange(10)}" for _ in range(rows)]} if segmented else {})
+            entry = OutboxEntry.from_document(outbox_entry(f"b{i}", hour, columns, ["local"], hour))
+            built = hour_view([entry], hour, classes, performance=True)
+            store.deliver(hour, built.view, [entry.id], **({"segments": built.segments} if built.segments else {}))
+        return (time.perf_counter() - started) * 1000 / drains
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--documents", type=int, default=20_000, help="predictions, all reviewed (default 20000)")
@@ -131,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"round {run} {mode}: " + ", ".join(f"{k} {v:,.0f}" for k, v in rates.items()), flush=True)
         finally:
             mongo.stop()
+    for mode, rows in runs.items():   # the consumer's other work: the outbox drain (no MongoDB involved)
+        for rates in rows:
+            rates["drain_ms_per_hour"] = drain_ms(mode == "on")
     medians = {mode: {key: round(statistics.median(r[key] for r in rows)) for key in rows[0]}
                for mode, rows in runs.items()}
     ratios = {key: round(medians["on"][key] / medians["off"][key], 3) for key in medians["off"]}
