@@ -66,14 +66,21 @@ def write_segment_rollups(session: ClientSession | None, collection: Collection,
                           now: dt.datetime) -> None:
     """$inc segment rollups (review or prediction ones) from ((hour, field, value), $inc) pairs: one upsert per
     period and field, in the caller's transaction."""
+    writes = [UpdateOne({"_id": segment_id(hour, field)}, {"$inc": inc, "$set": {"updated_at": now}}, upsert=True)
+              for (hour, field), inc in segment_increments(updates).items()]
+    if writes:
+        collection.bulk_write(writes, ordered=False, session=session)
+
+
+def segment_increments(updates: Iterable[tuple[tuple[dt.datetime, str, str], Mapping[str, int]]]
+                       ) -> dict[tuple[dt.datetime, str], dict[str, int]]:
+    """((hour, field, value), $inc) pairs as one $inc per segment rollup document (period and field), its
+    values' counters under `values.<value>.`."""
     by_document: dict[tuple[dt.datetime, str], dict[str, int]] = {}
     for (hour, field, value), inc in updates:
         prefix = f"values.{value_key(value)}."
         by_document.setdefault((hour, field), {}).update({prefix + name: n for name, n in inc.items()})
-    writes = [UpdateOne({"_id": segment_id(hour, field)}, {"$inc": inc, "$set": {"updated_at": now}}, upsert=True)
-              for (hour, field), inc in by_document.items()]
-    if writes:
-        collection.bulk_write(writes, ordered=False, session=session)
+    return by_document
 
 
 def hours_filter(hours: Iterable[dt.datetime]) -> dict[str, Any]:

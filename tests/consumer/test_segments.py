@@ -13,7 +13,9 @@ import pytest
 from pymongo.errors import OperationFailure
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-from clara.db import Collections, ensure_indexes
+from clara.config import config_from_mapping
+from clara.db import Collections, connect, ensure_indexes
+from clara.embedded_mongo import EmbeddedMongo
 from clara.metrics import REJECTED, classification_metrics
 from clara.predictions import PredictionTotals
 from clara.records import Record, parse_document
@@ -22,6 +24,7 @@ from clara.segment_rollups import segment_prediction_totals, segment_totals, seg
 from clara.segments import OTHER, SEGMENTS_STATE_ID, UNKNOWN, WARNINGS, canonical, read_admission, save_admission
 from consumer.catchup import catch_up
 from consumer.predictions import STATE_ID
+from tests.support.audit import assert_exactly_once
 from tests.support.documents import predictions
 from tests.support.inserts import count_inserts
 from tests.support.running import running_follower, wait_for
@@ -198,3 +201,54 @@ def test_two_transactions_cannot_both_admit_the_last_value(make_config, mongo_cl
         one.commit_transaction()
     retried = read_admission(cols.state, config.segments)
     assert retried.value("site", "y") == OTHER and retried.value("site", "x") == "x"
+
+
+def test_a_standalone_server_counts_segments_once_even_when_its_journal_is_applied_twice(tmp_path):
+    from consumer import standalone
+
+    with EmbeddedMongo(tmp_path / "standalone", replica_set=None) as mongo:
+        config = config_from_mapping({"consumer": {"poll_interval_seconds": 0.1, "recheck_per_poll": 100},
+                                      "profiles": {"local_store_dir": str(tmp_path / "profiles")},
+                                      "segments": {"fields": list(FIELDS), "max_values": 3}},
+                                     {"MONGODB_URI": mongo.uri}, source="test")
+        client = connect(config)
+        cols = Collections.of(client, config)
+        docs = with_segments(predictions(40, start=START, reviewed_fraction=0.7))
+        cols.source.insert_many(docs[:30])
+        with running_follower(client, cols, config):
+            reviewed = cols.source.count_documents({"output_validated": {"$ne": None}})
+            wait_for(lambda: sum(d.get("reviews", 0) for d in cols.rollups.find()) == reviewed, what="the first poll")
+            moved = [d["_id"] for d in docs[:30] if "output_validated" in d][:4]
+            cols.source.update_many({"_id": {"$in": moved}}, {"$set": {"site": "west"}})   # beyond the cap: other
+            wait_for(lambda: cols.counted.count_documents({"_id": {"$in": moved}, "segment.site": OTHER}) == 4,
+                     what="the moved segments, by recheck")
+        real_apply, journals = standalone._apply_journal, []
+
+        def crash_after_applying(cols_, journal):
+            real_apply(cols_, journal | {"_id": "applied already"})   # every effect made, the journal kept
+            journals.append(journal)
+            raise KeyboardInterrupt   # as if killed before the journal entry went
+
+        standalone._apply_journal = crash_after_applying
+        cols.source.insert_many(docs[30:])
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                standalone.commit_batch_journaled(client, cols, config, [d["_id"] for d in docs[30:]],
+                                                  sinks=("local",))
+        finally:
+            standalone._apply_journal = real_apply
+        assert journals and journals[0]["segment_rollups"]
+        assert standalone.recover_journals(cols) == 1          # applied a second time
+        source = list(cols.source.find())
+        reviews = [d for d in source if d.get("output_validated") is not None]
+        admitted = cols.state.find_one({"_id": SEGMENTS_STATE_ID})["values"]
+        for field in FIELDS:
+            assert_overall_is_the_sum_of_segments(cols.rollups, cols.segment_rollups, field)
+            assert len(admitted[field]) == len(set(admitted[field])) <= 3
+            expected = Counter(value if value in (UNKNOWN, *admitted[field]) else OTHER
+                               for value in (canonical(d.get(field)) for d in reviews))
+            assert {value: totals.reviews for value, totals in segment_totals(cols, field).items()} == expected
+        rows = [entry["columns"] for entry in cols.outbox.find()]
+        assert sum(len(r["segments"]["site"]) for r in rows) == sum(len(r["predicted"]) for r in rows) == len(reviews)
+        assert_exactly_once(cols, config.n_classes)
+        client.close()
