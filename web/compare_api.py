@@ -2,11 +2,12 @@
 
 `field`, `a` and `b` name the two segments (`field=model_version&a=v1&b=v2`); the range parameters are the
 other endpoints'. Both sides are read from the segment rollups (web.segments_api) and put through the same
-estimators: accuracy and per-class recall of the reviewed predictions with Wilson intervals and a test of
-the difference (estimates.compare: z-test or Fisher, Benjamini-Hochberg over the classes), reliability
-(calibration) of the reviewed predictions, and the predicted-class mix of all predictions, with accuracy per
-day (or hour) of both on the same periods. Each figure says in words which side is higher and whether the
-difference is significant.
+estimators, over the periods where both have reviews (`common`: the same days, so that a version deployed
+mid-range is not compared with the other's whole history): accuracy and per-class recall of the reviewed
+predictions with Wilson intervals and a test of the difference (estimates.compare: z-test or Fisher,
+Benjamini-Hochberg over the classes), reliability (calibration) of the reviewed predictions and the
+predicted-class mix of all predictions; beside them, accuracy per day (or hour) of both over the whole range.
+Each difference says in words which side is higher and whether it is significant.
 """
 
 from __future__ import annotations
@@ -72,13 +73,21 @@ def _recalls(totals: Totals, k: int) -> list[tuple[int, int]]:
     return [(totals.cells.get((t, t), 0), sum(totals.cells.get((t, p), 0) for p in range(k))) for t in range(k)]
 
 
+def _reviews(found: Mapping, period) -> int:
+    totals = found.get(period)
+    return totals.reviews if totals is not None else 0
+
+
 def compare(reviews: tuple[Mapping, Mapping], predictions: tuple[Mapping, Mapping], sides: tuple[Segment, Segment],
             span: Span, config: Config) -> dict:
-    """The body, from each side's per-period review and prediction totals."""
+    """The body, from each side's per-period review and prediction totals. Every figure but the series per period
+    is over the periods where both sides have reviews (`common`): a version deployed on Thursday is compared
+    with the other on Thursday's traffic onwards, not with the other's whole history."""
     k, names = config.n_classes, config.model.classes
     a, b = (side.value for side in sides)
-    totals = [Totals.sum(found.values()) for found in reviews]
-    traffic = [PredictionTotals.sum(found.values()) for found in predictions]
+    common = [period for period in span.periods if all(_reviews(found, period) for found in reviews)]
+    totals = [Totals.sum(found[period] for period in common) for found in reviews]
+    traffic = [PredictionTotals.sum(found[period] for period in common if period in found) for found in predictions]
     accuracy = two_proportions(*_correct(totals[0], k), *_correct(totals[1], k))
     recall = compare_each(_recalls(totals[0], k), _recalls(totals[1], k))
 
@@ -94,6 +103,7 @@ def compare(reviews: tuple[Mapping, Mapping], predictions: tuple[Mapping, Mappin
             "mix": {side: {"predictions": one.predictions, "bad": one.bad,
                            "by_class": [one.classes.get(c, 0) for c in range(k)]}
                     for side, one in zip(SIDES, traffic)},
+            "common": [span.label(period) for period in common],
             "periods": [span.label(period) for period in span.periods],
             "accuracy_by_period": {side: per_period(found) for side, found in zip(SIDES, reviews)}}
 

@@ -185,7 +185,7 @@ SCHEMAS = {
                        recall={"type": "array", "items": DIFFERENCE},
                        calibration=_object(a=RELIABILITY, b=RELIABILITY),
                        mix=_object(**dict.fromkeys("ab", _object(predictions=COUNT, bad=COUNT, by_class=COUNTS))),
-                       periods=STRINGS, accuracy_by_period=_object(**dict.fromkeys("ab", {
+                       common=STRINGS, periods=STRINGS, accuracy_by_period=_object(**dict.fromkeys("ab", {
                            "type": "array", "items": estimates_openapi.ESTIMATE}))),
     "Health": _object(range=RANGE, pending=COUNT, latency=LATENCY, outbox_backlog=COUNT, live={"type": "boolean"},
                       rejects=_object(total=COUNT, by_reason={"type": "array", "items": _object(
@@ -222,7 +222,8 @@ ENDPOINTS = {
                       "the reviewed ones by predicted and by true class", "Training", True),
     "/api/segments": ("Every configured segment field with the values seen in the range (predictions or reviews), "
                       "busiest first, with their counts: what `segment` can name", "Segments", True),
-    "/api/compare": ("Two values of a segment field side by side on the same periods: reviewed predictions' "
+    "/api/compare": ("Two values of a segment field side by side, over the periods where both have reviews "
+                     "(`common`): reviewed predictions' "
                      "accuracy and per-class recall (Wilson intervals) with a test of each difference (pooled "
                      "two-proportion z-test, Fisher's exact test for small tables; Benjamini-Hochberg over classes) "
                      "and its verdict in words, reliability of each, the predicted-class mix of all predictions, and "

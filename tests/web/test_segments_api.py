@@ -196,3 +196,26 @@ async def test_compare_refuses_bad_sides_naming_them(client):
                          ({"field": "site", "b": "v2"}, "a"), ({"field": "site", "a": "v1", "b": ""}, "b")):
         response = await client.get("/api/compare", params=params)
         assert response.status == 400 and (await response.json())["error"]["parameter"] == name, params
+
+
+async def test_compare_counts_only_the_days_both_sides_have_reviews(client, documents, web_config, mongo_client,
+                                                                     web_collections, process):
+    """A version deployed on the range's last day is compared with the other on that day's traffic only."""
+    late = make_documents(random.Random(3), dt.datetime(2024, 3, 31, 23, tzinfo=UTC), 20, 6, web_config.n_classes,
+                          first_id=1_000_000)
+    for doc in late:
+        doc |= {"model_version": "v3", "site": "north"}
+    web_collections.source.insert_many(late)
+    count_inserts(mongo_client, web_collections, web_config, late)
+    process()
+    body = await _get(client, "/api/compare", **RANGE, field="model_version", a="v1", b="v3")
+    assert body["common"] == ["2024-04-01"]
+    last_day = [doc for doc in _in_range(documents, web_config.model.zone)
+                if doc.get("model_version") == "v1" and doc["timestamp"].astimezone(web_config.model.zone).date()
+                == dt.date(2024, 4, 1)]
+    expected = expected_metrics(last_day, web_config.n_classes)
+    assert (body["accuracy"]["a"]["n"], body["accuracy"]["a"]["value"]) == (expected["reviews"], expected["accuracy"])
+    assert body["mix"]["a"]["predictions"] == len(last_day)
+    assert body["accuracy"]["b"]["n"] == expected_metrics(late, web_config.n_classes)["reviews"]
+    whole = await _get(client, "/api/summary", **RANGE, segment="model_version:v1")
+    assert sum(row["n"] for row in body["accuracy_by_period"]["a"]) == whole["reviews"] > expected["reviews"]
