@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 
 from clara.config import Config
 from clara.db import Collections
 from consumer.catchup import catch_up
 from consumer.predictions import recount_replacing
 from drift.evaluate import Evaluation, evaluate
+from tests.support.inserts import count_inserts
 from simulator.generator import Drift, Settings
 from simulator.history import history_documents, write_history
 from simulator.model import Behaviour
@@ -39,13 +41,19 @@ def alert_sections(end: dt.datetime, **drift) -> dict:
             "alerts": {"cooldown_seconds": 0}}
 
 
-def load(client, cols: Collections, config: Config, end: dt.datetime) -> None:
+def load(client, cols: Collections, config: Config, end: dt.datetime,
+         tag: Callable[[dict], dict] | None = None) -> None:
+    """The history counted; `tag`, when given, changes each document before it is written (segment fields)."""
     behaviour = Behaviour(class_mix=tuple(float(c) for c in TRAINING), accuracy=(0.9,) * len(TRAINING))
     drift = Drift("accuracy", start=DRIFT_ON * 86400.0, end=DRIFT_OFF * 86400.0, strength=0.3)
     settings = Settings(behaviour, review_fraction=0.8, review_delay=600.0, legacy_fraction=0.02, drift=drift)
-    write_history(cols.source, history_documents(settings, "web-alerts", end, DAYS, PER_DAY))
+    documents = history_documents(settings, "web-alerts", end, DAYS, PER_DAY)
+    write_history(cols.source, documents if tag is None else map(tag, documents))
     catch_up(client, cols, config)
-    recount_replacing(cols, config.n_classes, config.model.rollup_period, None)   # every prediction, as a first start counts them
+    if tag is None:   # every prediction, as a first start counts them
+        recount_replacing(cols, config.n_classes, config.model.rollup_period, None)
+    else:   # the standalone recount writes no segment rollups: counted as the consumer counts insert events
+        count_inserts(client, cols, config, list(cols.source.find()))
 
 
 def evaluate_during_drift(cols: Collections, config: Config, end: dt.datetime) -> Evaluation:

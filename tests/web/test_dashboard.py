@@ -73,6 +73,9 @@ async def test_every_tab_draws_the_api_numbers_and_updates_live(aiohttp_server, 
         return await page.evaluate("path => fetch(path).then(r => r.json())", path)
 
     meta = await api("/api/meta")
+    # No segments configured: no selector, no scope line, no Compare tab.
+    assert meta["segments"] == [] and await page.is_hidden("#segment-choice") and await page.is_hidden("#scope")
+    assert await page.locator("#tab-compare").count() == 0
     query = f"?from={meta['default_range']['from']}&to={meta['default_range']['to']}"
     summary, daily = await api("/api/summary" + query), await api("/api/daily" + query)
     volume = await api("/api/volume" + query)

@@ -43,7 +43,8 @@ from web.app import create_app
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="scripts/setup --browser installs chromium"),
               pytest.mark.asyncio(loop_scope="module")]
-TABS = ["overview", "metrics", "samples", "per-class", "confusion", "training", "health", "drift"]
+TABS = ["overview", "metrics", "samples", "per-class", "confusion", "training", "compare", "health", "drift"]
+SITES = ("north", "south")
 WIDTHS = {"phone": 390, "desktop": 1440}
 HOUR = dt.timedelta(hours=1)
 # Whether the focused element, through the calendar's shadow roots, is the day button of a date ("1 December").
@@ -61,10 +62,23 @@ REJECTS = [("r1", "output_confidence", "expected a number from 0 to 1, got 1.5")
            ("r3", "output_prediction", "unknown class id 9; expected 0 to 6")]
 
 
+def with_segments(end: dt.datetime):
+    """Segment fields of the history's documents: model v1 alone for its first three days, then v1 and v2 side by
+    side (the comparison's same days); two sites."""
+    rng = random.Random(18)
+    switch = end - dt.timedelta(days=4)
+
+    def tag(doc: dict) -> dict:
+        doc["model_version"] = "v1" if doc["timestamp"] < switch or rng.random() < 0.5 else "v2"
+        doc["site"] = rng.choice(SITES)
+        return doc
+    return tag
+
+
 def load_dashboard_data(client, cols: Collections, config, end: dt.datetime) -> None:
     """A week of predictions and reviews with an accuracy drift, its alerts (one open, one resolved), and
-    documents set aside."""
-    load(client, cols, config, end)
+    documents set aside; each with a model version and a site (segments)."""
+    load(client, cols, config, end, with_segments(end))
     open_and_resolve(cols, config, end)
     now = dt.datetime.now(dt.timezone.utc)
     # Traffic from midnight to this hour, after the alerts were evaluated: the last 24 hours always hold some.
@@ -81,7 +95,8 @@ def dashboard_config(mongo_uri: str, root: Path):
     sections = alert_sections(history_end())
     raw = sections | {"mongodb": {"database": f"t_{uuid.uuid4().hex[:12]}"},
                       "profiles": sections["profiles"] | {"local_store_dir": str(root / "profiles")},
-                      "web": {"sse_heartbeat_seconds": 0.5, "sse_max_updates_per_second": 10.0}}
+                      "web": {"sse_heartbeat_seconds": 0.5, "sse_max_updates_per_second": 10.0},
+                      "segments": {"fields": ["model_version", "site"]}}
     return config_from_mapping(raw, {"MONGODB_URI": mongo_uri}, source="test")
 
 
@@ -489,3 +504,72 @@ async def test_drift_checks_are_one_line_per_detector_that_opens_to_its_charts(b
         assert await page.evaluate("document.querySelector('#panel-drift .past-group').open") is False
         assert len(await page.evaluate("[...document.querySelectorAll('#panel-drift .past-alerts tr[data-alert-id]')]"
                                        ".map(r => r.dataset.alertId)")) == len((await view.api("/api/alerts"))["past"])
+
+
+async def test_a_segment_in_the_url_narrows_every_segmented_tab_and_the_back_button_returns(
+        browser, base_url, dashboard_data, screenshots):
+    end = history_end().date()
+    first, last = (end - dt.timedelta(days=3)).isoformat(), (end - dt.timedelta(days=1)).isoformat()
+    link = f"{base_url}/?from={first}&to={last}&segment=model_version:v2#overview"
+    async with opened(browser, 1440, "light", link) as view:
+        page = view.page
+        assert await page.input_value("#segment") == "model_version:v2"
+        mine = await view.api(f"/api/summary?from={first}&to={last}&segment=model_version:v2")
+        every = await view.api(f"/api/summary?from={first}&to={last}")
+        assert 0 < mine["reviews"] < every["reviews"]
+        assert await page.get_attribute("#panel-overview .range-tiles [data-metric=reviews]", "data-value") == \
+            str(mine["reviews"])
+        assert float(await page.get_attribute("#panel-overview .range-tiles [data-metric=accuracy]", "data-value")) == \
+            mine["accuracy"]
+        titles = await page.eval_on_selector_all("#panel-overview h2", "hs => hs.map(h => h.textContent)")
+        assert titles and all(title.endswith(" · model_version = v2") for title in titles), titles
+        assert any("all predictions" in title for title in titles) and any("reviewed" in title for title in titles)
+        assert "Segment model_version = v2 only" in await page.text_content("#scope")
+        await page.screenshot(path=screenshots / "desktop-light-overview-segment.png", full_page=True)
+        await view.tab("per-class")
+        classes = await view.api(f"/api/classes?from={first}&to={last}&segment=model_version:v2")
+        assert (await _chart(page, "per-class-recall"))["data"] == [classes["recall"]]
+        assert (await page.text_content("#panel-per-class h2")).endswith("· model_version = v2")
+        await view.tab("health")   # covers every prediction: its titles keep no segment, the line says why
+        assert not (await page.text_content("#panel-health h2")).endswith("v2")
+        assert "data health covers every prediction" in await page.text_content("#scope")
+
+        before = await page.evaluate("document.body.dataset.refreshes")
+        await page.select_option("#segment", "")
+        await page.wait_for_function("b => document.body.dataset.refreshes !== b", arg=before)
+        assert "segment=" not in page.url and await page.is_hidden("#scope")
+        await view.tab("overview")
+        assert await page.get_attribute("#panel-overview .range-tiles [data-metric=reviews]", "data-value") == \
+            str(every["reviews"])
+        assert not (await page.text_content("#panel-overview h2.section")).endswith("v2")
+        await page.go_back()   # to the entry the segment was left from (the health tab)
+        await page.wait_for_function("() => document.getElementById('segment').value === 'model_version:v2'")
+        await view.tab("overview")
+        await page.wait_for_function(
+            "n => document.querySelector('#panel-overview .range-tiles [data-metric=reviews]').dataset.value === n",
+            arg=str(mine["reviews"]))
+        assert page.url.endswith(f"?from={first}&to={last}&segment=model_version:v2#overview")
+
+
+async def test_the_compare_tab_puts_two_versions_side_by_side_in_words(browser, base_url, screenshots):
+    async with opened(browser, 390, "dark", base_url + "/#compare") as view:
+        page = view.page
+        meta = await view.api("/api/meta")
+        first, last = meta["default_range"]["from"], meta["default_range"]["to"]
+        assert [await page.input_value(f"#panel-compare .compare-{name}") for name in ("field", "a", "b")] == \
+            ["model_version", "v2", "v1"]
+        body = await view.api(f"/api/compare?from={first}&to={last}&field=model_version&a=v2&b=v1")
+        assert len(body["common"]) >= 3
+        verdict = await page.text_content("#panel-compare .verdict")
+        assert body["accuracy"]["verdict"] in verdict and f"Over the {len(body['common'])} days" in verdict
+        assert ("not significant" in verdict) == (body["accuracy"]["significant"] is False)
+        assert (await _chart(page, "compare-recall"))["data"] == [[row[side]["value"] for row in body["recall"]]
+                                                                  for side in ("a", "b")]
+        rows = await page.eval_on_selector_all("#panel-compare .table tbody tr", "rs => rs.length")
+        assert rows == len(meta["classes"])
+        await page.screenshot(path=screenshots / "phone-dark-compare-versions.png", full_page=True)
+        await page.select_option("#panel-compare .compare-field", "site")   # the two sites, on the same days
+        await page.wait_for_function("() => /north|south/.test(document.querySelector('#panel-compare .verdict')"
+                                     ".textContent)")
+        assert {await page.input_value("#panel-compare .compare-a"),
+                await page.input_value("#panel-compare .compare-b")} == {"north", "south"}

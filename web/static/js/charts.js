@@ -4,6 +4,7 @@
 // downloads of what it draws.
 import { exportCard, labelTools } from "./export.js";
 import { localHour } from "./format.js";
+import { titled } from "./scope.js";
 
 const Chart = window.Chart;
 
@@ -41,13 +42,14 @@ export function card(parent, id, title, what = "", { name = id, wide = false } =
 // element inside the card (a canvas, a table's box).
 export function retitle(element, title, what) {
   const div = element.closest(".card");
-  div.querySelector("h2").textContent = title;
+  titled(div.querySelector("h2"), title);
   if (what !== undefined) {
     div.querySelector(".what").textContent = what;
     div.querySelector(".what").hidden = !what;
   }
   const canvas = div.querySelector("canvas");
-  if (canvas) canvas.setAttribute("aria-label", `Chart: ${title}. Its data: the CSV download.`);
+  const shown = div.querySelector("h2").textContent;
+  if (canvas) canvas.setAttribute("aria-label", `Chart: ${shown}. Its data: the CSV download.`);
   labelTools(div);
 }
 

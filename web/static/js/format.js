@@ -1,6 +1,7 @@
 // Numbers and dates on screen: ratios as percentages, counts as integers, null as a dash (no invented values),
 // dates and times in one format (ISO: 2025-03-31, 2025-03-31 14:00) in the configured time zone.
 import { exportCard } from "./export.js";
+import { titled } from "./scope.js";
 
 export function ratio(value) {
   return value === null || value === undefined ? "—" : `${(value * 100).toFixed(2)} %`;
@@ -115,7 +116,7 @@ export function tableCard(parent, name, title, what = "") {
   const div = document.createElement("div");
   div.className = "card";
   div.innerHTML = `<div class="card-head"><h2></h2></div><p class="what" hidden></p><div class="table"></div>`;
-  div.querySelector("h2").textContent = title;
+  titled(div.querySelector("h2"), title);
   div.dataset.name = name;
   if (what) Object.assign(div.querySelector(".what"), { textContent: what, hidden: false });
   exportCard(div, { png: false });

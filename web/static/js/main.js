@@ -1,17 +1,22 @@
 // The dashboard: tabs sharing one range, refreshed in place on live updates. The range lives in the URL
 // (?from=YYYY-MM-DD&to=YYYY-MM-DD, or hour-precise ?from=YYYY-MM-DDTHH:00&to=YYYY-MM-DDTHH:00 in the configured
 // zone, `to` excluded; [&by=hour|day]#tab), so a link opens the same view and the back button returns to the
-// previous range. Series are per local hour for hour-precise ranges and short date ranges, else per day.
+// previous range. Series are per local hour for hour-precise ranges and short date ranges, else per day. With
+// segments configured, `&segment=field:value` narrows every segmented tab to one segment (scope.js names it in
+// every title; the selector lists the values /api/segments saw in the range), the back button included.
 import { getJSON } from "./api.js";
 import { refreshBadge } from "./badge.js";
 import { applyTheme } from "./charts.js";
 import { setRange } from "./export.js";
-import { addDays, coveringDays, isDay, isHourTime, lastHours, today, wallHours } from "./format.js";
+import { addDays, count, coveringDays, isDay, isHourTime, lastHours, today, wallHours } from "./format.js";
 import { startPicker } from "./picker.js";
 import { connect } from "./live.js";
+import { applyScope } from "./scope.js";
 import { TABS } from "./tabs/index.js";
 
-const state = { meta: null, range: null, by: "", active: TABS[0].id, stale: new Set(), running: null, again: false };
+const state = { meta: null, range: null, by: "", segment: null, segments: [], active: TABS[0].id, stale: new Set(),
+                running: null, again: false };
+let tabs = TABS;   // those shown: a tab that needs segments is left out when none is configured
 const HOURLY_UP_TO_DAYS = 2;   // a date range this short is charted per hour unless "per day" is chosen
 const MAX_HOURLY_DAYS = 7;     // the API's longest series per hour (web.hours)
 const $ = (id) => document.getElementById(id);
@@ -23,7 +28,7 @@ function showError(error) {
 }
 
 async function refresh(tabId) {
-  const tab = TABS.find((t) => t.id === tabId);
+  const tab = tabs.find((t) => t.id === tabId);
   try {
     await tab.refresh(view());
     document.body.dataset.refreshed = tabId; // the tab the last finished refresh drew (browser tests wait on it)
@@ -58,7 +63,7 @@ async function refreshActive() {
 
 function select(tabId, { focus = false, draw = true } = {}) {
   state.active = tabId;
-  for (const tab of TABS) {
+  for (const tab of tabs) {
     const button = $(`tab-${tab.id}`);
     const selected = tab.id === tabId;
     button.setAttribute("aria-selected", String(selected));
@@ -67,23 +72,24 @@ function select(tabId, { focus = false, draw = true } = {}) {
     $(`panel-${tab.id}`).hidden = !selected;
   }
   history.replaceState(history.state, "", `${location.search}#${tabId}`);
+  showScopeNote();
   if (draw && state.stale.has(tabId)) refreshActive();
 }
 
 // Arrow keys move between the tabs (and show them), Home and End go to the first and the last.
 function onTabKey(event) {
-  const index = TABS.findIndex((t) => t.id === state.active);
-  const moves = { ArrowRight: index + 1, ArrowLeft: index - 1, Home: 0, End: TABS.length - 1 };
+  const index = tabs.findIndex((t) => t.id === state.active);
+  const moves = { ArrowRight: index + 1, ArrowLeft: index - 1, Home: 0, End: tabs.length - 1 };
   if (!(event.key in moves)) return;
   event.preventDefault();
-  const next = (moves[event.key] + TABS.length) % TABS.length;
-  select(TABS[next].id, { focus: true });
+  const next = (moves[event.key] + tabs.length) % tabs.length;
+  select(tabs[next].id, { focus: true });
 }
 
 function build() {
   const nav = $("tabs");
   const panels = $("panels");
-  for (const tab of TABS) {
+  for (const tab of tabs) {
     const button = document.createElement("button");
     button.id = `tab-${tab.id}`;
     button.type = "button";
@@ -96,6 +102,7 @@ function build() {
     panel.id = `panel-${tab.id}`;
     panel.setAttribute("role", "tabpanel");
     panel.setAttribute("aria-labelledby", `tab-${tab.id}`);
+    if (tab.unsegmented) panel.dataset.unsegmented = tab.unsegmented;
     panels.append(panel);
     tab.build(panel, state.meta);
     state.stale.add(tab.id);
@@ -104,7 +111,7 @@ function build() {
 }
 
 function everythingStale() {
-  TABS.forEach((tab) => state.stale.add(tab.id));
+  tabs.forEach((tab) => state.stale.add(tab.id));
   return refreshActive();
 }
 
@@ -117,8 +124,26 @@ function alertsChanged(badge) {
 
 // What a tab draws: the range as given, the series' granularity, and the whole local days the range touches
 // (for what is only reported per day: drift checks, review hints).
+// `range` carries the segment (`segment=field:value`) when one is selected; `segments`: the values of each field seen.
 function view() {
-  return { meta: state.meta, range: state.range, by: seriesBy(state.range, state.by), days: coveringDays(state.range) };
+  const range = state.segment ? { ...state.range, segment: segmentParameter(state.segment) } : { ...state.range };
+  return { meta: state.meta, range, by: seriesBy(state.range, state.by), days: coveringDays(state.range),
+           segment: state.segment, segments: state.segments };
+}
+
+const segmentParameter = (segment) => `${segment.field}:${segment.value}`;
+
+// `field:value` as a segment of a configured field, or why it is none.
+function segmentOf(text) {
+  if (!text) return { segment: null };
+  const colon = text.indexOf(":");
+  const field = text.slice(0, colon), value = text.slice(colon + 1);
+  if (colon < 1 || !value) return { problem: `Segment: "${text}" is not field:value` };
+  if (!state.meta.segments.includes(field)) {
+    const fields = state.meta.segments.join(", ") || "none configured";
+    return { problem: `Segment: "${field}" is not a segment field (${fields})` };
+  }
+  return { segment: { field, value } };
 }
 
 function dayCount({ from, to }) {
@@ -134,10 +159,13 @@ function seriesBy(range, by) {
 function rangeOf(search) {
   const params = new URLSearchParams(search);
   const by = ["hour", "day"].includes(params.get("by")) ? params.get("by") : "";
-  if (!params.has("from") && !params.has("to")) return { range: { ...state.meta.default_range }, by };
+  const { segment = null, problem: segmentProblem = "" } = segmentOf(params.get("segment"));
+  if (!params.has("from") && !params.has("to")) {
+    return { range: { ...state.meta.default_range }, by, segment, problem: segmentProblem };
+  }
   const range = { from: params.get("from") || "", to: params.get("to") || "" };
-  const problem = check(range, by);
-  return problem ? { problem, range: { ...state.meta.default_range }, by } : { range, by };
+  const problem = check(range, by) || segmentProblem;
+  return problem ? { problem, range: { ...state.meta.default_range }, by, segment } : { range, by, segment };
 }
 
 function check({ from, to }, by = "") {
@@ -162,15 +190,58 @@ function checkHours(from, to, by) {
   return "";
 }
 
-// Values are digits, dashes, T and colons: written as they are, so the address stays readable.
-function urlOf(range, by) {
-  return `?from=${range.from}&to=${range.to}${by ? `&by=${by}` : ""}#${state.active}`;
+// Range values are digits, dashes, T and colons: written as they are, so the address stays readable; a segment's
+// value is encoded but for its colon.
+function urlOf(range, by, segment) {
+  const narrowed = segment ? `&segment=${encodeURIComponent(segmentParameter(segment)).replace("%3A", ":")}` : "";
+  return `?from=${range.from}&to=${range.to}${by ? `&by=${by}` : ""}${narrowed}#${state.active}`;
 }
 
-// Show a range: the form, the presets' pressed state, the zone line, and every tab marked stale.
-function show(range, by) {
+// The line under the tabs naming the segment shown, or saying that this tab covers every prediction anyway.
+function showScopeNote() {
+  const note = $("scope");
+  const tab = tabs.find((t) => t.id === state.active);
+  note.hidden = !state.segment;
+  if (!state.segment) return;
+  const name = `${state.segment.field} = ${state.segment.value}`;
+  note.textContent = tab && tab.unsegmented
+    ? `Segment ${name} is selected, but ${tab.unsegmented}.`
+    : `Segment ${name} only: every figure on this tab counts just its predictions and reviews.`;
+}
+
+// The selector's choices: every prediction, then each field's values seen in the range (busiest first), and the
+// selected segment even when the range holds none of it.
+async function showSegments(range) {
+  const select = $("segment");
+  $("segment-choice").hidden = state.meta.segments.length === 0;
+  if (state.meta.segments.length === 0) return;
+  const listed = await getJSON("/api/segments", { from: range.from, to: range.to });
+  if (range !== state.range) return;   // a newer range was chosen meanwhile
+  state.segments = listed.fields;
+  const option = (value, text) => Object.assign(document.createElement("option"), { value, textContent: text });
+  const groups = listed.fields.map(({ field, values }) => {
+    const group = Object.assign(document.createElement("optgroup"), { label: field });
+    const shown = values.map((v) => option(`${field}:${v.value}`, `${field} = ${v.value} (${count(v.predictions)} `
+                                                                  + `predictions)`));
+    if (state.segment && state.segment.field === field && !values.some((v) => v.value === state.segment.value)) {
+      shown.push(option(segmentParameter(state.segment), `${field} = ${state.segment.value} (none in the range)`));
+    }
+    group.append(...shown);
+    return group;
+  });
+  select.replaceChildren(option("", "all predictions"), ...groups);
+  select.value = state.segment ? segmentParameter(state.segment) : "";
+}
+
+// Show a range (and segment): the form, the presets' pressed state, the zone line, the segment's choices and
+// names, and every tab marked stale.
+async function show(range, by, segment = null) {
   state.range = { from: range.from, to: range.to };
   state.by = by;
+  state.segment = segment;
+  applyScope(segment);
+  showScopeNote();
+  await showSegments(state.range).catch(showError);   // before the tabs draw: the Compare tab offers them
   setRange(state.range);
   $("from").value = range.from;
   $("to").value = range.to;
@@ -193,17 +264,19 @@ function show(range, by) {
   return everythingStale();
 }
 
-// A new range chosen here: a new history entry, so the back button returns to the one before.
-function choose(range, by) {
+// A new range (or segment) chosen here: a new history entry, so the back button returns to the one before.
+function choose(range, by, segment = state.segment) {
   const problem = check(range, by);
   if (problem) {
     showError(problem);
     return;
   }
-  if (range.from !== state.range.from || range.to !== state.range.to || by !== state.by) {
-    history.pushState({ range, by }, "", urlOf(range, by));
+  const same = (a, b) => (a ? segmentParameter(a) : "") === (b ? segmentParameter(b) : "");
+  if (range.from !== state.range.from || range.to !== state.range.to || by !== state.by
+      || !same(segment, state.segment)) {
+    history.pushState({ range, by }, "", urlOf(range, by, segment));
   }
-  show(range, by);
+  show(range, by, segment);
 }
 
 // A preset's range now: the last 24 local hours (the current one so far included), or the last N local days.
@@ -222,31 +295,33 @@ function startForm() {
     choose({ from: $("from").value.trim(), to: $("to").value.trim() }, $("by").value);
   });
   $("by").addEventListener("change", () => choose(state.range, $("by").value));
+  $("segment").addEventListener("change", () => choose(state.range, state.by, segmentOf($("segment").value).segment));
   for (const preset of document.querySelectorAll(".presets button")) {
     preset.addEventListener("click", () => choose(presetOf(preset), ""));
   }
   showPicker = startPicker($("calendar-toggle"), $("calendar"), (range) => choose(range, $("by").value),
                            () => state.meta.timezone);
   window.addEventListener("popstate", () => {
-    const { range, by, problem } = rangeOf(location.search);
+    const { range, by, segment, problem } = rangeOf(location.search);
     const tab = location.hash.slice(1);
-    if (TABS.some((t) => t.id === tab) && tab !== state.active) select(tab, { draw: false });
-    show(range, by).then(() => problem && showError(problem));
+    if (tabs.some((t) => t.id === tab) && tab !== state.active) select(tab, { draw: false });
+    show(range, by, segment).then(() => problem && showError(problem));
   });
 }
 
 async function start() {
   state.meta = await getJSON("/api/meta");
+  tabs = TABS.filter((tab) => !tab.needsSegments || state.meta.segments.length);
   build();
   startForm();
-  const { range, by, problem } = rangeOf(location.search);
-  history.replaceState({ range, by }, "", problem ? urlOf(range, by) : `${location.search}${location.hash}`);
+  const { range, by, segment, problem } = rangeOf(location.search);
+  history.replaceState({ range, by }, "", problem ? urlOf(range, by, segment) : `${location.search}${location.hash}`);
   const tab = location.hash.slice(1);
-  state.active = TABS.some((t) => t.id === tab) ? tab : TABS[0].id;
+  state.active = tabs.some((t) => t.id === tab) ? tab : tabs[0].id;
   const badge = $("alerts-badge");
   badge.addEventListener("click", () => select("drift", { focus: true }));
   select(state.active, { draw: false });
-  await Promise.all([show(range, by), refreshBadge(badge).catch(showError)]);
+  await Promise.all([show(range, by, segment), refreshBadge(badge).catch(showError)]);
   if (problem) showError(`${problem}: showing the default range instead`);
   connect($("live"), () => everythingStale(), () => alertsChanged(badge));
   // The charts take their colours from the page's CSS: redraw them when the colour scheme changes.

@@ -49,7 +49,8 @@ function hintTable(container, head, rows) {
 }
 
 export async function refresh({ range, days }) {
-  const body = await getJSON("/api/review-hints", days);   // reviews a day: whole local days only
+  const body = await getJSON("/api/review-hints",   // reviews a day: whole local days only
+                             range.segment ? { ...days, segment: range.segment } : days);
   parts.note.hidden = range.from === days.from && range.to === days.to;
   parts.note.textContent = `Over the whole local days ${days.from} to ${days.to}, which the hours shown fall in.`;
   const pm = `±${Math.round(body.half_width * 100)} points`;

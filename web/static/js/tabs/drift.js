@@ -8,6 +8,8 @@ import { count, dateTime, scrollBox, tableCard } from "../format.js";
 
 export const id = "drift";
 export const title = "Drift & alerts";
+export const unsegmented = "the drift checks shown here are those of every prediction (an alert of one segment "
+  + "names it)";
 let parts, zone = "UTC";
 const canvases = new Map();
 

@@ -6,6 +6,7 @@ import { count, dateTime, seconds, table, tableCard, tiles } from "../format.js"
 
 export const id = "health";
 export const title = "Data health";
+export const unsegmented = "data health covers every prediction and every document set aside";
 let parts;
 
 export function build(panel) {
@@ -57,7 +58,7 @@ function byReason(rows) {
 }
 
 export async function refresh({ meta, range }) {
-  const body = await getJSON("/api/health", range);
+  const body = await getJSON("/api/health", { from: range.from, to: range.to });
   const consumer = body.consumer;
   const zone = meta.timezone;
   tiles(parts.tiles, [

@@ -3,6 +3,7 @@
 import { getJSON } from "../api.js";
 import { SERIES_COLORS, axisTitle, card, css, draw, line, percentAxis, retitle, timeAxis } from "../charts.js";
 import { count, ratio, share, tiles } from "../format.js";
+import { titled } from "../scope.js";
 
 export const id = "overview";
 export const title = "Overview";
@@ -88,7 +89,7 @@ function drawVolume(volume, meta) {
 }
 
 function drawToday(today, meta) {
-  parts.today.textContent = `Today so far (${today.day}, ${meta.timezone}), all predictions`;
+  titled(parts.today, `Today so far (${today.day}, ${meta.timezone}), all predictions`);
   tiles(parts.todayTiles, [
     ["today-predictions", "Predictions today", today.predictions, count(today.predictions)],
     ["today-reviewed", "Reviewed today (of today's predictions)", today.reviews, count(today.reviews)],
