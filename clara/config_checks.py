@@ -20,6 +20,7 @@ from clara.settings import AlertSettings, Config
 MAX_REFERENCE_DAYS = 90   # the longest `reference_days` the estimate endpoints accept, too
 MAX_SEGMENT_VALUES = 1000   # distinct values per segment field: each one is a rollup per period
 MAX_SEGMENT_FIELD = 100
+MAX_ALERTS_PER_EVALUATION = 1000   # the largest alerts.max_per_evaluation accepted
 CLARA_FIELDS = ("_id", "logged", "logged_at", "logged_as")   # not the model's: CLARA writes them
 URI_EXAMPLE = "a MongoDB URI such as mongodb://host:27017/?replicaSet=rs0"
 
@@ -222,6 +223,9 @@ def _check_alerts(alerts: AlertSettings, source: str) -> None:
         _fail(source, "alerts.cooldown_seconds", alerts.cooldown_seconds, "zero or more seconds")
     if alerts.attempts < 1:
         _fail(source, "alerts.attempts", alerts.attempts, "an integer of at least 1")
+    if not 1 <= alerts.max_per_evaluation <= MAX_ALERTS_PER_EVALUATION:
+        _fail(source, "alerts.max_per_evaluation", alerts.max_per_evaluation,
+              f"an integer from 1 to {MAX_ALERTS_PER_EVALUATION}")
     for key in ("deliveries_drain_interval_seconds", "attempt_timeout_seconds", "backoff_initial_seconds",
                 "backoff_max_seconds", "redeliver_initial_seconds", "redeliver_max_seconds", "give_up_hours"):
         if getattr(alerts, key) <= 0:

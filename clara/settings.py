@@ -107,6 +107,7 @@ class DriftSettings:
     window_reviews: int = 2000
     window_predictions: int = 2000
     day_window: bool = True
+    segments: bool = True        # the last-N checks once more per segment value (with [segments] fields)
     min_reviews: int = 200
     min_predictions: int = 200
     class_reference: str = "baseline"
@@ -173,6 +174,7 @@ class AlertSettings:
     redeliver_initial_seconds: float = 30.0
     redeliver_max_seconds: float = 1800.0
     give_up_hours: float = 72.0
+    max_per_evaluation: int = 20   # alerts opened by one evaluation at most; the rest wait for the next
     webhooks: tuple[WebhookSettings, ...] = ()
 
 

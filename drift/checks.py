@@ -49,6 +49,7 @@ class Finding:
     message: str
     population: str = ""     # "all predictions" or "reviewed predictions"; "" for operational checks
     alerting: bool = True    # False: computed and shown, never opens an alert (drift.class_reference)
+    segment: str = ""        # "field=value" for a segment's own check (drift/segment_checks.py); "" overall
 
     @property
     def key(self) -> str:

@@ -21,7 +21,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from clara.config import Config
 from clara.db import CONSUMER_STATE_ID, PREDICTIONS_STATE_ID, Collections
-from drift import checks, estimate_checks, outbox, volume, windows
+from drift import checks, estimate_checks, outbox, segment_checks, volume, windows
 from drift.alerts import Transition, apply_findings, ensure_alert_indexes
 from drift.checks import Finding
 
@@ -86,10 +86,13 @@ def findings_at(cols: Collections, config: Config, now: dt.datetime) -> list[Fin
                     window, reference, windows.totals_between(cols.rollups, start, end), config))
     if drift.volume:
         on_predictions.append(volume.volume_finding(cols.predictions, config, now))
+    by_segment = segment_checks.segment_findings(cols, config, now)
+    on_predictions += [finding for finding in by_segment if finding.population == windows.ALL]
     if on_predictions and _recounting(cols):
         # Recounted hours are emptied, then filled a day at a time: partial counts decide nothing.
         on_predictions = checks.without_verdict(on_predictions, "the consumer is recounting prediction hours")
     found += on_predictions
+    found += [finding for finding in by_segment if finding.population != windows.ALL]
     # Reviewed predictions (review rollups): what needs the true class.
     for window in _chosen(config, windows.last_n_window(cols.rollups, drift.window_reviews, now),
                           lambda: windows.day_window(cols.rollups, config, now)):
