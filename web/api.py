@@ -109,7 +109,10 @@ async def _range_answer(request: web.Request, name: str, roles: tuple[str, ...],
     days = (series_span if series else span_of)(values, app[keys.CONFIG])
     segment = segments_api.segment_of(values, app[keys.CONFIG])
     if segment is not None:
-        return _response(await build(app, days, segment))
+        built = functools.partial(build, app, days, segment)
+        version = await segments_api.stamp(app[keys.COLLECTIONS], segment, days)
+        return _response(await (built() if version is None else
+                                app[keys.RESPONSES].get(("segment", name, days, segment), version, built)))
     key = (name, days)
     answer = functools.partial(_kept, app, key, roles, functools.partial(build, app, days))
     app[keys.RESPONSES].remember(key, functools.partial(answer, refreshing=True))
