@@ -42,16 +42,18 @@ from pathlib import Path
 
 import aiohttp
 import psutil
+from bson import ObjectId
 from pymongo import MongoClient, UpdateOne
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.api_bench import wait_ready  # noqa: E402
+from bench.batch_writes import reviewed, writes_alone_rate  # noqa: E402
 from bench.replay_bench import RssSampler  # noqa: E402
 from bench.stats import percentile, write_result  # noqa: E402
 from clara.config import config_from_mapping  # noqa: E402
-from clara.db import Collections, connect, ensure_indexes  # noqa: E402
+from clara.db import CONSUMER_STATE_ID, Collections, connect, ensure_indexes  # noqa: E402
 from clara.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
 from tests.support.processes import start, write_config  # noqa: E402
 from tests.support.sse import sse_events  # noqa: E402
@@ -177,33 +179,70 @@ def write_reviews(collection, reviews: list[tuple], threads: int, bulk: int = 0)
             "started_perf": started[0], "ended_perf": started[0] + seconds}
 
 
-def rollup_reviews(rollups) -> int:
-    result = list(rollups.aggregate([{"$group": {"_id": None, "n": {"$sum": "$reviews"}}}]))
+def rollup_total(rollups, field: str = "reviews") -> int:
+    result = list(rollups.aggregate([{"$group": {"_id": None, "n": {"$sum": f"${field}"}}}]))
     return result[0]["n"] if result else 0
 
 
-def wait_for_rollups(rollups, total: int, consumer: subprocess.Popen, timeout: float) -> float:
-    """perf_counter time at which the rollups first counted `total` reviews (polled every 20 ms)."""
+def wait_for_total(rollups, field: str, total: int, consumer: subprocess.Popen, timeout: float) -> float:
+    """perf_counter time at which the rollups' `field` first summed to `total` (polled every 20 ms)."""
     deadline = time.monotonic() + timeout
     while True:
-        if rollup_reviews(rollups) >= total:
+        if rollup_total(rollups, field) >= total:
             return time.perf_counter()
         if consumer.poll() is not None:
             raise RuntimeError(f"the consumer exited with {consumer.returncode}")
         if time.monotonic() > deadline:
-            raise RuntimeError(f"the rollups did not reach {total} reviews in {timeout:.0f} s "
-                               f"(at {rollup_reviews(rollups)})")
+            raise RuntimeError(f"the rollups did not reach {total} {field} in {timeout:.0f} s "
+                               f"(at {rollup_total(rollups, field)})")
         time.sleep(0.02)
 
 
-def review_times(collection, ids: list) -> list[tuple[float, float]]:
-    """(timestamp_validated, logged_at) of every document in `ids`, as UTC epoch seconds."""
+def wait_for_rollups(rollups, total: int, consumer: subprocess.Popen, timeout: float) -> float:
+    return wait_for_total(rollups, "reviews", total, consumer, timeout)
+
+
+def wait_until_idle(state, consumer: subprocess.Popen, timeout: float, quiet: float = 1.0) -> None:
+    """Until the consumer has committed no batch for `quiet` seconds."""
+    deadline, last, since = time.monotonic() + timeout, None, time.monotonic()
+    while time.monotonic() < deadline:
+        doc = state.find_one({"_id": CONSUMER_STATE_ID}, {"last_batch.id": 1}) or {}
+        batch = doc.get("last_batch", {}).get("id")
+        if batch != last:
+            last, since = batch, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        if consumer.poll() is not None:
+            raise RuntimeError(f"the consumer exited with {consumer.returncode}")
+        time.sleep(0.05)
+    raise RuntimeError(f"the consumer was still busy after {timeout:.0f} s")
+
+
+def review_times(source, counted, ids: list) -> list[tuple[float, float]]:
+    """(timestamp_validated, counted at) of every document in `ids`, as UTC epoch seconds: `at` is stamped
+    in the consumer's transaction on the review's counted entry (with or without the source's marker)."""
     times = []
     for start_at in range(0, len(ids), 10_000):
-        for doc in collection.find({"_id": {"$in": ids[start_at:start_at + 10_000]}},
-                                   {"logged_at": 1, "timestamp_validated": 1}):
-            times.append((doc["timestamp_validated"].timestamp(), doc["logged_at"].timestamp()))
+        part = ids[start_at:start_at + 10_000]
+        validated = {doc["_id"]: doc["timestamp_validated"].timestamp()
+                     for doc in source.find({"_id": {"$in": part}}, {"timestamp_validated": 1})}
+        times += [(validated[doc["_id"]], doc["at"].timestamp())
+                  for doc in counted.find({"_id": {"$in": part}}, {"at": 1})]
     return times
+
+
+def first_batch_start(path: Path, since: float) -> float:
+    """Epoch time at which the consumer's first batch logged after `since` began (log time minus duration)."""
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if "batch_size" in entry and "duration_ms" in entry:
+            began = dt.datetime.fromisoformat(entry["time"]).timestamp() - entry["duration_ms"] / 1000
+            if began >= since:
+                return began
+    raise RuntimeError(f"no batch in {path} after the consumer's start")
 
 
 def lags(times: list[tuple[float, float]]) -> dict:
@@ -271,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="review writer threads (default 2)")
     parser.add_argument("--bulk", type=int, default=0,
                         help="reviews per bulk_write (a labelling tool's bulk save); 0: one update_one each (default)")
+    parser.add_argument("--no-mark", action="store_true",
+                        help="consumer.mark_source = false: no `logged` marker on the model's documents")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the consumer (default 600)")
     parser.add_argument("--segments", choices=("none", "off", "on"), default="none",
                         help="documents with model_version and site fields (off: not configured as segments; "
@@ -286,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             port = free_port()
             raw = {"mongodb": {"database": "consumer_bench"}, "web": {"host": "127.0.0.1", "port": port},
+                   "consumer": {"mark_source": not args.no_mark},
                    "profiles": {"local_store": True, "local_store_dir": str(Path(tmp) / "profiles")}}
             if args.segments == "on":
                 raw["segments"] = {"fields": ["model_version", "site"]}
@@ -304,17 +346,30 @@ def main(argv: list[str] | None = None) -> int:
             reviewers = MongoClient(mongo.uri, tz_aware=True, maxPoolSize=args.threads + 2)
             source = reviewers[config.mongodb.database][config.mongodb.source_collection]
             print(f"inserted {args.reviews:,} predictions in {inserted:.1f} s; measuring the ceiling ...", flush=True)
+            # The consumer has been running: it counts the predictions and checkpoints its stream, then
+            # stops, so the catch-up below is a restart after a bulk import made while it was down.
+            log_path = Path(tmp) / "consumer.log"
+            consumer = start("consumer", config_path, mongo.uri, env={"LOG_FORMAT": "json", "LOG_LEVEL": "DEBUG"},
+                             log_path=log_path)
+            wait_for_total(cols.predictions, "predictions", args.reviews, consumer, args.timeout)
+            stop_consumer(consumer)
             single = write_reviews(source, first[:single_n], 1, args.bulk)
             ceiling = write_reviews(source, first[single_n:], args.threads, args.bulk)
 
-            print(f"ceiling {ceiling['reviews_per_second']:,} reviews/s; starting the consumer ...", flush=True)
-            log_path = Path(tmp) / "consumer.log"
-            launched = time.perf_counter()
+            print(f"ceiling {ceiling['reviews_per_second']:,} reviews/s; the consumer's own writes alone ...", flush=True)
+            scratch = reviewed([dict(doc, _id=ObjectId()) for doc in predictions(half, seed=13)], N_CLASSES)
+            alone = {f"{'catch_up' if size == config.consumer.catchup_batch_size else 'stream'}_"
+                     f"{'marked' if mark else 'unmarked'}": writes_alone_rate(admin, config, scratch, size, mark=mark)
+                     for size in (config.consumer.catchup_batch_size, config.consumer.batch_size)
+                     for mark in (True, False)}
+            print(f"starting the consumer ...", flush=True)
+            launched, launched_wall = time.perf_counter(), time.time()
             consumer = start("consumer", config_path, mongo.uri, env={"LOG_FORMAT": "json", "LOG_LEVEL": "DEBUG"},
                              log_path=log_path)
             with ProcessRss(consumer.pid) as rss:
                 caught_up = wait_for_rollups(cols.rollups, half, consumer, args.timeout)
                 catchup_seconds = caught_up - launched
+                wait_until_idle(cols.state, consumer, args.timeout)  # the stream's backlog: the same reviews again
                 web = start("web", config_path, mongo.uri, env={"PORT": str(port)}, log_path=Path(tmp) / "web.log")
                 asyncio.run(wait_ready(f"http://127.0.0.1:{port}", web))
                 sse = SseUpdates(f"http://127.0.0.1:{port}/api/stream")
@@ -341,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.5)
                 rss_end = rss.now_mib()
                 peak = max(rss.samples) / 2**20
-            times = review_times(cols.source, [doc_id for doc_id, _ in second])
+            times = review_times(cols.source, cols.counted, [doc_id for doc_id, _ in second])
             last_logged, deadline = max(logged for _, logged in times), time.monotonic() + 10
             while not (sse.times and sse.times[-1] >= last_logged) and time.monotonic() < deadline:
                 time.sleep(0.05)  # the last batch's update event (at most one coalescing interval away)
@@ -355,8 +410,10 @@ def main(argv: list[str] | None = None) -> int:
             lag = lags(times)
             sse_lag = sse_lags(times, sse.times)
             batches = batch_log(log_path, e2e_since)
-            assert rollup_reviews(cols.rollups) == len(plan), "rollups miscounted"
-            assert cols.source.count_documents({"logged": True}) == len(plan), "documents not all logged"
+            assert rollup_total(cols.rollups) == len(plan), "rollups miscounted"
+            if not args.no_mark:
+                assert cols.source.count_documents({"logged": True}) == len(plan), "documents not all logged"
+            first_batch = first_batch_start(log_path, launched_wall)
             reviewers.close()
             admin.close()
         except BaseException:
@@ -374,18 +431,28 @@ def main(argv: list[str] | None = None) -> int:
             mongo.stop()
 
     consumer_rate = round(len(second) / consumer_seconds)
+    batches_seconds = catchup_seconds - (first_batch - launched_wall)
+    marked = "marked" if not args.no_mark else "unmarked"
+    catchup_alone = alone[f"catch_up_{marked}"]["reviews_per_second"]
     result = {
         "reviews": args.reviews, "threads": args.threads, "bulk": args.bulk, "segments": args.segments,
         "insert_seconds": round(inserted, 1),
         "ceiling": {"single_thread": {k: single[k] for k in ("reviews", "seconds", "reviews_per_second")},
                     "threads": {k: ceiling[k] for k in ("reviews", "threads", "seconds", "reviews_per_second")}},
         "catch_up": {"reviews": half, "seconds": round(catchup_seconds, 2),
-                     "reviews_per_second": round(half / catchup_seconds), "note": "includes process start-up"},
+                     "reviews_per_second": round(half / catchup_seconds), "note": "includes process start-up",
+                     "start_up_seconds": round(first_batch - launched_wall, 2),
+                     "batches_seconds": round(batches_seconds, 2),
+                     "batches_reviews_per_second": round(half / batches_seconds),
+                     "ratio_to_ceiling": round(half / batches_seconds / ceiling["reviews_per_second"], 3),
+                     "ratio_to_writes_alone": round(half / batches_seconds / catchup_alone, 3)},
+        "writes_alone": alone, "mark_source": not args.no_mark,
         "end_to_end": {"reviews": len(second), "seconds": round(consumer_seconds, 2),
                        "write_seconds": writes["seconds"], "write_reviews_per_second": writes["reviews_per_second"],
                        "consumer_reviews_per_second": consumer_rate,
                        "ratio_to_ceiling": round(consumer_rate / ceiling["reviews_per_second"], 3),
                        "ratio_to_concurrent_writes": round(consumer_rate / writes["reviews_per_second"], 3),
+                       "ratio_to_writes_alone": round(consumer_rate / alone[f"stream_{marked}"]["reviews_per_second"], 3),
                        "drain_after_last_write_seconds": round(done - writes["ended_perf"], 2),
                        "lag": lag, "sse_lag": sse_lag, "batches": batches, "cpu_seconds": cpu},
         "consumer_rss_mib": {"peak": round(peak, 1), "start": rss_start, "end": rss_end, **rss.summary()},
@@ -405,12 +472,22 @@ def main(argv: list[str] | None = None) -> int:
             (f"writes with the consumer running ({args.threads} threads)", writes)]
     for name, row in rows:
         print(f"{name:<44}{row['reviews']:>10,}{row['seconds']:>9}{row['reviews_per_second']:>11,}")
-    print(f"{'consumer catch-up (incl. start-up)':<44}{half:>10,}{result['catch_up']['seconds']:>9}"
-          f"{result['catch_up']['reviews_per_second']:>11,}")
+    for key, row in alone.items():
+        size, kind = row["batch_size"], "with" if row["mark_source"] else "without"
+        print(f"{f'batch txns alone, {size}/txn, {kind} marks':<44}{row['reviews']:>10,}{row['seconds']:>9}"
+              f"{row['reviews_per_second']:>11,}")
+    c = result["catch_up"]
+    print(f"{'consumer catch-up (incl. start-up)':<44}{half:>10,}{c['seconds']:>9}{c['reviews_per_second']:>11,}")
+    print(f"{'consumer catch-up, first batch to last':<44}{half:>10,}{c['batches_seconds']:>9}"
+          f"{c['batches_reviews_per_second']:>11,}")
     print(f"{'consumer end to end (first write -> rollups)':<44}{len(second):>10,}{e2e['seconds']:>9}"
           f"{consumer_rate:>11,}")
-    print(f"ratio consumer / ceiling: {e2e['ratio_to_ceiling']}, / concurrent writes: "
-          f"{e2e['ratio_to_concurrent_writes']}   "
+    print(f"markers on the model's documents (consumer.mark_source): {'on' if result['mark_source'] else 'off'}; "
+          f"consumer start-up {c['start_up_seconds']} s")
+    print(f"catch-up ratio / ceiling: {c['ratio_to_ceiling']}, / its batch transactions alone: "
+          f"{c['ratio_to_writes_alone']}")
+    print(f"end-to-end ratio / ceiling: {e2e['ratio_to_ceiling']}, / concurrent writes: "
+          f"{e2e['ratio_to_concurrent_writes']}, / its batch transactions alone: {e2e['ratio_to_writes_alone']}   "
           f"(rollups complete {e2e['drain_after_last_write_seconds']} s after the last write)")
     print(f"review -> rollup lag ms: p50 {lag['p50_ms']}  p95 {lag['p95_ms']}  p99 {lag['p99_ms']}  "
           f"max {lag['max_ms']}  ({lag['samples']:,} reviews)")
