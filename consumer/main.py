@@ -51,10 +51,17 @@ class PeriodicWorker(threading.Thread):
 
 
 def outbox_delivery(cols: Collections, config: Config) -> Callable[[], object]:
-    from consumer.sinks import build_sinks, deliver_pending
+    """The delivery worker's round. whylogs is imported (and the sinks built) by the first round, on the
+    worker's thread: it takes seconds to load, and the follower need not wait for it to begin counting."""
+    built: list = []
 
-    sinks = build_sinks(config)
-    return lambda: telemetry.record_profile_deliveries(cols, deliver_pending(cols, config, sinks))
+    def deliver() -> object:
+        from consumer.sinks import build_sinks, deliver_pending
+
+        if not built:
+            built.append(build_sinks(config))
+        return telemetry.record_profile_deliveries(cols, deliver_pending(cols, config, built[0]))
+    return deliver
 
 
 def alerts_round(task: Callable[[], object], cols: Collections) -> Callable[[], None]:

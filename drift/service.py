@@ -12,7 +12,6 @@ from pymongo import MongoClient
 
 from clara.config import Config
 from clara.db import Collections
-from drift.evaluate import evaluate_after_batch
 from drift.webhooks import DrainResult, drain, targets
 
 
@@ -23,6 +22,10 @@ def alerts_task(client: MongoClient, cols: Collections, config: Config,
     hooks = targets(config, environ)
 
     def run_once() -> DrainResult | None:
+        # Imported by the worker's first round, not at start-up: scipy and scikit-learn take seconds to
+        # load, and the follower need not wait for them to begin counting.
+        from drift.evaluate import evaluate_after_batch
+
         evaluate_after_batch(client, cols, config)
         return drain(cols, config, hooks) if hooks else None
 
