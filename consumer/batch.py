@@ -17,7 +17,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pymongo
 from pymongo import DeleteOne, InsertOne, MongoClient, ReplaceOne, UpdateMany, UpdateOne
@@ -35,6 +35,9 @@ from clara.segments import Admission, read_admission, save_admission
 from consumer.lease import Lease
 from consumer.predictions import Inserted, apply_inserts
 from consumer.outbox_queue import queue_profiles
+
+if TYPE_CHECKING:
+    from consumer.prefetch import Prefetched
 
 log = logging.getLogger(__name__)
 UTC = dt.timezone.utc
@@ -63,7 +66,8 @@ class BatchPlan:
 
 def plan_batch(docs: Sequence[Mapping], n_classes: int, period: dt.timedelta, batch_id: str, *,
                counted: Mapping[Any, Counted] | None = None, recount: bool = False,
-               admission: Admission | None = None) -> BatchPlan:
+               admission: Admission | None = None,
+               parsed: Mapping[Any, Record | Rejection] | None = None) -> BatchPlan:
     """Decide claims, corrections, rejections and rollup increments for the documents as read.
 
     Reviews are filed under rollup periods of length `period` (config.model.rollup_period).
@@ -71,11 +75,13 @@ def plan_batch(docs: Sequence[Mapping], n_classes: int, period: dt.timedelta, ba
     what they added to the rollups, which no writer can overwrite. recount plans every document as if it
     had never been counted (replay --rebuild counts an hour afresh). With an `admission` (segments.fields
     configured) each review is counted under its segment too, admitting new values while the cap allows.
+    `parsed` holds what parse_document made of some of the documents already (consumer.prefetch), by _id.
     """
     counted = {} if counted is None or recount else counted
     plan = BatchPlan(batch_id, admission=admission)
+    parsed_ahead = parsed or {}
     for doc in docs:
-        parsed = parse_document(doc, n_classes)
+        parsed = parsed_ahead.get(doc.get("_id")) or parse_document(doc, n_classes)
         previous = counted.get(doc.get("_id"))
         if isinstance(parsed, Rejection):
             plan.rejects.append((parsed, doc))
@@ -122,6 +128,10 @@ def admission_of(cols: Collections, config: Config, session: ClientSession | Non
     return read_admission(cols.state, config.segments, session) if config.segments.enabled else None
 
 
+def new_batch_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
 def read_counted(cols: Collections, ids: Sequence[Any], session: ClientSession | None = None) -> dict[Any, Counted]:
     """What the counted collection holds for these source documents."""
     return {doc["_id"]: Counted.from_doc(doc) for doc in cols.counted.find({"_id": {"$in": list(ids)}}, session=session)}
@@ -146,12 +156,13 @@ class BatchTooSlow(ClaraError):
 def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Sequence[Any], *,
                  sinks: Sequence[str], checkpoint: Mapping | None = None,
                  lag_seconds: float | None = None, lease: Lease | None = None,
-                 inserted: Sequence[Inserted] = ()) -> BatchResult:
+                 inserted: Sequence[Inserted] = (), prefetched: Prefetched | None = None) -> BatchResult:
     """Apply one batch of source documents (by _id) in a single transaction, exactly once.
 
     `inserted` are the batch's insert events: their predictions are counted here (those after the cut of
     a recount, read in the transaction), with the checkpoint that moves past them. With a lease, the
-    transaction also renews it, and commits nothing when another consumer holds it.
+    transaction also renews it, and commits nothing when another consumer holds it. `prefetched` holds
+    documents read ahead (consumer.prefetch); the others are read in the transaction.
     """
     started = time.perf_counter()
     unique_ids = list(dict.fromkeys(ids))
@@ -162,10 +173,21 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
         attempt_started = time.monotonic()
         if lease is not None:
             lease.renew(session)
-        docs = list(cols.source.find({"_id": {"$in": unique_ids}}, session=session)) if unique_ids else []
-        plan = plan_batch(docs, config.n_classes, config.model.rollup_period, uuid.uuid4().hex[:16],
-                          counted=read_counted(cols, unique_ids, session) if unique_ids else {},
-                          admission=admission_of(cols, config, session))
+        counted = read_counted(cols, unique_ids, session) if unique_ids else {}
+        admission = admission_of(cols, config, session)
+        # Without segments, the plan made ahead is what plan_batch makes of these documents with nothing
+        # counted; with them it would also need the values admitted, which only this transaction reads.
+        if prefetched is not None and prefetched.uncounted_plan is not None and not counted \
+                and admission is None and prefetched.asked == frozenset(unique_ids):
+            plan = prefetched.uncounted_plan
+        else:
+            ahead = prefetched.docs if prefetched is not None else {}
+            docs = [ahead[doc_id] for doc_id in unique_ids if doc_id in ahead]
+            unread = [doc_id for doc_id in unique_ids if prefetched is None or doc_id not in prefetched.asked]
+            if unread:
+                docs += cols.source.find({"_id": {"$in": unread}}, session=session)
+            plan = plan_batch(docs, config.n_classes, config.model.rollup_period, new_batch_id(), counted=counted,
+                              admission=admission, parsed=prefetched.parsed if prefetched is not None else None)
         holder["plan"] = plan
         holder["profiles"] = apply_plan(session, cols, config, plan, sinks)
         holder["predicted"] = Counter()

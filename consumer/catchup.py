@@ -18,6 +18,7 @@ from consumer.batch import BatchResult, commit_batch
 from consumer.isolation import commit_isolating
 from consumer.lease import Lease
 from consumer.outbox_queue import sink_names
+from consumer.prefetch import Ahead, Prefetched, prefetch
 
 log = logging.getLogger(__name__)
 UNLOGGED_REVIEWS = {"logged": {"$ne": True}, "output_validated": {"$exists": True, "$ne": None}}
@@ -64,20 +65,32 @@ def catch_up(client: MongoClient, cols: Collections, config: Config, *, sinks: S
     if newest is None:
         return result
     base = {"$and": [base, {"_id": {"$lte": newest["_id"]}}]}
-    last_id: Any = None
-    while True:
-        selector = base if last_id is None else {"$and": [base, {"_id": {"$gt": last_id}}]}
-        ids = [doc["_id"] for doc in cols.source.find(selector, {"_id": 1}).sort("_id", 1)
-               .limit(config.consumer.catchup_batch_size)]
-        if not ids:
-            return result
-        last_id = ids[-1]
-        if skip_counted:
-            counted = set(cols.counted.distinct("_id", {"_id": {"$in": ids}}))
-            ids = [doc_id for doc_id in ids if doc_id not in counted]
+    read_ahead = commit is commit_batch
+
+    def next_slice(last_id: Any) -> tuple[list, Prefetched | None]:
+        """The next slice's ids after `last_id` (all counted ones skipped: [] at the end) and its documents."""
+        while True:
+            selector = base if last_id is None else {"$and": [base, {"_id": {"$gt": last_id}}]}
+            ids = [doc["_id"] for doc in cols.source.find(selector, {"_id": 1}).sort("_id", 1)
+                   .limit(config.consumer.catchup_batch_size)]
             if not ids:
-                continue
-        _commit(client, cols, config, ids, commit, sinks, lease, result, on_batch)
+                return [], None
+            last_id = ids[-1]
+            if skip_counted:
+                counted = set(cols.counted.distinct("_id", {"_id": {"$in": ids}}))
+                ids = [doc_id for doc_id in ids if doc_id not in counted]
+            if ids:
+                return ids, prefetch(cols, config, ids) if read_ahead else None
+
+    # Slices are disjoint and in _id order, so the next one is read and parsed while this one commits.
+    with Ahead() as ahead:
+        upcoming = ahead.submit(functools.partial(next_slice, None))
+        while True:
+            ids, prefetched = upcoming.result()
+            if not ids:
+                return result
+            upcoming = ahead.submit(functools.partial(next_slice, ids[-1]))
+            _commit(client, cols, config, ids, commit, sinks, lease, result, on_batch, prefetched=prefetched)
 
 
 def recheck_counted(client: MongoClient, cols: Collections, config: Config, *, sinks: Sequence[str] | None = None,
@@ -104,8 +117,9 @@ def recheck_counted(client: MongoClient, cols: Collections, config: Config, *, s
 
 def _commit(client: MongoClient, cols: Collections, config: Config, ids: list, commit: Callable[..., BatchResult],
             sinks: Sequence[str], lease: Lease | None, result: CatchUpResult,
-            on_batch: Callable[[BatchResult], None] | None) -> None:
-    batch = commit_isolating(functools.partial(commit, client, cols, config), cols, ids, sinks=sinks, lease=lease)
+            on_batch: Callable[[BatchResult], None] | None, prefetched: Prefetched | None = None) -> None:
+    batch = commit_isolating(functools.partial(commit, client, cols, config), cols, ids, sinks=sinks, lease=lease,
+                             **({"prefetched": prefetched} if prefetched is not None else {}))
     result.add(batch)
     if on_batch is not None:
         on_batch(batch)

@@ -38,6 +38,7 @@ from consumer.catchup import catch_up, recheck_counted
 from consumer.isolation import commit_isolating, set_aside
 from consumer.lease import Lease, LeaseLost
 from consumer.migrate import migrate_logged_as
+from consumer.prefetch import Ahead, Prefetched, prefetch
 from consumer.predictions import (Inserted, Recount, RecountPlan, begin_recount, hours_inserted_since, read_state,
                                   recount_replacing, recount_request, recount_thread, unfinished_recount)
 
@@ -109,6 +110,15 @@ class EventBatch:
                 batch.review_ids.append(doc_id)
         batch.review_ids = list(dict.fromkeys(batch.review_ids))
         return batch
+
+
+@dataclasses.dataclass(frozen=True)
+class Gathered:
+    """A batch of events (None: an idle wait), the stream's resume token after them, their documents read ahead."""
+
+    batch: EventBatch | None
+    token: Any
+    prefetched: Prefetched | None = None
 
 
 def is_history_lost(exc: BaseException) -> bool:
@@ -280,13 +290,14 @@ class Follower:
         thread.start()
         self._recounts = [t for t in self._recounts if t.is_alive()] + [thread]
 
-    def _answer_recount_request(self, stream: CollectionChangeStream) -> None:
-        """Between two batches (none in flight), begin the recount `python -m replay --rebuild` asked for."""
+    def _answer_recount_request(self, committed_token: Any) -> None:
+        """Between two commits (none in flight), begin the recount `python -m replay --rebuild` asked for,
+        checkpointing the stream at the last committed batch (`committed_token`)."""
         request = recount_request(read_state(self.cols))
         if request is None:
             return
         request_id, hours, reason = request
-        plan = begin_recount(self.client, self.cols, hours, stream.resume_token, self.opened_at, reason,
+        plan = begin_recount(self.client, self.cols, hours, committed_token, self.opened_at, reason,
                              request_id=request_id)
         self._start_recount(plan)
 
@@ -307,29 +318,51 @@ class Follower:
                      dict(result.counts), time.perf_counter() - started)
 
     def _consume(self, stream: CollectionChangeStream) -> None:
+        """Follow the stream: each batch's events are gathered, and its documents read ahead, on a thread of
+        its own while the previous batch commits (consumer.prefetch); commits stay one at a time, in order."""
         last_checkpoint = last_renewal = last_request_check = time.monotonic()
-        while not self.stop.is_set():
-            if time.monotonic() - last_request_check >= REQUEST_CHECK_SECONDS:
-                self._answer_recount_request(stream)
-                last_request_check = time.monotonic()
-            events = self._collect(stream)
-            if events:
-                batch = EventBatch.of(events)
-                for doc_id, exc in batch.undecodable:
-                    set_aside(self.cols, doc_id, exc)
-                lag = (dt.datetime.now(UTC) - min(batch.wall).replace(tzinfo=UTC)).total_seconds() if batch.wall else None
-                result = commit_isolating(functools.partial(commit_batch, self.client, self.cols, self.config),
-                                          self.cols, batch.review_ids, sinks=self.sinks, inserted=batch.inserted,
-                                          checkpoint=stream.resume_token, lag_seconds=lag, lease=self.lease)
-                self._log_batch(result, lag)
-                last_checkpoint = last_renewal = time.monotonic()
-            else:
-                if time.monotonic() - last_checkpoint >= self.settings.checkpoint_idle_seconds:
-                    self._save_token(stream.resume_token)
-                    last_checkpoint = time.monotonic()
-                if time.monotonic() - last_renewal >= self.lease.renew_every:
-                    self.lease.renew()
-                    last_renewal = time.monotonic()
+        committed_token = stream.resume_token   # every event up to it is committed
+        with Ahead() as ahead:
+            upcoming = ahead.submit(functools.partial(self._gather, stream, ()))
+            while not self.stop.is_set():
+                gathered = upcoming.result()
+                if gathered.batch is None:   # an idle wait: nothing gathered, nothing in flight
+                    committed_token = gathered.token
+                    if time.monotonic() - last_checkpoint >= self.settings.checkpoint_idle_seconds:
+                        self._save_token(committed_token)
+                        last_checkpoint = time.monotonic()
+                    if time.monotonic() - last_renewal >= self.lease.renew_every:
+                        self.lease.renew()
+                        last_renewal = time.monotonic()
+                else:
+                    batch = gathered.batch
+                    upcoming = ahead.submit(functools.partial(self._gather, stream, batch.review_ids))
+                    for doc_id, exc in batch.undecodable:
+                        set_aside(self.cols, doc_id, exc)
+                    lag = (dt.datetime.now(UTC) - min(batch.wall).replace(tzinfo=UTC)).total_seconds() \
+                        if batch.wall else None
+                    result = commit_isolating(functools.partial(commit_batch, self.client, self.cols, self.config),
+                                              self.cols, batch.review_ids, sinks=self.sinks, inserted=batch.inserted,
+                                              checkpoint=gathered.token, lag_seconds=lag, lease=self.lease,
+                                              prefetched=gathered.prefetched)
+                    committed_token = gathered.token
+                    self._log_batch(result, lag)
+                    last_checkpoint = last_renewal = time.monotonic()
+                if time.monotonic() - last_request_check >= REQUEST_CHECK_SECONDS:
+                    self._answer_recount_request(committed_token)   # no commit is in flight here
+                    last_request_check = time.monotonic()
+                if gathered.batch is None and not self.stop.is_set():
+                    upcoming = ahead.submit(functools.partial(self._gather, stream, ()))
+
+    def _gather(self, stream: CollectionChangeStream, committing: Sequence[Any]) -> Gathered:
+        """The next batch of events with the stream's position after them, and its documents read ahead
+        except those of the batch committing meanwhile (`committing`)."""
+        events = self._collect(stream)
+        if not events:
+            return Gathered(None, stream.resume_token)
+        batch = EventBatch.of(events)
+        return Gathered(batch, stream.resume_token,
+                        prefetch(self.cols, self.config, batch.review_ids, skip=set(committing)))
 
     def _collect(self, stream: CollectionChangeStream) -> list[dict]:
         """Events until the batch is full or `batch_max_seconds` old; [] after an idle wait."""

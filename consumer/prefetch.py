@@ -1,0 +1,97 @@
+"""The next batch's documents, read and parsed while the current batch's transaction commits.
+
+A batch's transaction spends most of its time waiting on the server; reading and parsing the next batch's
+source documents is most of the Python time. Done one batch ahead on a thread of its own, the two overlap.
+
+Why a document read outside the transaction is still counted exactly once: it is read after the event
+or scan that put it in the batch, with majority read concern (never a write that a failover can roll
+back), and whatever a writer changes after the read reaches the consumer as a later change event (the
+stream is opened before any scan), whose batch compares the document with what the counted collection
+says it added and corrects the difference. What was counted is always read inside the transaction: only
+the documents are read ahead. A document the previous batch (still committing) also holds is not read
+ahead: its `logged` mark and counted entry are in flux until that batch commits, so its batch reads it
+in the transaction, as without prefetching. Anything that goes wrong ahead (a document the driver
+cannot decode, the server away) only means the batch reads its documents in the transaction.
+
+Without segments, the batch is also planned ahead as if none of its documents had been counted yet, the
+common case of new reviews. The transaction uses that plan only when what it reads from the counted collection says so (no
+entry for any of them), which makes it the very plan it would have made; otherwise it plans again.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import logging
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, TypeVar
+
+from pymongo.errors import PyMongoError
+
+from clara.config import Config
+from clara.db import Collections
+from clara.records import Record, Rejection, parse_document
+from consumer.batch import BatchPlan, new_batch_id, plan_batch
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class Prefetched:
+    """Source documents by _id as read ahead (those of `asked` that exist), what parse_document made of each,
+    and the plan for exactly the documents of `asked` if none of them had been counted."""
+
+    asked: frozenset = frozenset()
+    docs: Mapping[Any, Mapping] = dataclasses.field(default_factory=dict)
+    parsed: Mapping[Any, Record | Rejection] = dataclasses.field(default_factory=dict)
+    uncounted_plan: BatchPlan | None = None
+
+
+NOTHING = Prefetched()
+
+
+def prefetch(cols: Collections, config: Config, ids: Sequence[Any], *, skip: Collection[Any] = ()) -> Prefetched:
+    """Read, parse and plan the documents of `ids` not in `skip` (majority read concern, no transaction)."""
+    wanted = [doc_id for doc_id in ids if doc_id not in skip]
+    if not wanted:
+        return NOTHING
+    try:
+        docs = {doc["_id"]: doc for doc in cols.source.find({"_id": {"$in": wanted}})}
+    except Exception as exc:  # noqa: BLE001 - the transaction reads them again and meets the cause itself
+        log.debug("read ahead of %d documents failed (%s: %s); the batch reads them itself",
+                  len(wanted), type(exc).__name__, exc)
+        return NOTHING
+    parsed = {doc_id: parse_document(doc, config.n_classes) for doc_id, doc in docs.items()}
+    plan = None if config.segments.enabled else plan_batch(list(docs.values()), config.n_classes,
+                                                           config.model.rollup_period, new_batch_id(), parsed=parsed)
+    return Prefetched(frozenset(wanted), docs, parsed, plan)
+
+
+class Ahead:
+    """One task at a time on a thread of its own: the next batch's preparation beside the current commit."""
+
+    def __init__(self) -> None:
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
+
+    def submit(self, task: Callable[[], T]) -> concurrent.futures.Future[T]:
+        return self._pool.submit(task)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> Ahead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def result_or_nothing(future: concurrent.futures.Future[Prefetched] | None) -> Prefetched:
+    """The read-ahead's documents; nothing (the batch reads them itself) when it failed."""
+    if future is None:
+        return NOTHING
+    try:
+        return future.result()
+    except PyMongoError:
+        return NOTHING

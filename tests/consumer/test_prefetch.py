@@ -1,0 +1,93 @@
+"""Reading ahead: a batch's documents read while the previous batch commits still count exactly once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+
+from pymongo import UpdateOne
+
+from consumer.batch import commit_batch
+from consumer.prefetch import prefetch
+from consumer.stream import Follower
+from tests.support.audit import assert_exactly_once, expected_cells, rollup_cells
+from tests.support.documents import predictions
+from tests.support.running import running_follower, wait_for
+
+UTC = dt.timezone.utc
+START = dt.datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
+
+
+def test_a_review_changed_after_it_was_read_ahead_is_corrected_by_its_event(collections, mongo_client, config):
+    doc_id = collections.source.insert_one({"filename": "a.jpg", "output_prediction": 2, "output_confidence": 0.7,
+                                           "timestamp": START, "output_validated": 2}).inserted_id
+    ahead = prefetch(collections, config, [doc_id])
+    collections.source.update_one({"_id": doc_id}, {"$set": {"output_validated": 5}})   # after the read
+    first = commit_batch(mongo_client, collections, config, [doc_id], sinks=(), prefetched=ahead)
+    assert first.counts == {"claimed": 1}
+    assert rollup_cells(collections)[0] == {(2, 2): 1}   # counted as read, and kept as counted
+    again = commit_batch(mongo_client, collections, config, [doc_id], sinks=())   # the change's own event
+    assert again.counts == {"corrected": 1}
+    assert rollup_cells(collections)[0] == {(5, 2): 1}
+    assert_exactly_once(collections, config.n_classes, predictions=False)
+
+
+def test_a_document_read_ahead_as_missing_is_not_read_again(collections, mongo_client, config):
+    gone = collections.source.insert_one({"filename": "b.jpg", "output_prediction": 1, "timestamp": START,
+                                         "output_validated": 1}).inserted_id
+    collections.source.delete_one({"_id": gone})
+    ahead = prefetch(collections, config, [gone])
+    assert gone in ahead.asked and not ahead.docs
+    collections.source.insert_one({"_id": gone, "filename": "b.jpg", "output_prediction": 1, "timestamp": START,
+                                   "output_validated": 1})   # back, after the read: its insert event counts it
+    result = commit_batch(mongo_client, collections, config, [gone], sinks=(), prefetched=ahead)
+    assert result.counts == {} and rollup_cells(collections)[2] == 0
+    commit_batch(mongo_client, collections, config, [gone], sinks=())
+    assert rollup_cells(collections)[2] == 1
+
+
+def test_the_follower_reads_ahead_only_what_the_committing_batch_does_not_hold(collections, mongo_client, config):
+    docs = predictions(4, start=START, reviewed_fraction=0.0)
+    ids = collections.source.insert_many(docs).inserted_ids
+    follower = Follower(mongo_client, collections, config, (), threading.Event())
+    with follower._open(None) as stream:
+        collections.source.bulk_write([UpdateOne({"_id": doc_id}, {"$set": {"output_validated": 3}})
+                                       for doc_id in ids])
+        review_ids: list = []
+        while len(review_ids) < len(ids):
+            gathered = follower._gather(stream, committing=ids[:2])
+            if gathered.batch is not None:
+                review_ids += gathered.batch.review_ids
+                assert gathered.prefetched.asked == set(gathered.batch.review_ids) - set(ids[:2])
+                assert set(gathered.prefetched.docs) == gathered.prefetched.asked
+    assert sorted(review_ids) == sorted(ids)
+
+
+def test_bulk_saves_that_keep_changing_the_same_reviews_count_exactly_once(collections, mongo_client, make_config):
+    """Consecutive batches hold the same documents (reviewed, corrected, withdrawn, reviewed again), so a read
+    ahead overlaps the commit before it: the final rollups still equal the documents."""
+    config = make_config(consumer={"batch_size": 40, "batch_max_seconds": 0.05})
+    ids = collections.source.insert_many(predictions(60, start=START, reviewed_fraction=0.0)).inserted_ids
+    rng = random.Random(4)
+    with running_follower(mongo_client, collections, config, sinks=()):
+        for _ in range(40):
+            chosen = rng.sample(ids, 30)
+            collections.source.bulk_write([UpdateOne({"_id": doc_id}, {"$set": {
+                "output_validated": None if rng.random() < 0.2 else rng.randrange(config.n_classes),
+                "timestamp_validated": dt.datetime.now(UTC)}}) for doc_id in chosen], ordered=False)
+        wait_for(lambda: rollup_cells(collections)[:2] == expected_cells(collections, config.n_classes)[:2],
+                 what="the rollups to agree with the last saves")
+    assert_exactly_once(collections, config.n_classes, predictions=False)
+
+
+def test_the_plan_made_ahead_is_used_only_for_exactly_its_uncounted_documents(collections, mongo_client, config):
+    ids = collections.source.insert_many(predictions(4, start=START)).inserted_ids
+    commit_batch(mongo_client, collections, config, ids[:1], sinks=())   # counted before the read ahead
+    ahead = prefetch(collections, config, ids)
+    assert ahead.uncounted_plan.counts == {"claimed": 3, "logged_elsewhere": 1}   # as if nothing were counted
+    part = commit_batch(mongo_client, collections, config, ids[1:3], sinks=(), prefetched=ahead)   # a split batch
+    assert part.counts == {"claimed": 2}
+    rest = commit_batch(mongo_client, collections, config, ids, sinks=(), prefetched=ahead)
+    assert rest.counts == {"already_logged": 3, "claimed": 1}
+    assert_exactly_once(collections, config.n_classes, predictions=False)
