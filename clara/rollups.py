@@ -57,15 +57,15 @@ def confidence_bin(confidence: float) -> int:
 
 
 def calibration_bin_micros(confidence_micros: int) -> int:
-    """estimates.calibration.calibration_bin_micros: scikit-learn's calibration_curve bin of a confidence in
+    """estimates.bins.calibration_bin_micros: scikit-learn's calibration_curve bin of a confidence in
     micros (an inner edge goes to the lower bin), CONFIDENCE_BINS of them."""
     return _calibration_bin()(confidence_micros, CONFIDENCE_BINS)
 
 
 @functools.cache
 def _calibration_bin():
-    # Imported on first use, once: estimates.calibration imports CONFIDENCE_BINS from this module.
-    from estimates.calibration import calibration_bin_micros
+    # Imported on first use, once: estimates.bins imports CONFIDENCE_BINS from this module.
+    from estimates.bins import calibration_bin_micros
 
     return calibration_bin_micros
 

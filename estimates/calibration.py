@@ -5,7 +5,7 @@ Bins are scikit-learn's `calibration_curve(..., strategy="uniform")` bins: edges
 confidence equal to an inner edge falls into the LOWER bin (0.05 is in bin 0, (0, 0.05]).
 `clara.rollups.confidence_bin` (`int(confidence * B)`) puts it into the upper bin, and so disagrees
 with scikit-learn on every inner edge (and on floats just below one that `* B` rounds up): the
-calibration rollups must assign bins with `calibration_bin` below (from the document's float, exact
+calibration rollups must assign bins with `calibration_bin` (estimates.bins; from the document's float, exact
 for any float) or `calibration_bin_micros` (exact integer arithmetic, the same bins for every
 confidence with at most six decimals).
 
@@ -16,42 +16,18 @@ ECE = Σ (r_b / n) |acc_b − conf_b|, MCE = max |acc_b − conf_b| over non-emp
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 from collections.abc import Sequence
-from functools import lru_cache
 
 import numpy as np
 
 from clara.rollups import CONFIDENCE_BINS
+from estimates.bins import MICROS, bin_edges, calibration_bin, calibration_bin_micros  # noqa: F401 - re-exported
 from estimates.intervals import proportion_interval
 from estimates.results import LEVEL, EstimateError, Interval
 
-MICROS = 1_000_000
 ASSUMPTION = ("the reviewed predictions in each confidence bin are as often right as that bin's unreviewed "
               "ones (reviewers choose by confidence, not by whether the prediction looks right)")
-
-
-@lru_cache(maxsize=None)
-def bin_edges(bins: int = CONFIDENCE_BINS) -> tuple[float, ...]:
-    """scikit-learn's uniform edges, the same floats: `np.linspace(0, 1, bins + 1)`."""
-    if bins < 1:
-        raise EstimateError("confidence bins: expected at least 1")
-    return tuple(float(edge) for edge in np.linspace(0.0, 1.0, bins + 1))
-
-
-def calibration_bin(confidence: float, bins: int = CONFIDENCE_BINS) -> int:
-    """The bin scikit-learn's calibration_curve puts `confidence` in (0..1; an inner edge goes to the lower bin)."""
-    if not 0.0 <= confidence <= 1.0:
-        raise EstimateError(f"confidence {confidence!r}: expected a number from 0 to 1")
-    return bisect.bisect_left(bin_edges(bins), confidence, 1, bins) - 1
-
-
-def calibration_bin_micros(micros: int, bins: int = CONFIDENCE_BINS) -> int:
-    """`calibration_bin(micros / 1e6)` in integers: bin b holds (b / B, (b + 1) / B], bin 0 also holds 0."""
-    if not 0 <= micros <= MICROS:
-        raise EstimateError(f"confidence {micros!r} micros: expected 0 to {MICROS}")
-    return max(0, -(-micros * bins // MICROS) - 1)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
