@@ -39,6 +39,10 @@ class PeriodicWorker(threading.Thread):
 
     def run(self) -> None:
         while True:
+            # The first round waits too: at start-up the follower's catch-up goes first (the round's imports
+            # and work would hold the interpreter), and the follower wakes the worker once it is idle.
+            self.wake.wait(self.interval)
+            self.wake.clear()
             try:
                 self.deliver()
             except Exception:  # noqa: BLE001 - a failing sink must not end delivery; it is retried next round
@@ -46,8 +50,6 @@ class PeriodicWorker(threading.Thread):
                 self.on_error(self.name)
             if self.stop.is_set():
                 return
-            self.wake.wait(self.interval)
-            self.wake.clear()
 
 
 def outbox_delivery(cols: Collections, config: Config) -> Callable[[], object]:
@@ -113,8 +115,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def after_batch(result: BatchResult) -> None:
         telemetry.record_batch(cols, result)
-        if result.profiles:
-            worker.wake.set()
+
+    def when_idle() -> None:
+        # While batches keep coming, the workers run on their intervals, delivering many batches' profiles
+        # in one round: woken after every batch, their whylogs and scipy work would compete with counting.
+        worker.wake.set()
         alerts.wake.set()
 
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack
@@ -133,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     worker.start()
     alerts.start()
     try:
-        Follower(client, cols, config, sinks, stop, after_batch, app_name=app_name).run()
+        Follower(client, cols, config, sinks, stop, after_batch, app_name=app_name, when_idle=when_idle).run()
     except IndexPrivilegeError as exc:  # retrying cannot help: someone has to grant it or create the index
         log.error("consumer cannot start: %s", exc)
         return 2

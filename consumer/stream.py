@@ -145,11 +145,12 @@ class Follower:
 
     def __init__(self, client: MongoClient, cols: Collections, config: Config, sinks: Sequence[str],
                  stop: threading.Event, after_batch: Callable[[BatchResult], None] | None = None,
-                 app_name: str | None = None):
+                 app_name: str | None = None, when_idle: Callable[[], None] | None = None):
         self.client, self.cols, self.config, self.sinks, self.stop = client, cols, config, sinks, stop
         self.app_name = app_name  # set: end the transactions a killed consumer of this name left open
         self.orphans_ended = False
         self.after_batch = after_batch or (lambda result: None)
+        self.when_idle = when_idle or (lambda: None)   # called once the backlog is done, and on each idle wait
         self.settings = config.consumer
         self.lease = Lease(cols.state, f"lease:{config.mongodb.source_collection}", self.settings.lease_seconds,
                            before_takeover=self._end_orphans if app_name else None)
@@ -328,6 +329,7 @@ class Follower:
                 gathered = upcoming.result()
                 if gathered.batch is None:   # an idle wait: nothing gathered, nothing in flight
                     committed_token = gathered.token
+                    self.when_idle()
                     if time.monotonic() - last_checkpoint >= self.settings.checkpoint_idle_seconds:
                         self._save_token(committed_token)
                         last_checkpoint = time.monotonic()
@@ -408,6 +410,7 @@ class Follower:
             _, after = recheck_counted(self.client, self.cols, self.config, sinks=self.sinks, after=after,
                                        limit=self.settings.recheck_per_poll, on_batch=self._log_rechecked,
                                        commit=commit_batch_journaled, lease=self.lease)
+            self.when_idle()
             self.stop.wait(self.settings.poll_interval_seconds)
 
     def _log_rechecked(self, result: BatchResult) -> None:
