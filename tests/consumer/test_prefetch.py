@@ -8,6 +8,7 @@ import threading
 
 from pymongo import UpdateOne
 
+from clara.db import Collections, ensure_indexes
 from consumer.batch import commit_batch
 from consumer.prefetch import prefetch
 from consumer.stream import Follower
@@ -91,3 +92,18 @@ def test_the_plan_made_ahead_is_used_only_for_exactly_its_uncounted_documents(co
     rest = commit_batch(mongo_client, collections, config, ids, sinks=(), prefetched=ahead)
     assert rest.counts == {"already_logged": 3, "claimed": 1}
     assert_exactly_once(collections, config.n_classes, predictions=False)
+
+
+def test_with_segments_the_transaction_plans_with_the_values_it_admits(make_config, mongo_client):
+    config = make_config(segments={"fields": ["site"], "max_values": 5})
+    cols = Collections.of(mongo_client, config)
+    ensure_indexes(cols)
+    docs = predictions(6, start=START)
+    for i, doc in enumerate(docs):
+        doc["site"] = f"site-{i % 2}"
+    ids = cols.source.insert_many(docs).inserted_ids
+    ahead = prefetch(cols, config, ids)
+    assert ahead.uncounted_plan is None and len(ahead.parsed) == 6   # read and parsed ahead, planned in the transaction
+    commit_batch(mongo_client, cols, config, ids, sinks=(), prefetched=ahead)
+    assert {site for entry in cols.counted.find() for site in [entry["segment"]["site"]]} == {"site-0", "site-1"}
+    assert_exactly_once(cols, config.n_classes, predictions=False)
