@@ -30,6 +30,7 @@ import asyncio
 import bisect
 import datetime as dt
 import json
+import multiprocessing
 import random
 import signal
 import statistics
@@ -55,6 +56,7 @@ from bench.stats import percentile, write_result  # noqa: E402
 from clara.config import config_from_mapping  # noqa: E402
 from clara.db import CONSUMER_STATE_ID, Collections, connect, ensure_indexes  # noqa: E402
 from clara.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
+from consumer.stream import EVENTS, RAW_EVENTS  # noqa: E402
 from tests.support.processes import start, write_config  # noqa: E402
 from tests.support.sse import sse_events  # noqa: E402
 
@@ -191,21 +193,39 @@ def write_reviews(collection, reviews: list[tuple], threads: int, bulk: int = 0,
 
 def beside_writers(reviewers: MongoClient, admin: MongoClient, config, scratch: list[dict], args, n: int) -> dict:
     """The stream's batch transactions alone while the bench's writers keep saving reviews on other documents
-    of the same mongod: the bound for the end-to-end phase, where both share the server."""
+    of the same mongod, and the consumer's change stream (its own pipeline) reads what they write: the bound
+    for the end-to-end phase, where all three share the server."""
     others = reviewers["consumer_bench_writers"]["image_logs"]
     insert(others, n)
-    until, wrote = threading.Event(), {}
+    until, wrote, seen = threading.Event(), {}, [0]
+
+    def follow() -> None:
+        with others.with_options(codec_options=RAW_EVENTS).watch(EVENTS, max_await_time_ms=250,
+                                                                 batch_size=config.consumer.batch_size) as stream:
+            while not until.is_set():
+                seen[0] += stream.try_next() is not None
+
+    streams = threading.Thread(target=follow, daemon=True)
+    streams.start()
     writers = threading.Thread(target=lambda: wrote.update(write_reviews(others, review_plan(others), args.threads,
                                                                          args.bulk, until)), daemon=True)
     writers.start()
     time.sleep(0.2)
-    try:
-        row = writes_alone_rate(admin, config, scratch, config.consumer.batch_size, mark=not args.no_mark)
+    try:   # in a process of its own, as the consumer is: the writers' and the stream's threads hold this one's GIL
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            row = pool.apply(alone_in_child, (config, scratch, config.consumer.batch_size, not args.no_mark))
     finally:
         until.set()
         writers.join()
+        streams.join()
         reviewers.drop_database("consumer_bench_writers")
-    return row | {"writers_reviews_per_second": wrote["reviews_per_second"]}
+    return row | {"writers_reviews_per_second": wrote["reviews_per_second"], "events_read": seen[0]}
+
+
+def alone_in_child(config, scratch: list[dict], batch_size: int, mark: bool) -> dict:
+    """writes_alone_rate with a client of its own (run in a child process)."""
+    with connect(config) as client:
+        return writes_alone_rate(client, config, scratch, batch_size, mark=mark)
 
 
 def rollup_total(rollups, field: str = "reviews") -> int:
@@ -341,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="reviews per bulk_write (a labelling tool's bulk save); 0: one update_one each (default)")
     parser.add_argument("--no-mark", action="store_true",
                         help="consumer.mark_source = false: no `logged` marker on the model's documents")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="consumer.batch_size, the stream's largest batch (default: the configuration's)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the consumer (default 600)")
     parser.add_argument("--segments", choices=("none", "off", "on"), default="none",
                         help="documents with model_version and site fields (off: not configured as segments; "
@@ -356,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             port = free_port()
             raw = {"mongodb": {"database": "consumer_bench"}, "web": {"host": "127.0.0.1", "port": port},
-                   "consumer": {"mark_source": not args.no_mark},
+                   "consumer": {"mark_source": not args.no_mark,
+                                **({"batch_size": args.batch_size} if args.batch_size else {})},
                    "profiles": {"local_store": True, "local_store_dir": str(Path(tmp) / "profiles")}}
             if args.segments == "on":
                 raw["segments"] = {"fields": ["model_version", "site"]}
@@ -387,9 +410,10 @@ def main(argv: list[str] | None = None) -> int:
 
             print(f"ceiling {ceiling['reviews_per_second']:,} reviews/s; the consumer's own writes alone ...", flush=True)
             scratch = reviewed([dict(doc, _id=ObjectId()) for doc in predictions(half, seed=13)], N_CLASSES)
-            alone = {f"{'catch_up' if size == config.consumer.catchup_batch_size else 'stream'}_"
-                     f"{'marked' if mark else 'unmarked'}": writes_alone_rate(admin, config, scratch, size, mark=mark)
-                     for size in (config.consumer.catchup_batch_size, config.consumer.batch_size)
+            alone = {f"{phase}_{'marked' if mark else 'unmarked'}": writes_alone_rate(admin, config, scratch, size,
+                                                                                      mark=mark)
+                     for phase, size in (("catch_up", config.consumer.catchup_batch_size),
+                                         ("stream", config.consumer.batch_size))
                      for mark in (True, False)}
             alone["stream_beside_writers"] = beside_writers(reviewers, admin, config, scratch, args, half)
             print("starting the consumer ...", flush=True)
