@@ -150,7 +150,7 @@ class Follower:
         self.app_name = app_name  # set: end the transactions a killed consumer of this name left open
         self.orphans_ended = False
         self.after_batch = after_batch or (lambda result: None)
-        self.when_idle = when_idle or (lambda: None)   # called once the backlog is done, and on each idle wait
+        self.when_idle = when_idle or (lambda: None)   # called when the stream falls idle after work
         self.settings = config.consumer
         self.lease = Lease(cols.state, f"lease:{config.mongodb.source_collection}", self.settings.lease_seconds,
                            before_takeover=self._end_orphans if app_name else None)
@@ -323,13 +323,16 @@ class Follower:
         its own while the previous batch commits (consumer.prefetch); commits stay one at a time, in order."""
         last_checkpoint = last_renewal = last_request_check = time.monotonic()
         committed_token = stream.resume_token   # every event up to it is committed
+        busy = True   # since the last idle wait: the catch-up, or a batch
         with Ahead() as ahead:
             upcoming = ahead.submit(functools.partial(self._gather, stream, ()))
             while not self.stop.is_set():
                 gathered = upcoming.result()
                 if gathered.batch is None:   # an idle wait: nothing gathered, nothing in flight
                     committed_token = gathered.token
-                    self.when_idle()
+                    if busy:
+                        self.when_idle()
+                        busy = False
                     if time.monotonic() - last_checkpoint >= self.settings.checkpoint_idle_seconds:
                         self._save_token(committed_token)
                         last_checkpoint = time.monotonic()
@@ -347,7 +350,7 @@ class Follower:
                                               self.cols, batch.review_ids, sinks=self.sinks, inserted=batch.inserted,
                                               checkpoint=gathered.token, lag_seconds=lag, lease=self.lease,
                                               prefetched=gathered.prefetched)
-                    committed_token = gathered.token
+                    committed_token, busy = gathered.token, True
                     self._log_batch(result, lag)
                     last_checkpoint = last_renewal = time.monotonic()
                 if time.monotonic() - last_request_check >= REQUEST_CHECK_SECONDS:
