@@ -8,7 +8,8 @@ Three kinds of figures, each named by what it counts:
   process's requests;
 - **histograms**: the consumer's batch durations and lag, this process's request latency per route;
 - **gauges** over the current window (the last web.default_range_days days): reviews, pending, accuracy
-  with its 95% Wilson interval, precision/recall/F1 by averaging, coverage, open alerts, backlog, lag.
+  with its 95% Wilson interval, precision/recall/F1 by averaging, coverage, open alerts, backlog, lag; with
+  segments.fields, the same window's figures per segment value (web.segment_metrics), within the cap.
 
 Predictions and newly counted reviews by predicted class are counters from the same telemetry document:
 the consumer adds a batch's counts after it commits (clara.telemetry).
@@ -31,7 +32,7 @@ from scipy.stats import binomtest
 
 from clara import telemetry
 from clara.config import Config
-from web import keys, queries, reports
+from web import keys, queries, reports, segment_metrics
 from web.params import default_range, query
 
 DOCUMENT_OUTCOMES = ("claimed", "corrected", "unreviewed", "rejected", "already_logged")
@@ -62,18 +63,21 @@ async def metrics(request: web.Request) -> web.Response:
     config, collections = app[keys.CONFIG], app[keys.COLLECTIONS]
     days = default_range(config)
     now = dt.datetime.now(dt.timezone.utc)
-    by_day, pending, rejects, backlog, consumer, counters, alerts = await asyncio.gather(
+    loop = asyncio.get_running_loop()
+    by_day, pending, rejects, backlog, consumer, counters, alerts, segments = await asyncio.gather(
         app[keys.ROLLUP_CACHE].by_day(collections, days), queries.pending_reviews(collections, days),
         collections.rejects.count_documents({}), queries.outbox_backlog(collections),
         queries.consumer_state(collections, now), collections.state.find_one({"_id": telemetry.TELEMETRY_ID}),
-        queries.open_alerts_by_severity(collections))
-    summary = await asyncio.get_running_loop().run_in_executor(
-        None, reports.from_days, reports.summary, by_day, pending, days, config)
+        queries.open_alerts_by_severity(collections),
+        loop.run_in_executor(None, segment_metrics.window_figures, app[keys.DRIFT_COLLECTIONS], config.segments,
+                             *days.bounds) if config.segments.enabled else asyncio.sleep(0, []))
+    summary = await loop.run_in_executor(None, reports.from_days, reports.summary, by_day, pending, days, config)
     hub = app[keys.HUB]
     figures = telemetry.read(counters)
     scraped = [*_window_families(config, summary, pending),
                *_state_families(consumer, backlog, rejects, alerts, len(hub.clients), hub.live),
-               *_consumer_families(config, figures), *_prediction_families(config, figures)]
+               *_consumer_families(config, figures), *_prediction_families(config, figures),
+               *segment_metrics.families(segments, config.web.default_range_days)]
     return web.Response(body=app[keys.METRICS].render(scraped), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

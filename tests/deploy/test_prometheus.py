@@ -1,6 +1,7 @@
 """A real Prometheus (Debian's package) scrapes the dashboard's /metrics while a real consumer counts
-reviews: rate() of the reviews counter matches what the test wrote, and every PromQL query of the
-Grafana dashboard in grafana/ returns data."""
+reviews: rate() of the reviews counter matches what the test wrote, the per-segment gauges equal the
+documents' counts within the cardinality cap, and every PromQL query of the Grafana dashboard in grafana/
+returns data."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +30,13 @@ UTC = dt.timezone.utc
 RATE = 20            # reviews written per second
 WRITE_SECONDS = 16
 RATE_INTERVAL = "10s"  # stands for Grafana's $__rate_interval: several 1 s scrapes
+SITES = ["north", "south", "east", None]   # for a cap of 2: one named value counts under `other`; None: `unknown`
+MAX_VALUES = 2
+
+
+def with_site(doc: dict, i: int) -> dict:
+    site = SITES[i % len(SITES)]
+    return doc | ({"site": site} if site is not None else {})
 
 
 def free_port() -> int:
@@ -105,7 +114,8 @@ def test_prometheus_rates_the_reviews_and_answers_every_grafana_query(prometheus
     config = make_config()
     sections = {"mongodb": {"database": config.mongodb.database},
                 "profiles": {"local_store_dir": str(tmp_path / "profiles"), "local_store_interval_seconds": 1.0},
-                "consumer": {"batch_max_seconds": 0.1}, "web": {"port": web_port}}
+                "consumer": {"batch_max_seconds": 0.1}, "web": {"port": web_port},
+                "segments": {"fields": ["site"], "max_values": MAX_VALUES}}
     config_path = write_config(tmp_path / "config.toml", sections)
     source = mongo_client[config.mongodb.database][config.mongodb.source_collection]
     web = start("web", config_path, mongo_uri, log_path=tmp_path / "web.log")
@@ -118,7 +128,7 @@ def test_prometheus_rates_the_reviews_and_answers_every_grafana_query(prometheus
         now = dt.datetime.now(UTC)
         while time.time() - started < WRITE_SECONDS:
             tick = time.time()
-            source.insert_many([prediction(written + i, at=now) for i in range(RATE // 4)])
+            source.insert_many([with_site(prediction(written + i, at=now), written + i) for i in range(RATE // 4)])
             written += RATE // 4
             time.sleep(max(0.0, 0.25 - (time.time() - tick)))
         finished = time.time()
@@ -132,9 +142,24 @@ def test_prometheus_rates_the_reviews_and_answers_every_grafana_query(prometheus
         increase = scalar(url, "increase(clara_reviews_counted_total[2m])")
         assert increase == pytest.approx(written, rel=0.2)
 
+        # per segment: gauges equal to the documents' counts, at most max_values + 2 series for the one field
+        admitted = set(mongo_client[config.mongodb.database][config.mongodb.state_collection]
+                       .find_one({"_id": "segments"})["values"]["site"])
+        expected = Counter(site if site is None or site in admitted else "other"
+                           for site in (doc.get("site") for doc in source.find()))
+        expected = Counter({"unknown" if site is None else site: n for site, n in expected.items()})
+        wait_for(lambda: scalar(url, "sum(clara_segment_reviews)") == written, timeout=30,
+                 what="the segment gauges with every review")
+        for name in ("clara_segment_reviews", "clara_segment_predictions"):
+            found = {sample["metric"]["value"]: float(sample["value"][1])
+                     for sample in promql(url, f'{name}{{field="site"}}')}
+            assert found == expected, name
+            assert scalar(url, f"count({name})") == len(expected) <= 1 * (MAX_VALUES + 2)
+        assert len(admitted) == MAX_VALUES and {"unknown", "other"} <= set(expected)
+
         panels = json.loads(DASHBOARD.read_text())["panels"]
         queries = [(panel["title"], target["expr"]) for panel in panels for target in panel["targets"]]
-        assert len(queries) >= 12
+        assert len(queries) >= 13 and any("clara_segment_" in expr for _, expr in queries)
         evaluated_at = finished + 1
         for title, expr in queries:
             result = promql(url, expr.replace("$__rate_interval", RATE_INTERVAL), at=evaluated_at)
