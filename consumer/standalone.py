@@ -84,9 +84,9 @@ def _apply_journal(cols: Collections, journal: dict) -> None:
         _inc_once(cols.rollups, entry["hour"], entry["inc"], batch_id, now)
     admitted = journal.get("admitted") or {}
     if admitted:
-        cols.state.update_one({"_id": SEGMENTS_STATE_ID},
-                              {"$addToSet": {f"values.{field}": {"$each": values} for field, values in admitted.items()},
-                               "$set": {"updated_at": now}}, upsert=True)
+        added = {f"values.{field}": {"$each": values} for field, values in admitted.items()}
+        cols.state.update_one({"_id": SEGMENTS_STATE_ID}, {"$addToSet": added, "$set": {"updated_at": now}},
+                              upsert=True)
     for entry in journal.get("segment_rollups", []):
         _inc_once(cols.segment_rollups, segment_id(entry["hour"], entry["field"]), entry["inc"], batch_id, now)
     counted = [ReplaceOne({"_id": c["id"]}, c["counted"] | {"_id": c["id"], "at": now}, upsert=True)
