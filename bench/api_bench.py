@@ -22,7 +22,13 @@ in every viewer's summary). The baseline, in the same run: read the range's raw 
 and compute the same metrics with scikit-learn in Python; every figure the API gave at the end is
 compared for equality with it. Prints a table and writes bench/results/api.json.
 
-    .venv/bin/python -m bench.api_bench [--reviews 1000000] [--days 100]
+With --segments N (issue 18), every document also has a `camera` field of N values (`segments.fields =
+["camera"]`), the segment rollups of reviews and predictions are derived the same way (RollupDelta and
+PredictionDelta per segment, written by clara.segment_rollups.write_segment_rollups, the consumer's write),
+and the same endpoints are timed with `segment=camera:c3` in the same web process, sequentially, beside the
+unsegmented figures; the segments' reviews must add up to the overall answer.
+
+    .venv/bin/python -m bench.api_bench [--reviews 1000000] [--days 100] [--segments 10]
 """
 
 from __future__ import annotations
@@ -63,7 +69,9 @@ from clara.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
 from clara.periods import HOUR  # noqa: E402
 from clara.metrics import REJECTED  # noqa: E402
 from clara.records import Record, parse_document  # noqa: E402
+from clara.predictions import PredictionDelta, prediction_key  # noqa: E402
 from clara.rollups import Counted, RollupDelta, day_bounds  # noqa: E402
+from clara.segment_rollups import write_segment_rollups  # noqa: E402
 from consumer.migrate import migrate_logged_as  # noqa: E402
 from replay.cli import main as replay_main  # noqa: E402
 from tests.support.processes import start, write_config  # noqa: E402
@@ -78,8 +86,9 @@ ENDPOINTS = ["summary", "daily", "classes"]
 OVERVIEW_TAB = ["summary", "daily", "volume"]   # what the dashboard's first tab asks for (web/static/js/tabs/overview.js)
 
 
-def documents(reviews: int, days: int, seed: int = 3):
-    """Prediction documents in the contract's shape: `reviews` reviewed ones plus 5 % pending."""
+def documents(reviews: int, days: int, seed: int = 3, segments: int = 0):
+    """Prediction documents in the contract's shape: `reviews` reviewed ones plus 5 % pending; with `segments`,
+    each with a `camera` c0..c<segments - 1>, in turn (the same documents otherwise)."""
     rng = random.Random(seed)
     total = reviews + reviews // 19  # 5 % of all documents pending
     span = days * 86400
@@ -88,6 +97,8 @@ def documents(reviews: int, days: int, seed: int = 3):
         pred = rng.randrange(N_CLASSES)
         doc = {"_id": ObjectId(), "filename": f"img_{i:08d}.jpg", "output_prediction": pred,
                "output_confidence": round(rng.uniform(0.3, 1.0), 4), "timestamp": at}
+        if segments:
+            doc["camera"] = f"c{i % segments}"
         if i % 20 != 7:
             kind = rng.random()
             doc["output_validated"] = (True if kind < 0.02 else False if kind < 0.04 else
@@ -96,17 +107,23 @@ def documents(reviews: int, days: int, seed: int = 3):
         yield doc
 
 
-def write_data(cols: Collections, reviews: int, days: int, chunk: int = 20_000) -> dict:
-    """Insert the source documents (logged) with their counted entries; $inc the hourly rollups derived from them."""
+def write_data(cols: Collections, reviews: int, days: int, chunk: int = 20_000, segments: int = 0) -> dict:
+    """Insert the source documents (logged) with their counted entries; $inc the hourly rollups derived from them
+    (and with `segments`, the segment rollups of reviews and predictions)."""
     delta, buffer, entries, counted_n = RollupDelta(), [], [], 0
+    predicted = PredictionDelta()
     derive_seconds = insert_seconds = 0.0
     now = dt.datetime.now(UTC)
-    for doc in documents(reviews, days):
+    for doc in documents(reviews, days, segments=segments):
         began = time.perf_counter()
+        segment = (("camera", doc["camera"]),) if segments else ()
+        if segments:
+            hour, inc = prediction_key(doc, N_CLASSES, HOUR)
+            predicted.add(hour, inc, segment)
         if doc.get("output_validated") is not None:
             record = parse_document(doc, N_CLASSES)
             assert isinstance(record, Record), record
-            counted = Counted.of(record, HOUR)   # Europe/Madrid: hourly rollup periods
+            counted = Counted.of(record, HOUR, segment)   # Europe/Madrid: hourly rollup periods
             delta.add(counted)
             doc |= {"logged": True, "logged_at": now}
             entries.append(counted.to_doc() | {"_id": doc["_id"], "at": now})   # the consumer's entry
@@ -121,6 +138,11 @@ def write_data(cols: Collections, reviews: int, days: int, chunk: int = 20_000) 
     updates = delta.updates()
     cols.rollups.bulk_write([UpdateOne({"_id": hour}, {"$inc": inc, "$set": {"updated_at": now}}, upsert=True)
                              for hour, inc in updates], ordered=False)  # the consumer's write (consumer/batch.py)
+    if segments:
+        write_segment_rollups(None, cols.segment_rollups, delta.segment_updates(), now)
+        write_segment_rollups(None, cols.segment_predictions, predicted.segment_updates(), now)
+        cols.predictions.bulk_write([UpdateOne({"_id": hour}, {"$inc": inc, "$set": {"updated_at": now}}, upsert=True)
+                                     for hour, inc in predicted.updates()], ordered=False)
     rollup_seconds = time.perf_counter() - began
     return {"source_documents": cols.source.estimated_document_count(), "reviews": counted_n,
             "rollup_hours": len(updates), "insert_seconds": round(insert_seconds, 1),
@@ -389,6 +411,21 @@ async def warm(urls: dict, requests: int) -> tuple[dict, dict]:
     return results, bodies
 
 
+async def by_segment(urls: dict, segments: int, requests: int, overall: dict) -> dict:
+    """The endpoints with segment=camera:c3, sequentially (each reads the segment rollups afresh), and the check
+    that the summaries of every segment add up to the overall one's reviews."""
+    chosen = {name: f"{url}&segment=camera:c3" for name, url in urls.items()}
+    results, bodies = await warm(chosen, requests)
+    async with aiohttp.ClientSession() as session:
+        parts = [json.loads((await timed_get(session, f"{urls['summary']}&segment=camera:c{n}"))[1])["reviews"]
+                 for n in range(segments)]
+    total = json.loads(overall["summary"])["reviews"]
+    if sum(parts) != total:
+        raise AssertionError(f"the segments' reviews add up to {sum(parts)}, the overall summary says {total}")
+    return {"values": segments, "requests": requests, "segment": "camera:c3", "warm": results,
+            "segment_reviews": json.loads(bodies["summary"])["reviews"], "segments_add_up": True}
+
+
 async def concurrent(urls: dict, clients: int, per_client: int) -> dict:
     results = {}
     for name, url in urls.items():
@@ -432,6 +469,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verify-days", type=int, default=1, help="days replay --rebuild recounts (default 1)")
     parser.add_argument("--viewers", type=int, default=200, help="SSE-connected dashboards reloading (default 200)")
     parser.add_argument("--reload-rounds", type=int, default=5, help="reviews counted while they watch (default 5)")
+    parser.add_argument("--segments", type=int, default=0, help="camera values (segments.fields = ['camera']); "
+                        "the endpoints are timed with segment=camera:c3 too (default 0: no segments)")
+    parser.add_argument("--segment-requests", type=int, default=30,
+                        help="sequential requests per endpoint with a segment (default 30)")
     parser.add_argument("--output", default=str(REPO / "bench" / "results" / "api.json"))
     args = parser.parse_args(argv)
     if args.days < RANGE_DAYS + 7:
@@ -443,13 +484,15 @@ def main(argv: list[str] | None = None) -> int:
             port = free_port()
             raw_config = {"mongodb": {"database": "api_bench"}, "web": {"port": port, "host": "127.0.0.1"},
                           "profiles": {"local_store": False}}
+            if args.segments:
+                raw_config["segments"] = {"fields": ["camera"], "max_values": max(args.segments, 20)}
             config = config_from_mapping(raw_config, {"MONGODB_URI": mongo.uri}, source="bench")
             config_path = write_config(Path(tmp) / "config.toml", raw_config)
             client = connect(config)
             cols = Collections.of(client, config)
             ensure_indexes(cols)
             print(f"writing {args.reviews:,} reviews over {args.days} days ...", flush=True)
-            data = write_data(cols, args.reviews, args.days)
+            data = write_data(cols, args.reviews, args.days, segments=args.segments)
             migrate_logged_as(client, cols, config)   # the consumer's first start does it once, not the rebuild
             os.environ |= {"MONGODB_URI": mongo.uri, "LOG_LEVEL": "WARNING"}
             verify = verify_with_replay(cols, config_path, args.verify_days)
@@ -491,6 +534,8 @@ def main(argv: list[str] | None = None) -> int:
                 viewers = asyncio.run(viewers_reload(base, urls, OVERVIEW_TAB, cols, args.viewers, args.reload_rounds,
                                                      json.loads(bodies["summary"])["reviews"], psutil.Process(web_pid)))
                 _, bodies = asyncio.run(warm(measured, 1))   # the answers after those reviews, compared below
+            segmented = (asyncio.run(by_segment(measured, args.segments, args.segment_requests, bodies))
+                         if args.segments else None)
             web_rss = round(psutil.Process(web_pid).memory_info().rss / 2**20, 1)
             stop(web_process)
             web_process = None
@@ -535,6 +580,10 @@ def main(argv: list[str] | None = None) -> int:
                                                 "baseline_sum_ms": sum(baseline_ms.values()), "ratio": together},
         "concurrent": {"clients": args.clients, "requests_per_client": per_client, **conc},
         "viewers": viewers,
+        "segments": segmented and segmented | {"ratio_to_unsegmented_p50": {
+            name: {"warm": round(segmented["warm"][name]["p50_ms"] / warm_results[name]["p50_ms"], 1),
+                   "cold": round(segmented["warm"][name]["p50_ms"] / percentiles(colds[name])["p50_ms"], 2)}
+            for name in ENDPOINTS}},
         "web_rss_mib": web_rss,
         "baseline": {"read_seconds": round(read_seconds, 2), "summary_compute_seconds": round(summary_seconds, 3),
                      "daily_compute_seconds": round(daily_seconds, 3),
@@ -561,6 +610,13 @@ def main(argv: list[str] | None = None) -> int:
                      f"(write -> reloaded p95; {viewers['rounds']} reviews)",
                      f"{viewers['reload']['p50_ms']} / {viewers['reload']['p95_ms']}",
                      "", f"{viewers['write_to_reloaded']['p95_ms']}"])
+    if segmented:
+        for name in ENDPOINTS:
+            one, cold_one = segmented["warm"][name], result["cold"][name]
+            rows.append(["api", f"/api/{name}?segment=camera:c3 ({args.segments} segments) p50 / p95 ms vs "
+                         "unsegmented warm / cold p50 ms", f"{one['p50_ms']} / {one['p95_ms']}",
+                         f"{warm_results[name]['p50_ms']} / {cold_one['p50_ms']}",
+                         f"{result['segments']['ratio_to_unsegmented_p50'][name]['cold']}x cold"])
     rows.append(["api", "rollups: derived in memory by clara.rollups; replay --rebuild check reviews/s",
                  verify["reviews_per_second"], "", "identical"])
     result["rows"] = rows
