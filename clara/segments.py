@@ -138,6 +138,13 @@ class Admission:
         WARNINGS.capped(field, value, self.cap)
         return OTHER
 
+    def admitted_segment_of(self, doc: Mapping[str, Any]) -> Segment:
+        """The document's segment under the values admitted so far, admitting none: a value not admitted is
+        `other` (for what is not being counted, such as a profile re-sent by replay)."""
+        values = ((field, canonical(doc.get(field))) for field in self.fields)
+        return tuple((field, value if value in BUCKETS or value in self.admitted[field] else OTHER)
+                     for field, value in values)
+
     def pending(self) -> dict[str, list[str]]:
         return {field: values for field, values in self.new.items() if values}
 

@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from pymongo import MongoClient
 from pymongo.client_session import ClientSession
@@ -34,7 +35,8 @@ from pymongo.write_concern import WriteConcern
 from clara.config import Config
 from clara.db import Collections
 from clara.records import Record, parse_document
-from consumer.batch import BatchResult
+from clara.segments import Segment, read_admission
+from consumer.batch import BatchResult, read_counted
 from consumer.outbox_queue import queue_profiles
 from consumer.catchup import ALL_REVIEWS, CatchUpResult, catch_up
 from replay.errors import Interrupted
@@ -220,13 +222,28 @@ def hours_transaction(session: ClientSession, cols: Collections, config: Config,
 
 def resend_hour(session: ClientSession, cols: Collections, config: Config, part: TimeRange, batch_id: str,
                 sinks: tuple[str, ...], now: dt.datetime) -> HourDone:
-    """Queue one profile of the valid reviews predicted in `part` (one hour or less) for `sinks`."""
-    records = []
+    """Queue one profile of the valid reviews predicted in `part` (one hour or less) for `sinks`, with
+    segments.fields each review's segment as counted (resent_segments)."""
+    records, reviewed = [], {}
     documents = 0
     for doc in cols.source.find(ALL_REVIEWS | part.query(), session=session):
         documents += 1
         parsed = parse_document(doc, config.n_classes)
         if isinstance(parsed, Record) and parsed.reviewed:
             records.append(parsed)
-    return HourDone(documents, queue_profiles(session, cols, config, batch_id, records, sinks, now), hours=1)
+            reviewed[parsed.id] = doc
+    segments = resent_segments(session, cols, config, reviewed) if config.segments.enabled and reviewed else None
+    return HourDone(documents, queue_profiles(session, cols, config, batch_id, records, sinks, now, segments),
+                    hours=1)
+
+
+def resent_segments(session: ClientSession, cols: Collections, config: Config,
+                    docs: Mapping[Any, Mapping]) -> dict[Any, Segment]:
+    """Each review's segment as its counted entry holds it, so a re-sent profile agrees with the segment rollups
+    and with the profiles first sent; a review not counted yet gets the values admitted so far (none admitted
+    here: only a transaction that counts admits)."""
+    counted = read_counted(cols, list(docs), session)
+    admission = read_admission(cols.state, config.segments, session)
+    return {doc_id: counted[doc_id].segment if doc_id in counted else admission.admitted_segment_of(doc)
+            for doc_id, doc in docs.items()}
 

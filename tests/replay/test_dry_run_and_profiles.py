@@ -1,15 +1,28 @@
-"""--dry-run changes nothing; --profiles re-sends one profile per hour, timestamped with that hour."""
+"""--dry-run changes nothing; --profiles re-sends one profile per hour, timestamped with that hour, and with
+segments each review's segment profile as it was counted (the same as the hour's first profiles)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+from pathlib import Path
 
+import pandas as pd
+
+from clara.db import Collections, ensure_indexes
+from clara.rollups import Counted
+from clara.segments import OTHER, SEGMENTS_STATE_ID
 from consumer.catchup import catch_up
-from consumer.sinks import OutboxEntry
+from consumer.sinks import OutboxEntry, build_sinks, deliver_pending
+from consumer.sinks.local_store import read_segments
 from consumer.sinks.profiles import hour_view
 from replay.cli import main
+from replay.run import resent_segments
+from tests.consumer.test_segments import with_segments
 from tests.replay.conftest import snapshot
+from tests.replay.test_rebuild_segments import SEGMENTS
 from tests.support.documents import predictions
+from tests.support.processes import write_config
 
 UTC = dt.timezone.utc
 START = dt.datetime(2026, 3, 9, 23, tzinfo=UTC)   # local midnight of 2026-03-10 in Europe/Madrid
@@ -50,3 +63,51 @@ def test_resent_profiles_carry_their_hour_as_dataset_timestamp(collections, mong
                              performance=True).view
             assert view.dataset_timestamp == entry["hour"]
         collections.outbox.delete_many({})
+
+
+def segment_profiles(directory: Path) -> dict[str, dict[tuple[str, str], pd.DataFrame]]:
+    """Every hour file's segment profiles, as whylogs' summary tables (timestamps are not in them)."""
+    return {path.name: {key: view.to_pandas().sort_index() for key, view in read_segments(path).items()}
+            for path in sorted(directory.rglob("*.bin"))}
+
+
+def test_resent_profiles_carry_each_reviews_segment_as_counted(mongo_client, make_config, tmp_path, replay_env):
+    segmented = make_config(segments=SEGMENTS, profiles={"local_store_interval_seconds": 0.0})
+    cols = Collections.of(mongo_client, segmented)
+    ensure_indexes(cols)
+    docs = with_segments(predictions(90, start=START, step=dt.timedelta(minutes=4), reviewed_fraction=0.8))
+    cols.source.insert_many(docs)
+    catch_up(mongo_client, cols, segmented, sinks=("local",))
+    deliver_pending(cols, segmented, build_sinks(segmented))
+    store = Path(segmented.profiles.local_store_dir)
+    original = segment_profiles(store)
+    assert len(original) == 6 and all(len(hour) > 2 for hour in original.values())
+    assert {value for hour in original.values() for _, value in hour} >= {"other", "unknown"}
+    shutil.move(store, tmp_path / "lost")                        # the store was lost; its outbox entries are gone
+    cols.outbox.delete_many({})
+    admitted = cols.state.find_one({"_id": SEGMENTS_STATE_ID})["values"]
+    moved = next(doc for doc in docs if doc.get("output_validated") is not None and doc["site"] in admitted["site"])
+    cols.source.update_one({"_id": moved["_id"]}, {"$set": {"site": "west"}})   # not counted there (yet): as
+    # the configuration would assign it now, the review would be `other` (the cap is reached); it was counted
+    # under its first site
+
+    path = write_config(tmp_path / "segments.toml", {"mongodb": {"database": segmented.mongodb.database},
+                                                     "profiles": {"local_store_dir": str(store),
+                                                                  "local_store_interval_seconds": 0.0},
+                                                     "segments": SEGMENTS})
+    assert main(["--config", str(path), "--profiles", "local"]) == 0
+    assert cols.outbox.count_documents({"columns.segments": {"$exists": True}}) == 6
+    deliver_pending(cols, segmented, build_sinks(segmented))
+    resent = segment_profiles(store)
+    assert resent.keys() == original.keys()
+    for hour, profiles in original.items():
+        assert resent[hour].keys() == profiles.keys(), hour
+        for key, table in profiles.items():
+            assert resent[hour][key].equals(table), (hour, key)
+
+    # A review not counted yet (replay's own backfill counts it first): the values admitted so far, none admitted
+    new = {"_id": "new", "model_version": "v9", "site": admitted["site"][0]}
+    assert resent_segments(None, cols, segmented, {moved["_id"]: moved | {"site": "west"}, "new": new}) == {
+        moved["_id"]: Counted.from_doc(cols.counted.find_one({"_id": moved["_id"]})).segment,
+        "new": (("model_version", OTHER), ("site", admitted["site"][0]))}
+    assert cols.state.find_one({"_id": SEGMENTS_STATE_ID})["values"] == admitted
