@@ -352,19 +352,29 @@ class Recount:
         return batch[0]["timestamp"] if batch else None
 
 def recount_replacing(cols: Collections, n_classes: int, period: dt.timedelta,
-                      hours: frozenset[dt.datetime] | None) -> int:
+                      hours: frozenset[dt.datetime] | None, segments: SegmentSettings | None = None) -> int:
     """Standalone servers: replace the prediction rollups of UTC `hours` (None: every hour) by a count of the
-    source."""
+    source; with `segments` configured, their segment prediction rollups too."""
     if hours is not None and not hours:
         return 0
     selector = ({"timestamp": {"$type": "date"}} if hours is None else
                 {"$or": [{"timestamp": {"$type": "date", "$gte": hour, "$lt": hour + HOUR}} for hour in sorted(hours)]})
+    admission = read_admission(cols.state, segments) if segments is not None and segments.enabled else None
     delta = PredictionDelta()
     documents = 0
-    for doc in cols.source.find(selector, PROJECTION):
-        delta.add_doc(doc, n_classes, period)
+    for doc in cols.source.find(selector, PROJECTION | dict.fromkeys(admission.fields if admission else (), 1)):
+        key, _ = classify(doc, n_classes, period)
+        if key is not None:
+            delta.add(*key, admission.segment_of(doc) if admission is not None else ())
         documents += 1
     now = dt.datetime.now(UTC)
+    if admission is not None:
+        # Admitted first: a crash before the rollups are written leaves a value admitted early, never a rollup
+        # of a value the admitted set lacks. A crash in between leaves the hours short until a recount of them
+        # (every hour at the next start).
+        save_admission(cols.state, admission)
+        cols.segment_predictions.delete_many({} if hours is None else hours_filter(hours))
+        write_segment_rollups(None, cols.segment_predictions, delta.segment_updates(), now)
     fresh = delta.documents()
     for hour, doc in fresh.items():
         cols.predictions.replace_one({"_id": hour}, doc | {"updated_at": now}, upsert=True)

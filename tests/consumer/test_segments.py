@@ -252,3 +252,26 @@ def test_a_standalone_server_counts_segments_once_even_when_its_journal_is_appli
         assert sum(len(r["segments"]["site"]) for r in rows) == sum(len(r["predicted"]) for r in rows) == len(reviews)
         assert_exactly_once(cols, config.n_classes)
         client.close()
+
+
+def test_a_standalone_recount_replaces_the_segment_prediction_rollups(segmented):
+    from consumer.predictions import hours_inserted_since, recount_replacing
+
+    config, cols = segmented
+    first = with_segments(predictions(80, start=START, step=dt.timedelta(minutes=5), reviewed_fraction=0.5))
+    cols.source.insert_many(first)
+    recount = lambda hours: recount_replacing(cols, config.n_classes, config.model.rollup_period, hours,  # noqa: E731
+                                              config.segments)
+    recount(None)
+    since = dt.datetime.now(UTC) - dt.timedelta(seconds=1)
+    recount(None)                                                   # again: replaced, not added twice
+    later = with_segments(predictions(15, start=START + dt.timedelta(hours=2), seed=5), seed=9)
+    cols.source.insert_many(later)
+    recount(hours_inserted_since(cols, since))                      # the next poll: the hours inserted into
+    docs = list(cols.source.find())
+    for field in FIELDS:
+        assert_overall_is_the_sum_of_segments(cols.predictions, cols.segment_predictions, field)
+        for value, totals in segment_prediction_totals(cols, field).items():
+            mine = [doc for doc in docs if canonical(doc.get(field)) == value]
+            assert totals.classes == Counter(doc["output_prediction"] for doc in mine), f"{field} = {value}"
+    assert {s.value for s in segments_seen(cols)["site"]} == {"north", "south", "true", "east.1$"}
