@@ -406,7 +406,8 @@ class Follower:
             self.lease.renew()
             polled_at = dt.datetime.now(UTC)
             hours = None if since is None else hours_inserted_since(self.cols, since)
-            recount_replacing(self.cols, self.config.n_classes, self.config.model.rollup_period, hours)
+            recount_replacing(self.cols, self.config.n_classes, self.config.model.rollup_period, hours,
+                              self.config.segments)
             since = polled_at - STANDALONE_CLOCK_MARGIN
             catch_up(self.client, self.cols, self.config, sinks=self.sinks, on_batch=self._log_batch,
                      commit=commit_batch_journaled, lease=self.lease)

@@ -218,6 +218,9 @@ def test_a_standalone_server_counts_segments_once_even_when_its_journal_is_appli
         with running_follower(client, cols, config):
             reviewed = cols.source.count_documents({"output_validated": {"$ne": None}})
             wait_for(lambda: sum(d.get("reviews", 0) for d in cols.rollups.find()) == reviewed, what="the first poll")
+            for field in FIELDS:   # each poll recounts the predictions inserted since, per segment too
+                wait_for(lambda field=field: sum(t.predictions for t in segment_prediction_totals(cols, field).values())
+                         == 30, what=f"the {field} segment prediction rollups")
             moved = [d["_id"] for d in docs[:30] if "output_validated" in d][:4]
             cols.source.update_many({"_id": {"$in": moved}}, {"$set": {"site": "west"}})   # beyond the cap: other
             wait_for(lambda: cols.counted.count_documents({"_id": {"$in": moved}, "segment.site": OTHER}) == 4,
