@@ -530,6 +530,12 @@ async def test_a_segment_in_the_url_narrows_every_segmented_tab_and_the_back_but
         classes = await view.api(f"/api/classes?from={first}&to={last}&segment=model_version:v2")
         assert (await _chart(page, "per-class-recall"))["data"] == [classes["recall"]]
         assert (await page.text_content("#panel-per-class h2")).endswith("· model_version = v2")
+        await view.tab("drift")   # a segment's own alert names its segment in the check column
+        checks = await page.eval_on_selector_all("#panel-drift table.open-alerts tbody tr, "
+                                                 "#panel-drift .open-alerts tbody tr",
+                                                 "rs => rs.map(r => [r.dataset.key, r.cells[1].textContent])")
+        named = [(key, check) for key, check in checks if "@" in key]
+        assert named and all(check.endswith(", " + key.rsplit("@", 1)[1].replace("=", " = ")) for key, check in named)
         await view.tab("health")   # covers every prediction: its titles keep no segment, the line says why
         assert not (await page.text_content("#panel-health h2")).endswith("v2")
         assert "data health covers every prediction" in await page.text_content("#scope")

@@ -14,7 +14,8 @@ import { connect } from "./live.js";
 import { applyScope } from "./scope.js";
 import { TABS } from "./tabs/index.js";
 
-const state = { meta: null, range: null, by: "", segment: null, segments: [], active: TABS[0].id, stale: new Set(),
+const state = { meta: null, range: null, by: "", segment: null, segments: Promise.resolve([]), active: TABS[0].id,
+                stale: new Set(),
                 running: null, again: false };
 let tabs = TABS;   // those shown: a tab that needs segments is left out when none is configured
 const HOURLY_UP_TO_DAYS = 2;   // a date range this short is charted per hour unless "per day" is chosen
@@ -124,7 +125,8 @@ function alertsChanged(badge) {
 
 // What a tab draws: the range as given, the series' granularity, and the whole local days the range touches
 // (for what is only reported per day: drift checks, review hints).
-// `range` carries the segment (`segment=field:value`) when one is selected; `segments`: the values of each field seen.
+// `range` carries the segment (`segment=field:value`) when one is selected; `segments`: a promise of each field's
+// values seen in the range (the Compare tab's choices).
 function view() {
   const range = state.segment ? { ...state.range, segment: segmentParameter(state.segment) } : { ...state.range };
   return { meta: state.meta, range, by: seriesBy(state.range, state.by), days: coveringDays(state.range),
@@ -210,14 +212,13 @@ function showScopeNote() {
 }
 
 // The selector's choices: every prediction, then each field's values seen in the range (busiest first), and the
-// selected segment even when the range holds none of it.
+// selected segment even when the range holds none of it. Resolves to the fields' values.
 async function showSegments(range) {
   const select = $("segment");
   $("segment-choice").hidden = state.meta.segments.length === 0;
-  if (state.meta.segments.length === 0) return;
+  if (state.meta.segments.length === 0) return [];
   const listed = await getJSON("/api/segments", { from: range.from, to: range.to });
-  if (range !== state.range) return;   // a newer range was chosen meanwhile
-  state.segments = listed.fields;
+  if (range !== state.range) return listed.fields;   // a newer range was chosen meanwhile: its own list shows
   const option = (value, text) => Object.assign(document.createElement("option"), { value, textContent: text });
   const groups = listed.fields.map(({ field, values }) => {
     const group = Object.assign(document.createElement("optgroup"), { label: field });
@@ -231,17 +232,21 @@ async function showSegments(range) {
   });
   select.replaceChildren(option("", "all predictions"), ...groups);
   select.value = state.segment ? segmentParameter(state.segment) : "";
+  return listed.fields;
 }
 
 // Show a range (and segment): the form, the presets' pressed state, the zone line, the segment's choices and
 // names, and every tab marked stale.
-async function show(range, by, segment = null) {
+function show(range, by, segment = null) {
   state.range = { from: range.from, to: range.to };
   state.by = by;
   state.segment = segment;
   applyScope(segment);
   showScopeNote();
-  await showSegments(state.range).catch(showError);   // before the tabs draw: the Compare tab offers them
+  state.segments = showSegments(state.range).catch((error) => {
+    showError(error);
+    return [];
+  });
   setRange(state.range);
   $("from").value = range.from;
   $("to").value = range.to;

@@ -83,9 +83,10 @@ function choices(segments) {
 }
 
 export async function refresh(view) {
-  lastView = view;
+  const segments = await view.segments;
+  lastView = { ...view, segments };
   shown = (error) => { parts.verdict.textContent = String(error.message || error); };
-  choices(view.segments);
+  choices(segments);
   await load();
 }
 

@@ -55,12 +55,16 @@ function pText(p) {
   return p < 0.001 ? "p < 0.001" : `p = ${p.toFixed(3)}`;
 }
 
+// A check in words: "Recall of blue", "Predicted-class mix against the training set", "Accuracy, site = north"
+// (a segment's own check: its subject ends with "@field=value", drift/segment_checks.py).
 function what(alert) {
   const [name] = DETECTORS[alert.detector] || [alert.detector];
-  const [, ...rest] = (alert.subject || "").split(":");
+  const segment = alert.segment || "";
+  const subject = (alert.subject || "").slice(0, segment ? -(segment.length + 1) : undefined);
+  const [, ...rest] = subject.split(":");
   const cls = alert.detector === "recall" ? ` of ${alert.statistic?.class ?? rest.join(":")}` : "";
-  const against = alert.subject?.endsWith(":training") ? " against the training set" : "";
-  return `${name}${cls}${against}`;
+  const against = subject.endsWith(":training") ? " against the training set" : "";
+  return `${name}${cls}${against}${segment ? `, ${segment.replace("=", " = ")}` : ""}`;
 }
 
 function windowWords(w) {
