@@ -111,8 +111,8 @@ def verdict(found: Difference, name_a: str, name_b: str, what: str = "accuracy")
     points = 100 * found.difference
     if found.p_value is None:
         return f"{what}: {name_b} {b:.1%} and {name_a} {a:.1%}, not testable ({found.reason})"
-    if found.difference == 0:
-        head = f"{what}: {name_b} and {name_a} are equal ({b:.1%})"
+    if abs(points) < 0.05:   # what one decimal cannot tell apart is not "higher"
+        head = f"{what}: {name_b} and {name_a} are level ({b:.1%} and {a:.1%}, {points:+.2f} points)"
     else:
         better, worse = (name_b, name_a) if found.difference > 0 else (name_a, name_b)
         head = (f"{what}: {better} is higher than {worse} ({max(a, b):.1%} vs {min(a, b):.1%}, "

@@ -46,6 +46,9 @@ def test_significance_and_the_verdict_in_words():
     close = two_proportions(300, 500, 280, 480)
     assert close.significant is False and "v1 is higher than v2" in verdict(close, "v1", "v2")
     assert "not significant" in verdict(close, "v1", "v2")
+    level = two_proportions(7650, 10000, 7652, 10000)
+    assert verdict(level, "v1", "v2").startswith("accuracy: v2 and v1 are level (76.5% and 76.5%, +0.02 points); "
+                                                 "the difference is not significant")
 
 
 def test_undefined_comparisons_say_why():

@@ -154,8 +154,9 @@ const recallWords = (estimate) => (estimate.value === null ? `— (n = ${count(e
 function drawDaily(body, meta) {
   const axis = timeAxis(body.by, body.periods, meta.timezone);
   const rows = body.accuracy_by_period;
+  const reviews = (side) => rows[side].reduce((sum, e) => sum + e.n, 0);
   retitle(parts.daily, `Accuracy per ${body.by}, reviewed predictions: ${name(body, "a")} and ${body.b} `
-          + `(n = ${count(body.accuracy.a.n)} and ${count(body.accuracy.b.n)})`,
+          + `(n = ${count(reviews("a"))} and ${count(reviews("b"))} in the range)`,
           `The same ${body.by}s for both, bars: the 95 % Wilson interval. A ${body.by} without reviews of a side `
           + "has no point for it.");
   draw(parts.daily, "line", {
