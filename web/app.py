@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -24,6 +23,7 @@ from web.response_cache import ResponseCache
 from web.rollup_cache import RollupCache
 from web.routes import setup_routes
 from web.security import security_headers, time_limit
+from web.stopping import cancel_and_wait, within
 from web.warm import WARM_WAIT_SECONDS, warm
 
 
@@ -33,7 +33,7 @@ async def mongo_ctx(app: web.Application) -> AsyncIterator[None]:
     client: AsyncMongoClient = AsyncMongoClient(config.mongodb.uri, **client_options(config))
     app[keys.COLLECTIONS] = Collections.of(client, config)  # type: ignore[arg-type]  # same roles, async
     yield
-    await client.close()
+    await within(client.close(), "closing the MongoDB client")
 
 
 def memory_ctx(fence: ChangeFence):
@@ -45,13 +45,10 @@ def memory_ctx(fence: ChangeFence):
         warming = asyncio.create_task(warm(app), name="rollup-cache-warm")
         await asyncio.wait([warming], timeout=WARM_WAIT_SECONDS)
         yield
-        for task in (idle, warming):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(idle, warming)
         for owner in (app[keys.RESPONSES], app[keys.PENDING], app[keys.ROLLUP_CACHE], app[keys.PREDICTION_CACHE],
                       fence):
-            await owner.close()
+            await within(owner.close(), f"closing {type(owner).__name__}")
     return ctx
 
 

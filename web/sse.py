@@ -10,7 +10,6 @@ with heartbeat comments between.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -18,6 +17,7 @@ from aiohttp import web
 from aiohttp_sse import sse_response
 
 from web import keys
+from web.stopping import cancel_and_wait
 from web.hub import Hub
 from web.params import query
 
@@ -57,9 +57,7 @@ async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
     publisher = asyncio.create_task(hub.publish(), name="sse-publish")
     yield
     hub.stop()
-    publisher.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await publisher
+    await cancel_and_wait(publisher)
     await asyncio.wait([watcher], timeout=WATCH_STOP_SECONDS)
     if not watcher.done():
         log.warning("the rollups and alerts watcher did not stop within %s s; cancelling it", WATCH_STOP_SECONDS)
