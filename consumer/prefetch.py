@@ -26,8 +26,6 @@ import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
-from pymongo.errors import PyMongoError
-
 from clara.config import Config
 from clara.db import Collections
 from clara.records import Record, Rejection, parse_document
@@ -86,12 +84,3 @@ class Ahead:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-def result_or_nothing(future: concurrent.futures.Future[Prefetched] | None) -> Prefetched:
-    """The read-ahead's documents; nothing (the batch reads them itself) when it failed."""
-    if future is None:
-        return NOTHING
-    try:
-        return future.result()
-    except PyMongoError:
-        return NOTHING
