@@ -31,7 +31,8 @@ from zoneinfo import ZoneInfo
 
 from clara.periods import period_start
 from clara.records import Rejection, parse_document
-from clara.rollups import CONFIDENCE_BINS, by_field, calibration_bin_micros, confidence_bin, local_day
+from clara.rollups import (CONFIDENCE_BINS, add_into, by_field, calibration_bin_micros, confidence_bin, fold_by_hour,
+                           local_day)
 from clara.segments import Segment
 
 UTC = dt.timezone.utc
@@ -78,13 +79,16 @@ class PredictionDelta:
     """Increments for many hours, merged: one $inc per hour (and per hour and segment value)."""
 
     def __init__(self) -> None:
-        self.by_hour: dict[dt.datetime, Counter[str]] = defaultdict(Counter)
-        self.by_segment: dict[tuple[dt.datetime, Segment], Counter[str]] = defaultdict(Counter)   # as RollupDelta's
+        # Per period and whole segment (() without segments), the overall counters folded from them at the
+        # end, as clara.rollups.RollupDelta keeps them.
+        self.by_segment: dict[tuple[dt.datetime, Segment], Counter[str]] = defaultdict(Counter)
+
+    @property
+    def by_hour(self) -> dict[dt.datetime, Counter[str]]:
+        return fold_by_hour(self.by_segment)
 
     def add(self, hour: dt.datetime, inc: Mapping[str, int], segment: Segment = ()) -> None:
-        self.by_hour[hour].update(inc)
-        if segment:
-            self.by_segment[(hour, segment)].update(inc)
+        add_into(self.by_segment[(hour, segment)], inc)
 
     def segment_updates(self) -> list[tuple[tuple[dt.datetime, str, str], dict[str, int]]]:
         """((hour, field, value), $inc) pairs, in order."""
@@ -100,7 +104,8 @@ class PredictionDelta:
         return True
 
     def updates(self) -> list[tuple[dt.datetime, dict[str, int]]]:
-        return [(hour, dict(self.by_hour[hour])) for hour in sorted(self.by_hour)]
+        by_hour = self.by_hour
+        return [(hour, dict(by_hour[hour])) for hour in sorted(by_hour)]
 
     def documents(self) -> dict[dt.datetime, dict[str, Any]]:
         """Each hour's counters as a stored document (nested maps), for a recount that replaces the hour."""

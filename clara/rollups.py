@@ -141,26 +141,23 @@ class RollupDelta:
     per hour (and per hour and segment value)."""
 
     def __init__(self) -> None:
-        self.by_hour: dict[dt.datetime, Counter[str]] = defaultdict(Counter)
-        # Per period and whole segment (every field's value): one sum per review, split by field at the end.
+        # Per period and whole segment (every field's value; () without segments): one sum per review. The
+        # overall counters of a period are the sum of its segments', folded once at the end (by_hour), not
+        # kept beside them: a second sum per review was most of what segments cost the consumer.
         self.by_segment: dict[tuple[dt.datetime, Segment], Counter[str]] = defaultdict(Counter)
 
+    @property
+    def by_hour(self) -> dict[dt.datetime, Counter[str]]:
+        return fold_by_hour(self.by_segment)
+
     def add(self, counted: Counted, sign: int = 1) -> None:
-        counter = self.by_hour[counted.hour]
-        increments = counted.increments(sign)
-        for key, value in increments.items():
-            counter[key] += value
-        if counted.segment:
-            self.by_segment[(counted.hour, counted.segment)].update(increments)
+        add_into(self.by_segment[(counted.hour, counted.segment)], counted.increments(sign))
 
     def merge(self, other: RollupDelta, keep: Callable[[dt.datetime], bool] = lambda hour: True) -> None:
         """Add `other`'s increments to the periods `keep` accepts, segments included."""
-        for hour, counter in other.by_hour.items():
-            if keep(hour):
-                self.by_hour[hour].update(counter)
         for key, counter in other.by_segment.items():
             if keep(key[0]):
-                self.by_segment[key].update(counter)
+                add_into(self.by_segment[key], counter)
 
     def updates(self) -> list[tuple[dt.datetime, dict[str, int]]]:
         """(hour, $inc) pairs with zero entries dropped, in hour order."""
@@ -169,6 +166,22 @@ class RollupDelta:
     def segment_updates(self) -> list[tuple[tuple[dt.datetime, str, str], dict[str, int]]]:
         """((hour, field, value), $inc) pairs with zero entries dropped, in order."""
         return _nonzero(by_field(self.by_segment))
+
+
+def add_into(counter: dict[str, int], inc: Mapping[str, int]) -> None:
+    """`inc` added to `counter` in place: Counter.update without its per-call checks, once per document."""
+    get = counter.get
+    for key, value in inc.items():
+        counter[key] = get(key, 0) + value
+
+
+def fold_by_hour(by_segment: Mapping[tuple[dt.datetime, Segment], Mapping[str, int]]) -> dict[dt.datetime,
+                                                                                               Counter[str]]:
+    """Counters per (period, whole segment) summed per period: the overall counters."""
+    folded: dict[dt.datetime, Counter[str]] = defaultdict(Counter)
+    for (hour, _), counter in by_segment.items():
+        add_into(folded[hour], counter)
+    return folded
 
 
 def by_field(by_segment: Mapping[tuple[dt.datetime, Segment], Counter[str]]) -> dict[tuple[dt.datetime, str, str],

@@ -117,10 +117,20 @@ class Admission:
         stored = stored or {}
         self.admitted = {field: set(stored.get(field, ())) for field in self.fields}
         self.new: dict[str, list[str]] = {field: [] for field in self.fields}
+        # Segments already given, by the documents' raw values when all are strings or missing (1, 1.0 and
+        # True are equal keys but different values): a value once admitted or capped stays so in this
+        # transaction, so the answer holds, and most of a batch repeats a few segments.
+        self._given: dict[tuple[str | None, ...], Segment] = {}
 
     def segment_of(self, doc: Mapping[str, Any]) -> Segment:
         """The document's value of every segment field, admitting new values while the cap allows."""
-        return tuple((field, self.value(field, doc.get(field))) for field in self.fields)
+        raw = tuple(doc.get(field) for field in self.fields)
+        if not all(value is None or type(value) is str for value in raw):   # unhashable, or equal across types
+            return tuple((field, self.value(field, value)) for field, value in zip(self.fields, raw))
+        segment = self._given.get(raw)
+        if segment is None:
+            segment = self._given[raw] = tuple((field, self.value(field, value)) for field, value in zip(self.fields, raw))
+        return segment
 
     def value(self, field: str, raw: Any) -> str:
         value = canonical(raw)

@@ -47,6 +47,16 @@ def test_values_beyond_the_cap_count_as_other_and_are_warned_about_once_each(cap
     assert admission.segment_of({"site": "a", "model_version": 7}) == (("model_version", "7"), ("site", "a"))
 
 
+def test_a_document_segment_is_the_same_whether_or_not_its_values_were_seen_in_the_batch():
+    """segment_of keeps the segments it gave by raw value; values equal across types (1, 1.0, True) and
+    unhashable ones still get their own, and the cap still applies to each new value."""
+    admission = Admission(SegmentSettings(fields=("site",), max_values=3))
+    docs = [{"site": value} for value in ("a", 1, 1.0, True, "1", ["a"], {"b": 1}, None, "a", "c", True, "d", "a")]
+    assert [admission.segment_of(doc) for doc in docs] == [(("site", value),) for value in (
+        "a", "1", "1", "true", "1", OTHER, OTHER, UNKNOWN, "a", OTHER, "true", OTHER, "a")]
+    assert admission.pending() == {"site": ["a", "1", "true"]}
+
+
 def test_a_value_that_cannot_name_a_segment_is_other_and_never_admitted(caplog):
     admission = Admission(SegmentSettings(fields=("site",), max_values=5))
     caplog.set_level(logging.WARNING, logger="clara.segments")
