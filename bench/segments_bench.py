@@ -3,12 +3,16 @@
 Starts its own mongod (clara.embedded_mongo), then per round and per mode (`off`: no segments; `on`:
 segments.fields = model_version (3 values) and site (10 values)) a fresh database: inserts N predictions
 spread over --hours hours, counts them as the stream does (consumer.batch.commit_batch with insert events,
---batch per transaction), reviews every one of them and counts the reviews as the catch-up does
+--batch per transaction), then the same transactions' MongoDB work alone (the reads of the cut and of the
+admitted values, and the rollup increments, every payload computed beforehand by the same code, into a
+scratch database of the mode's own): the bound the prediction path can reach, since segment rollups are
+writes of their own; then reviews every one of them and counts the reviews as the catch-up does
 (commit_batch, --batch ids per transaction). The two modes' batches are interleaved one by one (off, on,
 on, off, ...), so that the machine's changing load (other processes) falls on both alike; a short round
 warms up first. The rate is documents per second of commit_batch time. Apart from MongoDB, the
 outbox drain's cost is timed too: one hour's 150 new reviews profiled and merged into the local store,
-per drain (with segments, one profile per value besides). Prints the median per mode and the on/off ratio; writes bench/results/segments.json.
+per drain (with segments, one profile per value besides). Prints the median per mode, the on/off ratios and
+each mode's predictions rate over its writes alone; writes bench/results/segments.json.
 
     .venv/bin/python -m bench.segments_bench [--documents 20000] [--rounds 3]
 """
@@ -26,6 +30,8 @@ from pathlib import Path
 
 from bson import Timestamp
 from pymongo import UpdateOne
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -34,9 +40,12 @@ from bench.stats import write_result  # noqa: E402
 from clara.config import config_from_mapping  # noqa: E402
 from clara.db import Collections, connect, ensure_indexes  # noqa: E402
 from clara.embedded_mongo import EmbeddedMongo  # noqa: E402
-from consumer.batch import commit_batch  # noqa: E402
+from clara.predictions import PredictionDelta, classify  # noqa: E402
+from clara.segment_rollups import write_segment_rollups  # noqa: E402
+from consumer.batch import admission_of, commit_batch  # noqa: E402
 from consumer.outbox_queue import HourRows, outbox_entry, sink_names  # noqa: E402
-from consumer.predictions import Inserted  # noqa: E402
+from consumer.predictions import STATE_ID, Inserted  # noqa: E402
+
 from consumer.sinks import LocalProfileStore, OutboxEntry  # noqa: E402
 from consumer.sinks.profiles import hour_view  # noqa: E402
 
@@ -72,13 +81,46 @@ class Lane:
         self.docs = [dict(doc) for doc in docs]
         self.cols.source.insert_many(self.docs)
         self.sinks = sink_names(self.config)
-        self.seconds = {"predictions": 0.0, "reviews": 0.0}
+        self.seconds = {"predictions": 0.0, "predictions_writes_alone": 0.0, "reviews": 0.0}
+        alone = config_from_mapping(raw | {"mongodb": {"database": raw["mongodb"]["database"] + "_alone"}},
+                                    {"MONGODB_URI": uri}, source="bench")
+        self.alone = Collections.of(self.client, alone)
+        ensure_indexes(self.alone)
+        self.alone.state.insert_one({"_id": "bench"})
+        for collection in (self.alone.predictions, self.alone.segment_predictions):
+            self.alone.db.create_collection(collection.name)
 
     def predictions(self, batch: slice) -> None:
         inserted = [Inserted(doc, Timestamp(1, 1)) for doc in self.docs[batch]]
         started = time.perf_counter()
         commit_batch(self.client, self.cols, self.config, [], sinks=self.sinks, inserted=inserted)
         self.seconds["predictions"] += time.perf_counter() - started
+
+    def predictions_writes_alone(self, batch: slice) -> None:
+        """The server work of `predictions(batch)` alone: its payloads computed first, then one transaction of
+        the same reads and writes."""
+        config, now = self.config, dt.datetime.now(UTC)
+        admission = admission_of(self.alone, config, None)
+        delta = PredictionDelta()
+        for doc in self.docs[batch]:
+            key, _ = classify(doc, config.n_classes, config.model.rollup_period)
+            delta.add(*key, admission.segment_of(doc) if admission is not None else ())
+        writes = [UpdateOne({"_id": hour}, {"$inc": inc, "$set": {"updated_at": now}}, upsert=True)
+                  for hour, inc in delta.updates()]
+        segment_writes = delta.segment_updates()
+
+        def transaction(session) -> None:
+            self.alone.state.find_one({"_id": STATE_ID}, session=session)
+            admission_of(self.alone, config, session)
+            self.alone.predictions.bulk_write(writes, ordered=False, session=session)
+            if admission is not None:
+                write_segment_rollups(session, self.alone.segment_predictions, segment_writes, now)
+
+        started = time.perf_counter()
+        with self.client.start_session() as session:
+            session.with_transaction(transaction, read_concern=ReadConcern("snapshot"),
+                                     write_concern=WriteConcern("majority"))
+        self.seconds["predictions_writes_alone"] += time.perf_counter() - started
 
     def review_all(self, seed: int) -> None:
         rng = random.Random(seed)
@@ -96,6 +138,7 @@ class Lane:
     def close(self) -> dict:
         assert sum(d.get("reviews", 0) for d in self.cols.rollups.find()) == len(self.docs), "reviews miscounted"
         self.client.drop_database(self.config.mongodb.database)
+        self.client.drop_database(self.alone.db.name)
         self.client.close()
         return {f"{kind}_per_second": len(self.docs) / seconds for kind, seconds in self.seconds.items()}
 
@@ -104,7 +147,7 @@ def one_round(uri: str, tmp: Path, docs: list[dict], batch: int, run: int) -> di
     """Both modes over the same documents, their batches interleaved (off, on, on, off, ...)."""
     lanes = {mode: Lane(uri, tmp, mode, docs, run) for mode in MODES}
     batches = [slice(i, i + batch) for i in range(0, len(docs), batch)]
-    for step in ("predictions", "reviews"):
+    for step in ("predictions", "predictions_writes_alone", "reviews"):
         if step == "reviews":
             for lane in lanes.values():
                 lane.review_all(run)
@@ -160,9 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     medians = {mode: {key: round(statistics.median(r[key] for r in rows)) for key in rows[0]}
                for mode, rows in runs.items()}
     ratios = {key: round(medians["on"][key] / medians["off"][key], 3) for key in medians["off"]}
+    of_alone = {mode: round(statistics.median(r["predictions_per_second"] / r["predictions_writes_alone_per_second"]
+                                              for r in rows), 3) for mode, rows in runs.items()}
     write_result(args.output, {"documents": args.documents, "hours": args.hours, "batch": args.batch,
-                               "rounds": args.rounds, "runs": runs, "median": medians, "on_over_off": ratios})
-    print(f"median off: {medians['off']}\nmedian on:  {medians['on']}\non / off: {ratios}\nwrote {args.output}")
+                               "rounds": args.rounds, "runs": runs, "median": medians, "on_over_off": ratios,
+                               "predictions_over_writes_alone": of_alone})
+    print(f"median off: {medians['off']}\nmedian on:  {medians['on']}\non / off: {ratios}\n"
+          f"predictions / their writes alone: {of_alone}\nwrote {args.output}")
     return 0
 
 
