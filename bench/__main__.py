@@ -58,8 +58,12 @@ def _predictions_rows(data: dict) -> list[tuple]:
 def _replay_rows(data: dict) -> list[tuple]:
     phases = data["phases"]
     ceiling = phases[0]["docs_per_second"]
-    return [("replay", f"{p['phase']} docs/s (peak RSS {p['peak_rss_mib']} MiB)", p["docs_per_second"], ceiling,
-             p["ratio_to_ceiling"]) for p in phases[1:]]
+    rows = [("replay", f"{p['phase']} docs/s" + (f" (peak RSS {p['peak_rss_mib']} MiB)" if p["peak_rss_mib"] != "-"
+                                                  else ""), p["docs_per_second"], ceiling, p["ratio_to_ceiling"])
+            for p in phases[1:]]
+    bounds = data.get("bounds", {})
+    return rows + [("replay", f"backfill (no sinks) over {name.removeprefix('backfill_over_').replace('_', ' ')}",
+                    "", "", ratio) for name, ratio in bounds.items()]
 
 
 def _web_rows(data: dict) -> list[tuple]:

@@ -7,12 +7,17 @@ over --days days, then in one run measures:
 - MongoDB's own rate for the writes a backfill cannot avoid per review: its counted entry (a replace
   upserted into CLARA's counted collection) and the source's `logged`/`logged_at` flag, 1000 reviews per
   transaction, nothing planned: the ceiling for any backfill;
+- MongoDB's own rate for exactly the backfill's transactions (bench.batch_writes: the reads of the documents
+  and of what was counted, the counted entries, the flags, the rollup increments, the outbox entries and the
+  checkpoint, every payload computed beforehand), catchup_batch_size reviews each: the fair bound, since a
+  backfill also reads and writes rollups;
 - `python -m replay` backfilling them without profile sinks (the consumer's batches);
 - `python -m replay --rebuild` recounting every hour of data already processed (counted entries current);
 - from scratch again, the backfill with whylogs profiles for the local store;
 - `python -m replay --rebuild --profiles local`: recount and re-send every hour's profile.
 
-Peak RSS is sampled through each phase. Prints a table and writes bench/results/replay.json.
+Peak RSS is sampled through each phase. Prints a table, the backfill's rate over both bounds, and writes
+bench/results/replay.json.
 
     python bench/replay_bench.py [--reviews 1000000] [--days 60]
 """
@@ -40,6 +45,7 @@ from pymongo.write_concern import WriteConcern
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.batch_writes import writes_alone_rate  # noqa: E402
 from bench.stats import write_result  # noqa: E402
 from clara.config import config_from_mapping  # noqa: E402
 from clara.db import Collections, connect, ensure_indexes  # noqa: E402
@@ -132,6 +138,18 @@ def write_markers(client: MongoClient, cols: Collections, n: int, batch: int = 1
     return n
 
 
+OWN_TRANSACTIONS = "MongoDB backfill transactions alone"
+
+
+def own_transactions_alone(client: MongoClient, config, docs: list[dict]) -> dict:
+    """The backfill's transactions' server work alone (bench.batch_writes), as a row of the table; setting
+    the scratch copy up is not timed, so neither is memory sampled."""
+    alone = writes_alone_rate(client, config, docs, config.consumer.catchup_batch_size)
+    return {"phase": OWN_TRANSACTIONS, "documents": len(docs), "seconds": alone["seconds"],
+            "docs_per_second": alone["reviews_per_second"], "peak_rss_mib": "-", "first_quarter_peak_mib": "-",
+            "last_quarter_peak_mib": "-"}
+
+
 def phase(name: str, work) -> dict:
     with RssSampler() as rss:
         started = time.perf_counter()
@@ -187,8 +205,11 @@ def main(argv: list[str] | None = None) -> int:
                     return args.reviews
                 return work
 
+            as_inserted = list(cols.source.find({"timestamp": {"$gte": START}}))   # before the flags are set
             rows = [phase("raw cursor read (ceiling)", read_all),
-                    phase("MongoDB entry + flag writes alone", marker_writes)]
+                    phase("MongoDB entry + flag writes alone", marker_writes),
+                    own_transactions_alone(client, config, as_inserted)]
+            del as_inserted
             forget()
             rows += [phase("replay backfill, no sinks", replay(path=no_sinks_path)),
                      phase("replay --rebuild", replay("--rebuild", path=no_sinks_path))]
@@ -203,15 +224,22 @@ def main(argv: list[str] | None = None) -> int:
     ceiling = rows[0]["docs_per_second"]
     for row in rows:
         row["ratio_to_ceiling"] = round(row["docs_per_second"] / ceiling, 3)
+    rate = {row["phase"]: row["docs_per_second"] for row in rows}
+    backfill = rate["replay backfill, no sinks"]
+    bounds = {"backfill_over_entry_and_flag_writes": round(backfill / rate["MongoDB entry + flag writes alone"], 3),
+              "backfill_over_its_transactions_alone": round(backfill / rate[OWN_TRANSACTIONS], 3)}
     result = {"reviews": args.reviews, "days": args.days, "hours": args.days * 24,
               "insert_seconds": round(inserted, 1), "catchup_batch_size": config.consumer.catchup_batch_size,
-              "phases": rows}
+              "phases": rows, "bounds": bounds}
     write_result(args.output, result)
     print(f"{args.reviews:,} reviews over {args.days} days (inserted in {inserted:.1f} s)")
     print(f"{'phase':<36}{'docs/s':>10}{'seconds':>9}{'ratio':>8}{'peak RSS MiB':>14}{'1st/last quarter':>18}")
     for row in rows:
         print(f"{row['phase']:<36}{row['docs_per_second']:>10,}{row['seconds']:>9}{row['ratio_to_ceiling']:>8}"
               f"{row['peak_rss_mib']:>14}{row['first_quarter_peak_mib']:>9}/{row['last_quarter_peak_mib']}")
+    print("backfill (no sinks) over the entry + flag writes alone: "
+          f"{bounds['backfill_over_entry_and_flag_writes']}; over its own transactions alone: "
+          f"{bounds['backfill_over_its_transactions_alone']}")
     print(f"wrote {args.output}")
     return 0
 
