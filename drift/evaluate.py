@@ -4,8 +4,9 @@
 until `drift.evaluate_interval_seconds` have passed, and only one evaluator wins each turn (an atomic
 claim on the state document {_id: "drift"}, so several consumer processes do not evaluate twice). An
 evaluation reads a few hundred rollup documents of each kind (the windows and their reference periods:
-prediction rollups for all predictions and the volume check, review rollups for the reviewed ones) and,
-when enabled, counts pending reviews (capped), reads the consumer's state document and the outbox.
+prediction rollups for all predictions and the volume check, review rollups for the reviewed ones), with
+segments each field's segment rollups once per kind (drift/segment_windows.py), and, when enabled, counts
+pending reviews (capped), reads the consumer's state document and the outbox.
 """
 
 from __future__ import annotations
