@@ -107,7 +107,7 @@ class DriftSettings:
     window_reviews: int = 2000
     window_predictions: int = 2000
     day_window: bool = True
-    segments: bool = True        # the last-N checks once more per segment value (with [segments] fields)
+    segments: bool = True        # every live-window check once more per segment value (with [segments] fields)
     min_reviews: int = 200
     min_predictions: int = 200
     class_reference: str = "baseline"
