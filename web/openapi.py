@@ -65,7 +65,7 @@ LIMIT_PARAMETER = {"name": "limit", "in": "query", "required": False,
 # The rollup endpoints that answer for one segment (web.segments_api); the parameter's pattern names the
 # configured fields (segment_parameter).
 SEGMENTED = frozenset({"/api/summary", "/api/daily", "/api/classes", "/api/confusion", "/api/volume", "/api/training",
-                       *estimates_openapi.ENDPOINTS})
+                       "/api/health", *estimates_openapi.ENDPOINTS})
 
 
 def segment_parameter(fields: tuple[str, ...]) -> dict:
@@ -187,7 +187,8 @@ SCHEMAS = {
                        mix=_object(**dict.fromkeys("ab", _object(predictions=COUNT, bad=COUNT, by_class=COUNTS))),
                        common=STRINGS, periods=STRINGS, accuracy_by_period=_object(**dict.fromkeys("ab", {
                            "type": "array", "items": estimates_openapi.ESTIMATE}))),
-    "Health": _object(range=RANGE, pending=COUNT, latency=LATENCY, outbox_backlog=COUNT, live={"type": "boolean"},
+    "Health": _object(range=RANGE, segment={**_object(field=TEXT, value=TEXT), "nullable": True}, pending=COUNT,
+                      latency=LATENCY, outbox_backlog=COUNT, live={"type": "boolean"},
                       rejects=_object(total=COUNT, by_reason={"type": "array", "items": _object(
                           reason={"type": "string"}, field={"type": "string", "nullable": True}, count=COUNT,
                           last_at={"type": "string", "format": "date-time", "nullable": True})}),
@@ -228,7 +229,8 @@ ENDPOINTS = {
                      "two-proportion z-test, Fisher's exact test for small tables; Benjamini-Hochberg over classes) "
                      "and its verdict in words, reliability of each, the predicted-class mix of all predictions, and "
                      "accuracy per day (or hour)", "Compare", [*SPAN_PARAMETERS, BY_PARAMETER]),
-    "/api/health": ("Pending reviews, review latency, set-aside documents, outbox and consumer", "Health", True),
+    "/api/health": ("Pending reviews and review latency (of the `segment` when one is given), and, for the whole "
+                    "system whatever the segment: documents set aside, the outbox and the consumer", "Health", True),
     "/api/alerts": ("Open alerts, and past alerts opened in the range (newest first, at most `limit`)", "Alerts",
                     [*DATE_PARAMETERS, LIMIT_PARAMETER]),
     "/api/alerts/{id}": ("One alert with its transitions and webhook deliveries; 404 when unknown", "AlertDetail",

@@ -17,7 +17,8 @@ VERSIONS = ["v1", "v2", None]   # None: the field is missing, the `unknown` segm
 SITES = ["north", "south"]
 RANGE = {"from": "2024-03-30", "to": "2024-04-01"}
 SEGMENTED = ["/api/summary", "/api/daily", "/api/classes", "/api/confusion", "/api/volume", "/api/training",
-             "/api/intervals", "/api/calibration", "/api/unreviewed", "/api/label-shift", "/api/review-hints"]
+             "/api/intervals", "/api/calibration", "/api/unreviewed", "/api/label-shift", "/api/review-hints",
+             "/api/health"]
 
 
 @pytest.fixture
@@ -110,11 +111,38 @@ async def test_every_rollup_endpoint_takes_a_segment_and_an_unseen_value_is_empt
     ("camera:3", "'camera' is not a segment field; configured: model_version, site"),
     ("site:" + "x" * 101, "at most 100")])
 async def test_a_bad_segment_is_refused_naming_the_parameter(client, value, reason):
-    for path in ("/api/summary", "/api/volume", "/api/intervals", "/api/review-hints"):
+    for path in ("/api/summary", "/api/volume", "/api/intervals", "/api/review-hints", "/api/health"):
         response = await client.get(path, params={"segment": value})
         assert response.status == 400, path
         error = (await response.json())["error"]
         assert error["parameter"] == "segment" and reason in error["message"], (path, error)
+
+
+async def test_data_health_of_a_segment_equals_its_documents_and_the_rest_is_the_whole_systems(
+        client, documents, web_config, web_collections):
+    import numpy as np
+
+    from clara.rollups import LATENCY_EDGES
+
+    web_collections.rejects.insert_one({"_id": "r", "reason": "output_prediction: missing",
+                                        "field": "output_prediction", "at": dt.datetime.now(UTC)})
+    chosen = _in_range(documents, web_config.model.zone)
+    overall = await _get(client, "/api/health", **RANGE)
+    for field, value in (("model_version", "v1"), ("model_version", "unknown"), ("site", "south")):
+        mine = [doc for doc in chosen if doc.get(field, "unknown") == value]
+        latencies = [(doc["timestamp_validated"] - doc["timestamp"]).total_seconds()
+                     for doc in mine if "output_validated" in doc]
+        health = await _get(client, "/api/health", **RANGE, segment=f"{field}:{value}")
+        assert health["segment"] == {"field": field, "value": value}
+        assert health["pending"] == sum("output_validated" not in doc for doc in mine) > 0
+        assert health["latency"]["count"] == len(latencies) < overall["latency"]["count"]
+        assert health["latency"]["mean_seconds"] == pytest.approx(np.mean(latencies), abs=1e-3)
+        bins = np.bincount(np.digitize(latencies, LATENCY_EDGES), minlength=len(LATENCY_EDGES) + 1)
+        assert [row["count"] for row in health["latency"]["histogram"]] == bins.tolist()
+        for whole in ("rejects", "outbox_backlog"):   # the whole system's, whatever the segment
+            assert health[whole] == overall[whole], whole
+        assert health["consumer"]["known"] == overall["consumer"]["known"]
+    assert overall["segment"] is None and overall["rejects"]["total"] == 1
 
 
 async def test_segments_lists_the_values_seen_with_their_counts(client, documents, web_config):
