@@ -1,10 +1,11 @@
-"""The dashboard as people see it, in headless Chromium: every tab at a phone's width (390 px) and a desktop's
-(1440 px), in the light and the dark colour scheme, fits the screen, logs no error and has no serious or
-critical axe-core violation; the tabs answer the keyboard; a link with a range (of days, or of hours) opens that
+"""The dashboard as people see it, in headless Chromium: every tab (and Data health with a segment selected) at a
+phone's width (390 px) and a desktop's (1440 px), in the light and the dark colour scheme, fits the screen, logs no
+error and has no serious or critical axe-core violation; the tabs answer the keyboard; a link with a range (of days, or of hours) opens that
 range and the back button returns to the previous one; the 24 h preset charts the last 24 local hours as
 scikit-learn counts them on the raw documents; the calendar sets the range by keyboard; the confusion heatmap
 runs top-down like its table; every drift check keeps its chart in its detector's collapsible line; the CSV
-of the daily metrics holds the API's numbers; charts download as PNG.
+of the daily metrics holds the API's numbers; charts download as PNG; Data health of a segment shows that
+segment's figures and names what is the whole system's.
 
 One data set (a week of simulated traffic with an accuracy drift, its alerts, documents set aside, and
 traffic from midnight to now so that the last 24 hours always hold some), one server and one browser serve
@@ -212,19 +213,28 @@ async def opened(browser, width: int, scheme: str, url: str):
         await context.close()
 
 
+# What the screenshots cover: every tab as the page opens, and Data health with a segment selected: the address,
+# and each tab with its picture's name.
+VIEWS = {"tabs": ("", [(tab, tab) for tab in TABS]),
+         "segmented": ("?segment=model_version:v2", [("health", "health-segment")])}
+
+
+@pytest.mark.parametrize("views", VIEWS)
 @pytest.mark.parametrize("scheme", SCHEMES)
 @pytest.mark.parametrize("size", WIDTHS)
-async def test_every_tab_fits_the_screen_and_is_accessible(browser, base_url, axe_source, screenshots, size, scheme):
-    async with opened(browser, WIDTHS[size], scheme, base_url + "/") as view:
+async def test_every_tab_fits_the_screen_and_is_accessible(browser, base_url, axe_source, screenshots, size, scheme,
+                                                           views):
+    address, shown = VIEWS[views]
+    async with opened(browser, WIDTHS[size], scheme, f"{base_url}/{address}") as view:
         await view.page.evaluate(axe_source)
-        for tab in TABS:
+        for tab, name in shown:
             await view.tab(tab)
             await view.page.wait_for_timeout(50)
             width = await view.page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-            assert width[0] <= width[1], f"{tab} at {size} ({scheme}) is {width[0]} px wide in a {width[1]} px window"
-            await view.page.screenshot(path=screenshots / f"{size}-{scheme}-{tab}.png", full_page=True)
+            assert width[0] <= width[1], f"{name} at {size} ({scheme}) is {width[0]} px wide in a {width[1]} px window"
+            await view.page.screenshot(path=screenshots / f"{size}-{scheme}-{name}.png", full_page=True)
             violations = await serious_violations(view.page)
-            assert violations == [], f"{tab} at {size} ({scheme}): {violations}"
+            assert violations == [], f"{name} at {size} ({scheme}): {violations}"
 
 
 async def serious_violations(page) -> list[str]:
@@ -536,9 +546,9 @@ async def test_a_segment_in_the_url_narrows_every_segmented_tab_and_the_back_but
                                                  "rs => rs.map(r => [r.dataset.key, r.cells[1].textContent])")
         named = [(key, check) for key, check in checks if "@" in key]
         assert named and all(check.endswith(", " + key.rsplit("@", 1)[1].replace("=", " = ")) for key, check in named)
-        await view.tab("health")   # covers every prediction: its titles keep no segment, the line says why
-        assert not (await page.text_content("#panel-health h2")).endswith("v2")
-        assert "data health covers every prediction" in await page.text_content("#scope")
+        await view.tab("health")   # pending and latency narrowed; the whole system's part says it is not
+        assert (await page.text_content("#panel-health h2")).endswith("· model_version = v2")
+        assert "the outbox and the consumer are the whole system's" in await page.text_content("#scope")
 
         before = await page.evaluate("document.body.dataset.refreshes")
         await page.select_option("#segment", "")
@@ -579,3 +589,34 @@ async def test_the_compare_tab_puts_two_versions_side_by_side_in_words(browser, 
                                      ".textContent)")
         assert {await page.input_value("#panel-compare .compare-a"),
                 await page.input_value("#panel-compare .compare-b")} == {"north", "south"}
+
+
+async def test_data_health_of_a_segment_shows_its_figures_and_names_the_whole_systems(browser, base_url, screenshots):
+    end = history_end().date()
+    first, last = (end - dt.timedelta(days=3)).isoformat(), (end - dt.timedelta(days=1)).isoformat()
+    link = f"{base_url}/?from={first}&to={last}&segment=model_version:v2#health"
+    async with opened(browser, 1440, "dark", link) as view:
+        page = view.page
+        mine = await view.api(f"/api/health?from={first}&to={last}&segment=model_version:v2")
+        every = await view.api(f"/api/health?from={first}&to={last}")
+        assert 0 < mine["latency"]["count"] < every["latency"]["count"]
+        values = dict(await page.evaluate("[...document.querySelectorAll('#panel-health [data-metric]')]"
+                                          ".map(t => [t.dataset.metric, JSON.parse(t.dataset.value)])"))
+        assert values["health-pending"] == mine["pending"]
+        assert values["latency-mean"] == mine["latency"]["mean_seconds"]
+        assert values["rejects-total"] == every["rejects"]["total"] == len(REJECTS)
+        assert values["outbox-backlog"] == every["outbox_backlog"]
+        assert (await _chart(page, "health-latency"))["data"] == [[b["count"] for b in mine["latency"]["histogram"]]]
+        narrowed = await page.eval_on_selector_all("#panel-health > h2, #panel-health > .grid h2",
+                                                   "hs => hs.map(h => h.textContent)")
+        assert len(narrowed) == 2 and all(t.endswith(" · model_version = v2") for t in narrowed), narrowed
+        assert "all predictions" in narrowed[0] and all("reviewed predictions" in t for t in narrowed)
+        whole = await page.eval_on_selector_all("#panel-health .whole-system h2", "hs => hs.map(h => h.textContent)")
+        assert len(whole) == 2 and all("model_version" not in t for t in whole), whole
+        assert "whole system" in whole[0] and "every segment" in whole[1]
+        labels = await page.eval_on_selector_all("#panel-health .system-tiles .label", "ls => ls.map(l => l.textContent)")
+        assert all(re.search(r"every segment|whole stream|Last consumer batch", label) for label in labels), labels
+        assert await page.text_content("#scope") == (
+            "Segment model_version = v2: pending reviews and review latency count only its predictions and reviews; "
+            "documents set aside, the outbox and the consumer are the whole system's.")
+        await page.screenshot(path=screenshots / "desktop-dark-health-segment-3-days.png", full_page=True)

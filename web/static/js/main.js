@@ -206,9 +206,9 @@ function showScopeNote() {
   note.hidden = !state.segment;
   if (!state.segment) return;
   const name = `${state.segment.field} = ${state.segment.value}`;
-  note.textContent = tab && tab.unsegmented
-    ? `Segment ${name} is selected, but ${tab.unsegmented}.`
-    : `Segment ${name} only: every figure on this tab counts just its predictions and reviews.`;
+  if (tab && tab.unsegmented) note.textContent = `Segment ${name} is selected, but ${tab.unsegmented}.`;
+  else if (tab && tab.partlySegmented) note.textContent = `Segment ${name}: ${tab.partlySegmented}.`;
+  else note.textContent = `Segment ${name} only: every figure on this tab counts just its predictions and reviews.`;
 }
 
 // The selector's choices: every prediction, then each field's values seen in the range (busiest first), and the

@@ -1,7 +1,7 @@
 // The segment a view is narrowed to (?segment=field:value), named wherever a figure is titled: every heading of a
 // segmented tab ends with "· field = value", set by `titled` (cards, tables) or, for headings drawn once, by
-// `applyScope`. Tabs that cover every prediction whatever the selection (data health, drift) are marked
-// data-unsegmented and keep their titles.
+// `applyScope`. Tabs that cover every prediction whatever the selection (drift) are marked data-unsegmented and
+// keep their titles, and so are the parts of a tab that do (data health's whole-system part).
 let segment = null;
 
 export function suffix() {

@@ -1,24 +1,37 @@
-// Data health: pending reviews, review latency, documents set aside (one row per reason), the consumer, the
-// outbox. Times are shown in one format, in the configured time zone.
+// Data health in two parts. The range's reviews, narrowed to the header's segment when one is selected: pending
+// reviews (of all predictions made in the range) and review latency (reviewed predictions). Then the whole
+// system, whatever the segment: documents set aside (counted in no segment), the outbox and the consumer (they
+// serve every segment at once), marked data-unsegmented so that their titles name no segment. Times are shown in
+// one format, in the configured time zone.
 import { getJSON } from "../api.js";
 import { axisTitle, card, css, draw, retitle } from "../charts.js";
 import { count, dateTime, seconds, table, tableCard, tiles } from "../format.js";
 
 export const id = "health";
 export const title = "Data health";
-export const unsegmented = "data health covers every prediction and every document set aside";
+export const partlySegmented = "pending reviews and review latency count only its predictions and reviews; "
+  + "documents set aside, the outbox and the consumer are the whole system's";
 let parts;
 
 export function build(panel) {
-  panel.innerHTML = `<div class="tiles"></div><div class="grid"></div>`;
-  const grid = panel.querySelector(".grid");
+  panel.innerHTML = `
+    <h2 class="section">Pending reviews (all predictions) and review latency (reviewed predictions)</h2>
+    <div class="tiles health-tiles"></div>
+    <div class="grid health-grid"></div>
+    <div class="whole-system" data-unsegmented="the whole system's">
+      <h2 class="section">The whole system: every prediction and document, whatever the segment</h2>
+      <div class="tiles system-tiles"></div>
+      <div class="grid system-grid"></div>
+    </div>`;
   parts = {
-    tiles: panel.querySelector(".tiles"),
-    latency: card(grid, "health-latency", "Review latency, reviewed predictions",
+    tiles: panel.querySelector(".health-tiles"), system: panel.querySelector(".system-tiles"),
+    latency: card(panel.querySelector(".health-grid"), "health-latency", "Review latency, reviewed predictions",
                   "How long after the prediction its review arrived, for the reviews of predictions made in the range."),
-    rejects: tableCard(grid, "health-rejects", "Documents set aside by the consumer, by reason",
-                       "Documents that break the record contract are never counted; they are kept aside with the "
-                       + "reason. One row per field and problem; “values seen” lists the bad values among them."),
+    rejects: tableCard(panel.querySelector(".system-grid"), "health-rejects",
+                       "Documents set aside by the consumer, by reason: all documents, every segment",
+                       "Documents that break the record contract are never counted, in any segment; they are kept "
+                       + "aside with the reason. One row per field and problem; “values seen” lists the bad values "
+                       + "among them."),
   };
 }
 
@@ -58,15 +71,18 @@ function byReason(rows) {
 }
 
 export async function refresh({ meta, range }) {
-  const body = await getJSON("/api/health", { from: range.from, to: range.to });
+  const body = await getJSON("/api/health", range);
   const consumer = body.consumer;
   const zone = meta.timezone;
   tiles(parts.tiles, [
-    ["health-pending", "Pending reviews (predictions in the range)", body.pending, count(body.pending)],
-    ["latency-mean", "Mean review latency", body.latency.mean_seconds, seconds(body.latency.mean_seconds)],
-    ["rejects-total", "Documents set aside (all time)", body.rejects.total, count(body.rejects.total)],
-    ["outbox-backlog", "Profiles waiting to upload", body.outbox_backlog, count(body.outbox_backlog)],
-    ["consumer-lag", "Consumer lag", consumer.lag_seconds, seconds(consumer.lag_seconds)],
+    ["health-pending", "Pending reviews, all predictions made in the range", body.pending, count(body.pending)],
+    ["latency-mean", "Mean review latency, reviewed predictions", body.latency.mean_seconds,
+     seconds(body.latency.mean_seconds)],
+  ]);
+  tiles(parts.system, [
+    ["rejects-total", "Documents set aside (all time, every segment)", body.rejects.total, count(body.rejects.total)],
+    ["outbox-backlog", "Profiles waiting to upload (every segment)", body.outbox_backlog, count(body.outbox_backlog)],
+    ["consumer-lag", "Consumer lag (the whole stream)", consumer.lag_seconds, seconds(consumer.lag_seconds)],
     ["last-batch", `Last consumer batch (${zone})`, consumer.last_batch_at, dateTime(consumer.last_batch_at, zone),
      consumer.last_batch_at || "no batch yet"],
   ]);
