@@ -1,11 +1,13 @@
-"""The dashboard as people see it, in headless Chromium: every tab (and Data health with a segment selected) at a
-phone's width (390 px) and a desktop's (1440 px), in the light and the dark colour scheme, fits the screen, logs no
-error and has no serious or critical axe-core violation; the tabs answer the keyboard; a link with a range (of days, or of hours) opens that
-range and the back button returns to the previous one; the 24 h preset charts the last 24 local hours as
-scikit-learn counts them on the raw documents; the calendar sets the range by keyboard; the confusion heatmap
-runs top-down like its table; every drift check keeps its chart in its detector's collapsible line; the CSV
-of the daily metrics holds the API's numbers; charts download as PNG; Data health of a segment shows that
-segment's figures and names what is the whole system's.
+"""The dashboard as people see it, in headless Chromium: every tab (and Data health and Compare with a segment selected
+and a comparison linked) at a phone's width (390 px) and a desktop's (1440 px), in the light and the dark colour
+scheme, fits the screen, logs no error and has no serious or critical axe-core violation; the tabs answer the
+keyboard; a link with a range (of days, or of hours) opens that range and the back button returns to the previous
+one; the 24 h preset charts the last 24 local hours as scikit-learn counts them on the raw documents; the calendar
+sets the range by keyboard; the confusion heatmap runs top-down like its table; every drift check keeps its chart in
+its detector's collapsible line; the CSV of the daily metrics holds the API's numbers; charts download as PNG; a
+Compare link shows exactly its two values (the API's figures, scikit-learn's on the raw documents) and a new choice
+goes into the address, back and forward included; Data health of a segment shows that segment's figures and names
+what is the whole system's.
 
 One data set (a week of simulated traffic with an accuracy drift, its alerts, documents set aside, and
 traffic from midnight to now so that the last 24 hours always hold some), one server and one browser serve
@@ -36,7 +38,7 @@ from clara.db import Collections, connect, ensure_indexes
 from tests.web.alerts_history import alert_sections, history_end, load, open_and_resolve
 from consumer.catchup import catch_up
 from tests.support.inserts import count_inserts
-from tests.web.conftest import expected_metrics, make_documents
+from tests.web.conftest import expected_metrics, local_day, make_documents
 from tests.web.test_dashboard import CHROMIUM, LAUNCH_ARGS
 from web import assets
 from web.app import create_app
@@ -213,10 +215,11 @@ async def opened(browser, width: int, scheme: str, url: str):
         await context.close()
 
 
-# What the screenshots cover: every tab as the page opens, and Data health with a segment selected: the address,
-# and each tab with its picture's name.
+# What the screenshots cover: every tab as the page opens, and, with a segment selected and a comparison that the
+# address names (not the default one), Data health and Compare: the address, and each tab with its picture's name.
 VIEWS = {"tabs": ("", [(tab, tab) for tab in TABS]),
-         "segmented": ("?segment=model_version:v2", [("health", "health-segment")])}
+         "segmented": ("?segment=model_version:v2&compare=site&a=south&b=north",
+                       [("health", "health-segment"), ("compare", "compare-linked")])}
 
 
 @pytest.mark.parametrize("views", VIEWS)
@@ -589,6 +592,104 @@ async def test_the_compare_tab_puts_two_versions_side_by_side_in_words(browser, 
                                      ".textContent)")
         assert {await page.input_value("#panel-compare .compare-a"),
                 await page.input_value("#panel-compare .compare-b")} == {"north", "south"}
+
+
+def _source_docs(config, selector: dict) -> list[dict]:
+    client = connect(config)
+    try:
+        return list(Collections.of(client, config).source.find(selector))
+    finally:
+        client.close()
+
+
+async def _compare_choice(page) -> list[str]:
+    return [await page.input_value(f"#panel-compare .compare-{name}") for name in ("field", "a", "b")]
+
+
+async def _choose(page, selector: str, value: str) -> None:
+    """Pick a value in one of the Compare tab's selectors and wait until the tab is drawn again."""
+    before = await page.evaluate("document.body.dataset.refreshes")
+    await page.select_option(selector, value)
+    await page.wait_for_function("b => document.body.dataset.refreshes !== b && !document.body.dataset.busy",
+                                 arg=before)
+
+
+async def test_a_compare_link_shows_exactly_its_two_versions_and_a_new_choice_goes_into_the_url(
+        browser, base_url, dashboard_data):
+    end = history_end().date()
+    first, last = (end - dt.timedelta(days=3)).isoformat(), (end - dt.timedelta(days=1)).isoformat()
+    query = f"?from={first}&to={last}&compare=model_version&a=v1&b=v2"   # the default is A = v2, B = v1
+    async with opened(browser, 1440, "light", f"{base_url}/{query}#compare") as view:
+        page = view.page
+        assert await _compare_choice(page) == ["model_version", "v1", "v2"]
+        assert await page.is_hidden("#panel-compare .compare-note")
+        body = await view.api(f"/api/compare?from={first}&to={last}&field=model_version&a=v1&b=v2")
+        assert (body["a"], body["b"]) == ("v1", "v2") and len(body["common"]) == 3
+        tiles = dict(await page.evaluate("[...document.querySelectorAll('#panel-compare .compare-tiles [data-metric]')]"
+                                         ".map(t => [t.dataset.metric, JSON.parse(t.dataset.value)])"))
+        assert [tiles["compare-accuracy-a"], tiles["compare-accuracy-b"]] == \
+            [body["accuracy"]["a"]["value"], body["accuracy"]["b"]["value"]]
+        assert tiles["compare-difference"] == body["accuracy"]["difference"]
+        assert body["accuracy"]["verdict"] in await page.text_content("#panel-compare .verdict")
+        assert (await _chart(page, "compare-recall"))["data"] == [[row[side]["value"] for row in body["recall"]]
+                                                                  for side in ("a", "b")]
+        legend = await page.evaluate("Chart.getChart(document.getElementById('compare-accuracy')).data.datasets"
+                                     ".map(d => d.label)")
+        assert legend == ["model_version = v1", "model_version = v2"]
+        # scikit-learn on the raw documents of each version, over the days both have reviews
+        zone, common = dashboard_data.model.zone, set(body["common"])
+        for side, version in (("a", "v1"), ("b", "v2")):
+            docs = [doc for doc in _source_docs(dashboard_data, {"model_version": version})
+                    if local_day(doc, zone).isoformat() in common]
+            expected = expected_metrics(docs, dashboard_data.n_classes)
+            assert (body["accuracy"][side]["n"], tiles[f"compare-accuracy-{side}"]) == \
+                (expected["reviews"], expected["accuracy"]), side
+
+        # A new choice is a new history entry; back returns to the linked one, forward to the choice.
+        await _choose(page, "#panel-compare .compare-field", "site")
+        sites = await _compare_choice(page)
+        assert sites[0] == "site" and set(sites[1:]) == set(SITES)
+        assert page.url.endswith(f"?from={first}&to={last}&compare=site&a={sites[1]}&b={sites[2]}#compare")
+        verdict = await page.text_content("#panel-compare .verdict")
+        assert sites[1] in verdict and sites[2] in verdict
+        await _choose(page, "#panel-compare .compare-a", sites[2])   # A = B is allowed, and said
+        assert page.url.endswith(f"&compare=site&a={sites[2]}&b={sites[2]}#compare")
+        assert "the two sides are the same" in await page.text_content("#panel-compare .compare-note")
+        await page.go_back()
+        await page.wait_for_function("() => document.querySelector('#panel-compare .compare-a').value !== "
+                                     "document.querySelector('#panel-compare .compare-b').value")
+        await page.go_back()
+        await page.wait_for_function("() => document.querySelector('#panel-compare .compare-field').value === "
+                                     "'model_version' && !document.body.dataset.busy")
+        assert await _compare_choice(page) == ["model_version", "v1", "v2"]
+        assert page.url.endswith(f"{query}#compare")
+        await page.go_forward()
+        await page.wait_for_function("() => document.querySelector('#panel-compare .compare-field').value === 'site'")
+        # A range chosen in the header keeps the comparison in the address.
+        before = await page.evaluate("document.body.dataset.refreshes")
+        await page.click(".presets button[data-days='7']")
+        await page.wait_for_function("b => document.body.dataset.refreshes !== b", arg=before)
+        assert f"&compare=site&a={sites[1]}&b={sites[2]}#compare" in page.url
+
+
+async def test_a_compare_link_that_names_what_cannot_be_shown_says_so(browser, base_url, screenshots):
+    end = history_end().date()
+    first, last = (end - dt.timedelta(days=3)).isoformat(), (end - dt.timedelta(days=1)).isoformat()
+    async with opened(browser, 390, "light",
+                      f"{base_url}/?from={first}&to={last}&compare=model_version&a=v1&b=v9#compare") as view:
+        page = view.page
+        assert await _compare_choice(page) == ["model_version", "v1", "v9"]   # kept as named, not swapped
+        note = await page.text_content("#panel-compare .compare-note")
+        assert "B = v9, as the address names it: model_version = v9 has no predictions or reviews in this range" in note
+        assert await page.evaluate("document.querySelector('#panel-compare .compare-b').selectedOptions[0]"
+                                   ".textContent") == "v9 (none in the range)"
+        assert "no day with reviews of both" in await page.text_content("#panel-compare .verdict")
+        await page.screenshot(path=screenshots / "phone-light-compare-unseen.png", full_page=True)
+    async with opened(browser, 390, "light", f"{base_url}/?compare=camera&a=c1#compare") as view:
+        page = view.page
+        assert await _compare_choice(page) == ["model_version", "v2", "v1"]   # the default range's default
+        note = await page.text_content("#panel-compare .compare-note")
+        assert "“camera”, which is not a segment field (model_version, site): model_version is compared instead" in note
 
 
 async def test_data_health_of_a_segment_shows_its_figures_and_names_the_whole_systems(browser, base_url, screenshots):

@@ -3,7 +3,9 @@
 // zone, `to` excluded; [&by=hour|day]#tab), so a link opens the same view and the back button returns to the
 // previous range. Series are per local hour for hour-precise ranges and short date ranges, else per day. With
 // segments configured, `&segment=field:value` narrows every segmented tab to one segment (scope.js names it in
-// every title; the selector lists the values /api/segments saw in the range), the back button included.
+// every title; the selector lists the values /api/segments saw in the range), the back button included. The
+// Compare tab's choice is there too, once made or linked: `&compare=field&a=value&b=value` (tabs/compare.js takes
+// what is missing from its defaults and says on the page what it cannot show as named).
 import { getJSON } from "./api.js";
 import { refreshBadge } from "./badge.js";
 import { applyTheme } from "./charts.js";
@@ -14,9 +16,8 @@ import { connect } from "./live.js";
 import { applyScope } from "./scope.js";
 import { TABS } from "./tabs/index.js";
 
-const state = { meta: null, range: null, by: "", segment: null, segments: Promise.resolve([]), active: TABS[0].id,
-                stale: new Set(),
-                running: null, again: false };
+const state = { meta: null, range: null, by: "", segment: null, segments: Promise.resolve([]), compare: null,
+                active: TABS[0].id, stale: new Set(), running: null, again: false };
 let tabs = TABS;   // those shown: a tab that needs segments is left out when none is configured
 const HOURLY_UP_TO_DAYS = 2;   // a date range this short is charted per hour unless "per day" is chosen
 const MAX_HOURLY_DAYS = 7;     // the API's longest series per hour (web.hours)
@@ -126,11 +127,28 @@ function alertsChanged(badge) {
 // What a tab draws: the range as given, the series' granularity, and the whole local days the range touches
 // (for what is only reported per day: drift checks, review hints).
 // `range` carries the segment (`segment=field:value`) when one is selected; `segments`: a promise of each field's
-// values seen in the range (the Compare tab's choices).
+// values seen in the range (the Compare tab's choices); `compare`: the Compare tab's choice as the address names
+// it ({field, a, b}, any of them "" when not named), null when it names none; `chooseCompare`: a new choice.
 function view() {
   const range = state.segment ? { ...state.range, segment: segmentParameter(state.segment) } : { ...state.range };
   return { meta: state.meta, range, by: seriesBy(state.range, state.by), days: coveringDays(state.range),
-           segment: state.segment, segments: state.segments };
+           segment: state.segment, segments: state.segments, compare: state.compare, chooseCompare };
+}
+
+// The Compare tab's choice from the address: compare=field&a=value&b=value, each part optional.
+function compareOf(params) {
+  const [field, a, b] = ["compare", "a", "b"].map((name) => params.get(name) || "");
+  return field || a || b ? { field, a, b } : null;
+}
+
+// A new choice on the Compare tab: a new history entry, and that tab drawn again.
+function chooseCompare(choice) {
+  const same = (x, y) => ["field", "a", "b"].every((part) => (x ? x[part] : "") === (y ? y[part] : ""));
+  if (same(choice, state.compare)) return;
+  state.compare = choice;
+  history.pushState({ range: state.range, by: state.by }, "", urlOf(state.range, state.by, state.segment));
+  state.stale.add("compare");
+  refreshActive();
 }
 
 const segmentParameter = (segment) => `${segment.field}:${segment.value}`;
@@ -162,12 +180,14 @@ function rangeOf(search) {
   const params = new URLSearchParams(search);
   const by = ["hour", "day"].includes(params.get("by")) ? params.get("by") : "";
   const { segment = null, problem: segmentProblem = "" } = segmentOf(params.get("segment"));
+  const compare = compareOf(params);
   if (!params.has("from") && !params.has("to")) {
-    return { range: { ...state.meta.default_range }, by, segment, problem: segmentProblem };
+    return { range: { ...state.meta.default_range }, by, segment, compare, problem: segmentProblem };
   }
   const range = { from: params.get("from") || "", to: params.get("to") || "" };
   const problem = check(range, by) || segmentProblem;
-  return problem ? { problem, range: { ...state.meta.default_range }, by, segment } : { range, by, segment };
+  return problem ? { problem, range: { ...state.meta.default_range }, by, segment, compare }
+    : { range, by, segment, compare };
 }
 
 function check({ from, to }, by = "") {
@@ -193,10 +213,13 @@ function checkHours(from, to, by) {
 }
 
 // Range values are digits, dashes, T and colons: written as they are, so the address stays readable; a segment's
-// value is encoded but for its colon.
+// value is encoded but for its colon. The Compare tab's choice follows, its parts named.
 function urlOf(range, by, segment) {
   const narrowed = segment ? `&segment=${encodeURIComponent(segmentParameter(segment)).replace("%3A", ":")}` : "";
-  return `?from=${range.from}&to=${range.to}${by ? `&by=${by}` : ""}${narrowed}#${state.active}`;
+  const compared = state.compare ? [["compare", "field"], ["a", "a"], ["b", "b"]]
+    .filter(([, part]) => state.compare[part])
+    .map(([name, part]) => `&${name}=${encodeURIComponent(state.compare[part])}`).join("") : "";
+  return `?from=${range.from}&to=${range.to}${by ? `&by=${by}` : ""}${narrowed}${compared}#${state.active}`;
 }
 
 // The line under the tabs naming the segment shown, or saying that this tab covers every prediction anyway.
@@ -307,7 +330,8 @@ function startForm() {
   showPicker = startPicker($("calendar-toggle"), $("calendar"), (range) => choose(range, $("by").value),
                            () => state.meta.timezone);
   window.addEventListener("popstate", () => {
-    const { range, by, segment, problem } = rangeOf(location.search);
+    const { range, by, segment, compare, problem } = rangeOf(location.search);
+    state.compare = compare;
     const tab = location.hash.slice(1);
     if (tabs.some((t) => t.id === tab) && tab !== state.active) select(tab, { draw: false });
     show(range, by, segment).then(() => problem && showError(problem));
@@ -319,7 +343,8 @@ async function start() {
   tabs = TABS.filter((tab) => !tab.needsSegments || state.meta.segments.length);
   build();
   startForm();
-  const { range, by, segment, problem } = rangeOf(location.search);
+  const { range, by, segment, compare, problem } = rangeOf(location.search);
+  state.compare = compare;
   history.replaceState({ range, by }, "", problem ? urlOf(range, by, segment) : `${location.search}${location.hash}`);
   const tab = location.hash.slice(1);
   state.active = tabs.some((t) => t.id === tab) ? tab : tabs[0].id;

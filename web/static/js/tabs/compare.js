@@ -2,7 +2,10 @@
 // /api/compare: the reviewed predictions' accuracy with 95 % Wilson intervals and a test of the difference (said in
 // words: which is higher and whether that is significant), per-class recall with its tests (Benjamini-Hochberg
 // adjusted), each side's reliability, and the prediction mix of all predictions. Shown only with segments
-// configured; its own choice of field and values, not the header's segment.
+// configured; its own choice of field and values, not the header's segment. The choice is in the address
+// (main.js: `compare=field&a=value&b=value`): what the address leaves out takes the defaults below, and what it names
+// but cannot be shown as named (a field not configured, a value with no predictions in the range, A = B) is said
+// in a line above the figures, never swapped in silence.
 import { getJSON } from "../api.js";
 import { axisTitle, card, css, draw, line, percentAxis, retitle, timeAxis, whiskers } from "../charts.js";
 import { assumes, count, estimateTiles, ratio, share, table, tableCard } from "../format.js";
@@ -23,6 +26,7 @@ export function build(panel) {
       <label>A <select class="compare-a"></select></label>
       <label>B <select class="compare-b"></select></label>
     </div>
+    <p class="refusal compare-note" role="status" hidden></p>
     <h2 class="section">Accuracy, reviewed predictions</h2>
     <p class="verdict" role="status"></p>
     <div class="tiles compare-tiles"></div>
@@ -31,6 +35,7 @@ export function build(panel) {
   parts = {
     field: panel.querySelector(".compare-field"), a: panel.querySelector(".compare-a"),
     b: panel.querySelector(".compare-b"), verdict: panel.querySelector(".verdict"),
+    note: panel.querySelector(".compare-note"),
     tiles: panel.querySelector(".compare-tiles"),
     daily: card(grid, "compare-accuracy", "Accuracy per day, reviewed predictions", "", { wide: true }),
     recall: card(grid, "compare-recall", "Recall by true class, reviewed predictions"),
@@ -42,51 +47,77 @@ export function build(panel) {
                        + "find a difference by chance."),
   };
   parts.classes.closest(".card").classList.add("wide");
+  // A choice made here goes into the address (a new history entry), which draws the tab again.
   parts.field.addEventListener("change", () => {
-    chosen.field = parts.field.value;
-    chosen.a = chosen.b = "";
-    choices(lastView.segments);
-    load().catch(shown);
+    const field = parts.field.value;
+    lastView.chooseCompare({ field, ...defaults(valuesOf(lastView.segments, field), "", "") });
   });
   for (const side of SIDES) {
-    parts[side].addEventListener("change", () => {
-      chosen[side] = parts[side].value;
-      load().catch(shown);
-    });
+    parts[side].addEventListener("change", () => lastView.chooseCompare({ ...chosen, [side]: parts[side].value }));
   }
 }
 
 let lastView = null;
-let shown = () => {};
 
 const option = (value, text) => Object.assign(document.createElement("option"), { value, textContent: text });
 
 const BUCKETS = ["unknown", "other"];   // clara/segments.py: no field, or beyond the cap
 
-// The field and values to offer: the configured fields, each field's values seen in the range; by default
-// model_version (else the first field) and its two most reviewed values that are not a bucket (A the second).
-function choices(segments) {
-  const fields = segments.map((s) => s.field);
-  if (!fields.includes(chosen.field)) chosen.field = fields.includes("model_version") ? "model_version" : fields[0];
-  parts.field.replaceChildren(...fields.map((f) => option(f, f)));
-  parts.field.value = chosen.field;
-  const values = (segments.find((s) => s.field === chosen.field) || { values: [] }).values;
-  const names = values.map((v) => v.value);
+const valuesOf = (segments, field) => (segments.find((s) => s.field === field) || { values: [] }).values;
+
+// The sides not named: the two most reviewed values that are not a bucket (B the busiest), never the other side.
+function defaults(values, a, b) {
   const named = [...values].sort((x, y) => y.reviews - x.reviews).map((v) => v.value);
   const ranked = [...named.filter((n) => !BUCKETS.includes(n)), ...named.filter((n) => BUCKETS.includes(n))];
-  if (!names.includes(chosen.b)) chosen.b = ranked[0] || "";
-  if (!names.includes(chosen.a) || chosen.a === chosen.b) chosen.a = ranked.find((n) => n !== chosen.b) || "";
+  const chosenB = b || ranked.find((n) => n !== a) || "";
+  return { a: a || ranked.find((n) => n !== chosenB) || "", b: chosenB };
+}
+
+// The field and values to offer and show: the configured fields, each field's values seen in the range; as the
+// address names them (`wanted`), else model_version (or the first field) and its defaults. Returns what the page
+// must say about the address's choice.
+function choices(segments, wanted) {
+  const fields = segments.map((s) => s.field);
+  const fallback = fields.includes("model_version") ? "model_version" : fields[0] || "";
+  const notes = [];
+  let { field = "", a = "", b = "" } = wanted || {};
+  if (field && !fields.includes(field)) {
+    notes.push(`The address names the field “${field}”, which is not a segment field (${fields.join(", ")}): `
+               + `${fallback} is compared instead, its two most reviewed values.`);
+    field = a = b = "";
+  }
+  field = field || fallback;
+  const values = valuesOf(segments, field);
+  const names = values.map((v) => v.value);
+  for (const [side, value] of [["A", a], ["B", b]]) {
+    if (value && !names.includes(value)) {
+      notes.push(`${side} = ${value}, as the address names it: ${field} = ${value} has no predictions or reviews in `
+                 + "this range, so there is nothing of it to compare.");
+    }
+  }
+  if (a && a === b) {
+    notes.push(`A and B are both ${field} = ${a}, as the address names them: the two sides are the same.`);
+  }
+  Object.assign(chosen, { field }, defaults(values, a, b));
+  parts.field.replaceChildren(...fields.map((f) => option(f, f)));
+  parts.field.value = chosen.field;
   for (const side of SIDES) {
-    parts[side].replaceChildren(...values.map((v) => option(v.value, `${v.value} (${count(v.reviews)} reviews)`)));
+    const offered = values.map((v) => option(v.value, `${v.value} (${count(v.reviews)} reviews)`));
+    if (chosen[side] && !names.includes(chosen[side])) {
+      offered.push(option(chosen[side], `${chosen[side]} (none in the range)`));
+    }
+    parts[side].replaceChildren(...offered);
     parts[side].value = chosen[side];
   }
+  return notes;
 }
 
 export async function refresh(view) {
   const segments = await view.segments;
   lastView = { ...view, segments };
-  shown = (error) => { parts.verdict.textContent = String(error.message || error); };
-  choices(segments);
+  const notes = choices(segments, view.compare);
+  parts.note.textContent = notes.join(" ");
+  parts.note.hidden = notes.length === 0;
   await load();
 }
 
