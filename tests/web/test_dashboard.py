@@ -130,6 +130,7 @@ async def test_every_tab_draws_the_api_numbers_and_updates_live(aiohttp_server, 
     await open_tab(page, "health")
     assert await metric(page, "rejects-total") == 1
     assert await metric(page, "health-pending") == summary["pending"]
+    assert "segment" not in await page.text_content("#panel-health")   # none configured: no word of segments
 
     # A review processed now reaches the open tab without a reload. (Overview is still fresh: no data
     # changed since it was drawn, so switching back to it redraws nothing.)

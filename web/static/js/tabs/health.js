@@ -12,14 +12,17 @@ export const title = "Data health";
 export const partlySegmented = "pending reviews and review latency count only its predictions and reviews; "
   + "documents set aside, the outbox and the consumer are the whole system's";
 let parts;
+let segments = false;   // whether segments are configured: the whole system's headings then say "every segment"
+const everySegment = (words) => (segments ? words : "");
 
-export function build(panel) {
+export function build(panel, meta) {
+  segments = meta.segments.length > 0;
   panel.innerHTML = `
     <h2 class="section">Pending reviews (all predictions) and review latency (reviewed predictions)</h2>
     <div class="tiles health-tiles"></div>
     <div class="grid health-grid"></div>
     <div class="whole-system" data-unsegmented="the whole system's">
-      <h2 class="section">The whole system: every prediction and document, whatever the segment</h2>
+      <h2 class="section">The whole system: every prediction and document${everySegment(", whatever the segment")}</h2>
       <div class="tiles system-tiles"></div>
       <div class="grid system-grid"></div>
     </div>`;
@@ -28,10 +31,10 @@ export function build(panel) {
     latency: card(panel.querySelector(".health-grid"), "health-latency", "Review latency, reviewed predictions",
                   "How long after the prediction its review arrived, for the reviews of predictions made in the range."),
     rejects: tableCard(panel.querySelector(".system-grid"), "health-rejects",
-                       "Documents set aside by the consumer, by reason: all documents, every segment",
-                       "Documents that break the record contract are never counted, in any segment; they are kept "
-                       + "aside with the reason. One row per field and problem; “values seen” lists the bad values "
-                       + "among them."),
+                       `Documents set aside by the consumer, by reason: all documents${everySegment(", every segment")}`,
+                       `Documents that break the record contract are never counted${everySegment(", in any segment")}; `
+                       + "they are kept aside with the reason. One row per field and problem; “values seen” lists the "
+                       + "bad values among them."),
   };
 }
 
@@ -80,8 +83,10 @@ export async function refresh({ meta, range }) {
      seconds(body.latency.mean_seconds)],
   ]);
   tiles(parts.system, [
-    ["rejects-total", "Documents set aside (all time, every segment)", body.rejects.total, count(body.rejects.total)],
-    ["outbox-backlog", "Profiles waiting to upload (every segment)", body.outbox_backlog, count(body.outbox_backlog)],
+    ["rejects-total", `Documents set aside (all time${everySegment(", every segment")})`, body.rejects.total,
+     count(body.rejects.total)],
+    ["outbox-backlog", `Profiles waiting to upload${everySegment(" (every segment)")}`, body.outbox_backlog,
+     count(body.outbox_backlog)],
     ["consumer-lag", "Consumer lag (the whole stream)", consumer.lag_seconds, seconds(consumer.lag_seconds)],
     ["last-batch", `Last consumer batch (${zone})`, consumer.last_batch_at, dateTime(consumer.last_batch_at, zone),
      consumer.last_batch_at || "no batch yet"],
