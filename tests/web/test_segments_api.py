@@ -143,6 +143,13 @@ async def test_data_health_of_a_segment_equals_its_documents_and_the_rest_is_the
             assert health[whole] == overall[whole], whole
         assert health["consumer"]["known"] == overall["consumer"]["known"]
     assert overall["segment"] is None and overall["rejects"]["total"] == 1
+    hours = {"from": "2024-03-30T10:00", "to": "2024-03-30T16:00"}   # an hour-precise range, local hours
+    zone = web_config.model.zone
+    start, end = (dt.datetime.fromisoformat(hours[edge]).replace(tzinfo=zone) for edge in ("from", "to"))
+    mine = [doc for doc in documents if start <= doc["timestamp"] < end and doc["site"] == "north"]
+    health = await _get(client, "/api/health", **hours, segment="site:north")
+    assert health["pending"] == sum("output_validated" not in doc for doc in mine) > 0
+    assert health["latency"]["count"] == sum("output_validated" in doc for doc in mine) > 0
 
 
 async def test_segments_lists_the_values_seen_with_their_counts(client, documents, web_config):
