@@ -7,8 +7,9 @@ training is kept by endpoint, range and version (web.response_cache): a request 
 costs one drain of the fence, no listing and no scikit-learn. Pending counts are kept the same way
 (web.pending).
 
-In front of that, each whole answer is kept by its endpoint and range under the fence's generation and
-its change counts (web.changes) of the collections the answer is made of: a request that finds them
+In front of that, each whole answer is kept by its endpoint, range (and segment) under the fence's
+generation and its change counts (web.changes) of the collections the answer is made of (a segment's: the
+segment collections, web.segments_api, which build it afresh from MongoDB): a request that finds them
 unchanged after its own drain gets the bytes kept, without reading a cache of rollups (a dashboard
 reload after an update: one build per endpoint, the other viewers' requests share it). Any change to
 those collections, wherever in time, builds the answer again through the versioned path above.
@@ -103,18 +104,18 @@ async def _range_answer(request: web.Request, name: str, roles: tuple[str, ...],
                         series: bool = False) -> web.Response:
     """`build(app, span)` for the request's range (with `series`, and its `by`), kept while the collections
     `roles` stay the same (`_kept`), and remembered so that a live update rebuilds it before the dashboards
-    ask (web.hub). With a `segment`, `build(app, span, segment)`, built afresh (web.segments_api)."""
+    ask (web.hub). With a `segment`, `build(app, span, segment)`, kept the same way while the segment
+    collections it is made of stay the same (web.segments_api.fence_roles)."""
     app = request.app
     values = query(request, (*RANGE_PARAMETERS, segments_api.PARAMETER, *(("by",) if series else ())))
     days = (series_span if series else span_of)(values, app[keys.CONFIG])
     segment = segments_api.segment_of(values, app[keys.CONFIG])
-    if segment is not None:
-        built = functools.partial(build, app, days, segment)
-        version = await segments_api.stamp(app[keys.COLLECTIONS], segment, days)
-        return _response(await (built() if version is None else
-                                app[keys.RESPONSES].get(("segment", name, days, segment), version, built)))
-    key = (name, days)
-    answer = functools.partial(_kept, app, key, roles, functools.partial(build, app, days))
+    if segment is None:
+        key, built = (name, days), functools.partial(build, app, days)
+    else:
+        key, built = (name, days, segment), functools.partial(build, app, days, segment)
+        roles = segments_api.fence_roles(roles)
+    answer = functools.partial(_kept, app, key, roles, built)
     app[keys.RESPONSES].remember(key, functools.partial(answer, refreshing=True))
     return _response(await answer())
 

@@ -13,9 +13,12 @@ count of the source collection's changes that can move a pending count (a predic
 or deleted; a review set or taken back; a timestamp moved; the consumer's own `logged` marks are filtered
 out by the server). Anything else (a drop, a rename, a dropped database) counts as every hour changed.
 Beside them, `changes` counts per role every change noted (the rollups, the prediction rollups, the
-source as above, and `state`: the prediction recount's state document, which /api/volume reports): while
-the counts of the roles an answer is made of and the generation stay the same, so does the answer
-(web.api keeps finished answers by them).
+source as above, `state`: the prediction recount's state document, which /api/volume reports, and the two
+segment collections `segment_rollups` and `segment_predictions`, clara.segment_rollups): while the counts
+of the roles an answer is made of and the generation stay the same, so does the answer (web.api keeps
+finished answers by them, a segment's as the overall ones). The segment collections are counted per
+collection, not per field: every review and prediction counts under every configured field in one
+transaction (clara.segments), so the fields' counts would always move together.
 
 When the stream cannot be followed `sync()` returns None, and callers read MongoDB as they did before;
 each (re)opening is a new `generation`, and what was held under an older one may have missed changes.
@@ -38,8 +41,9 @@ from clara.db import PREDICTIONS_STATE_ID, Collections
 from web.coalesce import Coalesced
 
 log = logging.getLogger(__name__)
-ROLES = ("rollups", "predictions")
-COUNTED = (*ROLES, "source", "state")
+ROLES = ("rollups", "predictions")                     # the changed hours are noted too
+SEGMENTS = ("segment_rollups", "segment_predictions")  # clara.segment_rollups; counted only
+COUNTED = (*ROLES, "source", "state", *SEGMENTS)
 CRUD = frozenset({"insert", "update", "replace", "delete"})
 PENDING_FIELDS = ("output_validated", "timestamp")
 MAX_NOTED_HOURS = 10_000     # more changed hours than this between two drains: treated as all of them
@@ -64,7 +68,7 @@ class ChangeFence:
 
     def attach(self, collections: Collections) -> None:
         self.collections = collections
-        self._roles = {getattr(collections, role).name: role for role in (*ROLES, "source", "state")}
+        self._roles = {getattr(collections, role).name: role for role in COUNTED}
 
     @property
     def source_changes(self) -> int:
@@ -96,16 +100,16 @@ class ChangeFence:
     def pipeline(self) -> list[dict[str, Any]]:
         assert self.collections is not None
         cols = self.collections
+        rollups = [getattr(cols, role).name for role in (*ROLES, *SEGMENTS)]
         source_changes = [{"operationType": {"$ne": "update"}}]
         for name in PENDING_FIELDS:
             source_changes += [{f"updateDescription.updatedFields.{name}": {"$exists": True}},
                                {"updateDescription.removedFields": name}]
         return [{"$match": {"$or": [
-                    {"ns.coll": {"$in": [cols.rollups.name, cols.predictions.name]}},
+                    {"ns.coll": {"$in": rollups}},
                     {"ns.coll": cols.source.name, "$or": source_changes},
                     {"ns.coll": cols.state.name, "documentKey._id": PREDICTIONS_STATE_ID},
-                    {"to.coll": {"$in": [cols.rollups.name, cols.predictions.name, cols.source.name,
-                                         cols.state.name]}},
+                    {"to.coll": {"$in": [*rollups, cols.source.name, cols.state.name]}},
                     {"ns.coll": {"$exists": False}}]}},            # a dropped database, an invalidation
                 {"$project": {"operationType": 1, "ns": 1, "documentKey": 1}}]
 
@@ -147,7 +151,7 @@ class ChangeFence:
         role = self._roles.get(change.get("ns", {}).get("coll", ""))
         if change.get("operationType") in CRUD and role is not None:
             self.changes[role] += 1
-            if role in ("source", "state"):
+            if role not in ROLES:
                 return
             hours = self._hours[role]
             hour = change.get("documentKey", {}).get("_id")

@@ -6,13 +6,11 @@ one value. The field must be one of `segments.fields` and the value 1..MAX_VALUE
 HTTP 400 naming `segment`); a value never seen is an empty answer (no reviews, no predictions), not an error,
 since the value may simply not have arrived yet.
 
-Segmented answers are kept by a stamp of what they are made of, since the change fence (web.changes) does not
-follow the segment collections: per collection, the number of the field's segment rollups in the range and their
-latest `updated_at` (set by every write; a rebuild deletes, then writes anew), from one aggregation on the
-server. A stamp whose latest write is under RECENT_SECONDS old (two writes in one millisecond, or a consumer
-clock behind ours) keeps nothing: the answer is built afresh, as web.rollup_cache trusts no recent hour. A
-build reads the range once per kind: one range of the _id index per field with a projection of the one value
-(a 90-day range: about 2,200 small documents per kind).
+Segmented answers are kept as the overall ones are (web.api): by the change fence's generation and its counts
+(web.changes) of the segment collections the answer is made of (`fence_roles`), so a segment rollup written
+before the request arrives is in the answer, and a kept one costs one drain of the fence. A build reads the
+range once per kind: one range of the _id index per field with a projection of the one value (a 90-day
+range: about 2,200 small documents per kind and field).
 
 Pending reviews of a segment come from its rollups: its predictions minus the bad ones minus its reviews
 (web.volume.Volume.pending), where the overall figure counts the source collection (the two agree except
@@ -44,9 +42,12 @@ from web.params import RANGE_PARAMETERS, query
 from web.volume import Volume
 
 PARAMETER = "segment"
-RECENT_SECONDS = 5.0   # a stamp whose latest write is newer than this keeps no answer
 # The segment collection of each overall role (web.rollup_cache.RollupCache.role).
 SEGMENT_ROLES = {"rollups": "segment_rollups", "predictions": "segment_predictions"}
+# The fence roles (web.changes) a segment's answer is made of, per role of the overall answer: a segment's
+# pending reviews come from its rollups of both kinds where the overall count reads the source.
+FENCE_ROLES = {"rollups": ("segment_rollups",), "predictions": ("segment_predictions",),
+               "source": ("segment_predictions", "segment_rollups"), "state": ("state",)}
 T = TypeVar("T")
 
 
@@ -117,22 +118,9 @@ async def by_period(collections: Collections, role: str, segment: Segment, span:
         None, functools.partial(summed_by_period, span, docs, summing))
 
 
-async def stamp(collections: Collections, segment: Segment, span: Span) -> tuple | None:
-    """What the segment's answers for the range are made of, as a version (see the module docstring); None when
-    it cannot vouch for them (a write too recent)."""
-    async def of(role: str) -> tuple:
-        collection = getattr(collections, SEGMENT_ROLES[role])
-        cursor = await collection.aggregate([{"$match": hour_range(*span.bounds) | {"_id.field": segment.field}},
-                                             {"$group": {"_id": None, "n": {"$sum": 1},
-                                                         "latest": {"$max": "$updated_at"}}}])
-        found = await cursor.to_list(None)
-        return (found[0]["n"], found[0]["latest"]) if found else (0, None)
-
-    stamps = await asyncio.gather(*(of(role) for role in SEGMENT_ROLES))
-    settled = dt.datetime.now(UTC) - dt.timedelta(seconds=RECENT_SECONDS)
-    if any(latest is not None and _utc(latest) >= settled for _, latest in stamps):
-        return None
-    return tuple(stamps)
+def fence_roles(roles: Iterable[str]) -> tuple[str, ...]:
+    """The fence roles a segment's answer is made of, for the `roles` of the same answer overall."""
+    return tuple(dict.fromkeys(role for overall in roles for role in FENCE_ROLES[overall]))
 
 
 async def pending(collections: Collections, segment: Segment, span: Span) -> int:

@@ -255,21 +255,3 @@ async def test_compare_counts_only_the_days_both_sides_have_reviews(client, docu
     whole = await _get(client, "/api/summary", **RANGE, segment="model_version:v1")
     assert sum(row["n"] for row in body["accuracy_by_period"]["a"]) == whole["reviews"] > expected["reviews"]
 
-
-async def test_a_kept_segment_answer_changes_with_its_segment_rollups(client, documents, web_config, mongo_client,
-                                                                      web_collections, process, monkeypatch):
-    from web import segments_api
-
-    monkeypatch.setattr(segments_api, "RECENT_SECONDS", 0.0)   # the test's writes are all recent
-    before = await _get(client, "/api/summary", **RANGE, segment="site:north")
-    assert await _get(client, "/api/summary", **RANGE, segment="site:north") == before
-    more = make_documents(random.Random(5), dt.datetime(2024, 3, 31, 8, tzinfo=UTC), 2, 5, web_config.n_classes,
-                          first_id=2_000_000)
-    for doc in more:
-        doc["site"] = "north"
-    web_collections.source.insert_many(more)
-    count_inserts(mongo_client, web_collections, web_config, more)
-    process()
-    after = await _get(client, "/api/summary", **RANGE, segment="site:north")
-    assert after["reviews"] == before["reviews"] + sum("output_validated" in doc for doc in more)
-    assert after["pending"] == before["pending"] + sum("output_validated" not in doc for doc in more)
