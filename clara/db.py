@@ -57,6 +57,7 @@ class Collections:
     segment_rollups: Collection       # review rollups per period and segment (clara/segment_rollups.py)
     segment_predictions: Collection   # prediction rollups per period and segment
     create_indexes: bool = True  # mongodb.create_indexes: ensure_indexes may create the missing ones
+    segmented: bool = False      # segments.fields is set: the segment collections are in use (and indexed)
 
     @classmethod
     def of(cls, client: MongoClient, config: Config) -> Collections:
@@ -65,7 +66,8 @@ class Collections:
         return cls(db, db[names.source_collection], db[names.rollups_collection], db[names.outbox_collection],
                    db[names.rejects_collection], db[names.state_collection], db[names.alerts_collection],
                    db[names.counted_collection], db[names.predictions_collection],
-                   db[names.segment_rollups_collection], db[names.segment_predictions_collection], names.create_indexes)
+                   db[names.segment_rollups_collection], db[names.segment_predictions_collection], names.create_indexes,
+                   config.segments.enabled)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +79,7 @@ class WantedIndex:
     keys: tuple[tuple[str, int], ...]
     purpose: str
     partial: Mapping[str, Any] | None = None
+    segments_only: bool = False   # only with segments.fields: without them the collection is not even made
 
     def options(self) -> dict[str, Any]:
         return {"name": self.name} | ({"partialFilterExpression": self.partial} if self.partial else {})
@@ -105,9 +108,19 @@ WANTED_INDEXES = (
     WantedIndex("rejects", "clara_reason", (("reason", 1),), "the listing of rejects by reason"),
     WantedIndex("outbox", "clara_pending", (("pending", 1), ("created_at", 1)), "the queue of undelivered profiles"),
     WantedIndex("counted", "clara_counted_hour", (("hour", 1),), "replay --rebuild's selection of counted reviews"),
+    # A field's segment rollups of a range (clara.segments.field_range): the _id index, ordered by period
+    # first, would fetch every field's documents of the range to keep one field's.
+    *(WantedIndex(role, "clara_segment_field_hour", (("_id.field", 1), ("_id.hour", 1)),
+                  "the dashboard's reads of one segment field's rollups over a range", segments_only=True)
+      for role in ("segment_rollups", "segment_predictions")),
 )
 UNAUTHORIZED = 13
 CONFLICTS = {85: "IndexOptionsConflict", 86: "IndexKeySpecsConflict"}
+
+
+def wanted_indexes(collections: Collections) -> tuple[WantedIndex, ...]:
+    """The indexes CLARA needs on these collections: the segment collections' only with segments."""
+    return tuple(wanted for wanted in WANTED_INDEXES if collections.segmented or not wanted.segments_only)
 
 
 def ensure_indexes(collections: Collections, *, create: bool | None = None) -> None:
@@ -116,7 +129,7 @@ def ensure_indexes(collections: Collections, *, create: bool | None = None) -> N
     createIndex command instead. A refused privilege raises IndexPrivilegeError, saying the way out."""
     create = collections.create_indexes if create is None else create
     listed: dict[str, list[Mapping[str, Any]] | None] = {}
-    for wanted in WANTED_INDEXES:
+    for wanted in wanted_indexes(collections):
         collection: Collection = getattr(collections, wanted.role)
         if wanted.role not in listed:
             listed[wanted.role] = _list_indexes(collection, wanted, create)

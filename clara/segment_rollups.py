@@ -28,8 +28,10 @@ about 0.5x for predictions (whose unsegmented batch is only one small upsert per
 non-interleaved run with one document per value gave 0.54x for reviews. A field has at most
 segments.max_values + 2 values, so a document stays far below MongoDB's 16 MiB.
 
-Reading: a range of periods is one range of the _id index (clara.segments.hour_range), `_id.field` narrows
-it to a field, and a projection of `values.<value>` to one segment. The counters are the overall ones, so
+Reading: a range of periods is one range of the _id index (clara.segments.hour_range); one field's, one
+range of the index clara_segment_field_hour ({_id.field, _id.hour}: clara.segments.field_range), which the
+_id index, ordered by period first, would serve by fetching every field's documents; a projection of
+`values.<value>` narrows it to one segment. The counters are the overall ones, so
 Totals.of / PredictionTotals.of and everything built on them (metrics, intervals, estimates) apply to a
 segment unchanged.
 
@@ -54,7 +56,7 @@ from pymongo.collection import Collection
 from clara.db import Collections
 from clara.predictions import PredictionTotals
 from clara.rollups import Totals, day_bounds, local_day
-from clara.segments import hour_range, key_value, segment_id, value_key
+from clara.segments import field_range, hour_range, key_value, segment_id, value_key
 
 UTC = dt.timezone.utc
 HOUR = dt.timedelta(hours=1)
@@ -126,7 +128,7 @@ def _counters(collection: Collection, field: str, start: dt.datetime | None, end
               value: str | None = None) -> Iterator[tuple[dt.datetime, str, Mapping[str, Any]]]:
     """(period, value, counters) of `field`'s segment rollups in [start, end), of every value or of one."""
     projection = {"values": 1} if value is None else {f"values.{value_key(value)}": 1}
-    for doc in collection.find(hour_range(start, end) | {"_id.field": field}, projection):
+    for doc in collection.find(field_range(field, start, end), projection):
         for key, counters in (doc.get("values") or {}).items():
             yield doc["_id"]["hour"], key_value(key), counters
 

@@ -207,3 +207,11 @@ def hour_range(start: dt.datetime | None, end: dt.datetime | None) -> dict[str, 
     if end is not None:
         bounds["$lt"] = {"hour": end}
     return {"_id": bounds} if bounds else {}
+
+
+def field_range(field: str, start: dt.datetime | None, end: dt.datetime | None) -> dict[str, Any]:
+    """The filter of one field's segment rollups of periods in [start, end) (either open): the _id range
+    (hour_range), and the same on `_id.field` and `_id.hour`, which the index clara_segment_field_hour serves
+    exactly (clara.db); where it is missing, the _id range still bounds the read."""
+    hours = {bound: moment for bound, moment in (("$gte", start), ("$lt", end)) if moment is not None}
+    return hour_range(start, end) | {"_id.field": field} | ({"_id.hour": hours} if hours else {})

@@ -17,9 +17,10 @@ from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.errors import PyMongoError
 
 from clara.config import config_from_mapping
-from clara.db import WANTED_INDEXES, Collections, connect, ensure_indexes
+from clara.db import WANTED_INDEXES, Collections, connect, ensure_indexes, wanted_indexes
 from clara.embedded_mongo import EmbeddedMongo
 from clara.errors import IndexPrivilegeError
+from clara.segments import field_range, segment_id
 from tests.support.audit import assert_exactly_once, rollup_cells
 from tests.support.documents import predictions
 from tests.support.processes import start, write_config
@@ -28,6 +29,7 @@ from tests.support.running import running_follower, wait_for
 UTC = dt.timezone.utc
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 UNLOGGED_FILTER = {"output_validated": {"$exists": True}}
+UNSEGMENTED = [wanted for wanted in WANTED_INDEXES if not wanted.segments_only]   # without segments.fields
 UNLOGGED_COMMAND = ('db.image_logs.createIndex({"logged": 1, "_id": 1}, {"name": "clara_unlogged", '
                     '"partialFilterExpression": {"output_validated": {"$exists": true}}})')
 
@@ -50,6 +52,27 @@ def warnings_of(caplog) -> list[str]:
 def cols(mongo_client, config) -> Collections:
     """The collections with no index made yet (the `collections` fixture has already run ensure_indexes)."""
     return Collections.of(mongo_client, config)
+
+
+def test_with_segments_a_fields_range_of_segment_rollups_reads_that_fields_documents_alone(make_config, mongo_client):
+    config = make_config(segments={"fields": ["camera", "site"]})
+    cols = Collections.of(mongo_client, config)
+    ensure_indexes(cols)
+    assert {wanted.name for wanted in wanted_indexes(cols)} - {wanted.name for wanted in UNSEGMENTED} == \
+        {"clara_segment_field_hour"}
+    for collection in (cols.segment_rollups, cols.segment_predictions):
+        assert indexes(collection)["clara_segment_field_hour"]["key"] == {"_id.field": 1, "_id.hour": 1}
+        collection.insert_many([{"_id": segment_id(START + dt.timedelta(hours=n), field), "values": {}}
+                                for n in range(48) for field in ("camera", "site")])
+        stats = collection.find(field_range("site", START + dt.timedelta(hours=12), START + dt.timedelta(hours=36))
+                                ).explain()["executionStats"]
+        assert (stats["nReturned"], stats["totalDocsExamined"]) == (24, 24)   # the _id range alone: 48
+
+
+def test_without_segments_no_segment_collection_is_made(cols, mongo_client):
+    ensure_indexes(cols)
+    names = cols.db.list_collection_names()
+    assert cols.segment_rollups.name not in names and cols.segment_predictions.name not in names
 
 
 def test_indexes_a_user_made_under_other_names_are_used_not_duplicated(cols, mongo_client, config, caplog):
@@ -110,7 +133,7 @@ def test_with_create_indexes_false_none_is_made_and_each_missing_one_is_logged_w
     for role in {wanted.role for wanted in WANTED_INDEXES} - {"source"}:
         assert set(indexes(getattr(cols, role))) <= {"_id_"}
     missing = warnings_of(caplog)
-    assert len(missing) == len(WANTED_INDEXES) - 1 and not any("clara_timestamp" in line for line in missing)
+    assert len(missing) == len(UNSEGMENTED) - 1 and not any("clara_timestamp" in line for line in missing)
     assert any(line.endswith(UNLOGGED_COMMAND) for line in missing)
     # The commands are exact: run as logged (JSON is valid mongosh), they make every warning go away.
     for line in missing:
@@ -215,7 +238,7 @@ def test_with_create_indexes_false_the_same_user_s_consumer_runs_and_logs_each_c
     text = restricted.log.read_text()
     assert code == 0, text
     missing = [line for line in text.splitlines() if " WARNING " in line and ".createIndex(" in line]
-    assert len(missing) == len(WANTED_INDEXES), text
+    assert len(missing) == len(UNSEGMENTED), text
     assert all("mongodb.create_indexes = false" in line for line in missing)
     assert "reconnecting" not in text
     assert_exactly_once(restricted.cols, restricted.n_classes)
@@ -236,4 +259,4 @@ def test_without_list_indexes_it_stops_naming_that_privilege_or_with_create_inde
     assert f"grant listIndexes on {restricted.database}.image_logs" in message and UNLOGGED_COMMAND in message
     assert "or set mongodb.create_indexes = false" in message
     unchecked = warnings_of(caplog)
-    assert len(unchecked) == len(WANTED_INDEXES) and all("cannot check whether index" in line for line in unchecked)
+    assert len(unchecked) == len(UNSEGMENTED) and all("cannot check whether index" in line for line in unchecked)
