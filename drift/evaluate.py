@@ -14,9 +14,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import bson
 from pymongo import MongoClient
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
@@ -29,6 +30,7 @@ from drift.checks import Finding
 log = logging.getLogger(__name__)
 UTC = dt.timezone.utc
 DRIFT_STATE_ID = "drift"
+MAX_KEPT_FINDINGS_BYTES = 8 * 2**20   # the latest findings' share of their 16 MiB state document
 # The backlog count stops at this many times the threshold: past it the exact number changes nothing.
 BAD_VALUE = 2
 BACKLOG_COUNT_CAP = 10
@@ -61,9 +63,37 @@ def evaluate(cols: Collections, config: Config, now: dt.datetime) -> Evaluation:
     ensure_alert_indexes(cols)
     findings = findings_at(cols, config, now)
     transitions = apply_findings(cols, config, findings, now)
+    kept, left_out = kept_findings(findings)
+    if left_out:
+        log.warning("drift: %d of %d per-segment findings left out of the latest findings (/api/drift), which must "
+                    "fit one MongoDB document; their alerts open and resolve as usual. Fewer segment values "
+                    "(segments.max_values) or drift.segments = false keep them all", left_out,
+                    sum(1 for finding in findings if finding.segment))
     cols.state.update_one({"_id": DRIFT_STATE_ID}, {"$set": {
-        "evaluated_at": now, "findings": [finding.to_doc() for finding in findings]}}, upsert=True)
+        "evaluated_at": now, "findings": kept, "segment_findings_left_out": left_out}}, upsert=True)
     return Evaluation(now, findings, transitions)
+
+
+def kept_findings(findings: Sequence[Finding], limit_bytes: int | None = None) -> tuple[list[dict], int]:
+    """The findings as stored in the state document, and how many per-segment ones did not fit: every overall
+    finding, then segment findings in order while the document stays under `limit_bytes` (MongoDB refuses a
+    document over 16 MiB, which would stop every evaluation; about 30 findings per segment value, more with
+    many classes, reach it at a few hundred values)."""
+    limit_bytes = MAX_KEPT_FINDINGS_BYTES if limit_bytes is None else limit_bytes
+    docs = [finding.to_doc() for finding in findings]
+    kept = [doc for finding, doc in zip(findings, docs) if not finding.segment]
+    size = len(bson.encode({"findings": kept}))
+    left_out = 0
+    for finding, doc in zip(findings, docs):
+        if not finding.segment:
+            continue
+        grown = len(bson.encode(doc)) + 16   # the array index and type byte, with room to spare
+        if size + grown > limit_bytes:
+            left_out += 1
+            continue
+        kept.append(doc)
+        size += grown
+    return kept, left_out
 
 
 def _chosen(config: Config, last_n: windows.Window, day: Callable[[], windows.Window]) -> list[windows.Window]:

@@ -49,9 +49,11 @@ def alert_detail(cols: Collections, alert_id: str) -> dict[str, Any] | None:
 
 
 def latest_findings(cols: Collections) -> dict[str, Any]:
-    """The last evaluation: when it ran and every detector's statistic, threshold, verdict and sentence."""
+    """The last evaluation: when it ran and every detector's statistic, threshold, verdict and sentence, and how
+    many per-segment findings did not fit the state document (drift.evaluate.kept_findings)."""
     state = cols.state.find_one({"_id": DRIFT_STATE_ID}) or {}
-    return {"evaluated_at": _json(state.get("evaluated_at")), "findings": _json(state.get("findings", []))}
+    return {"evaluated_at": _json(state.get("evaluated_at")), "findings": _json(state.get("findings", [])),
+            "segment_findings_left_out": state.get("segment_findings_left_out", 0)}
 
 
 def daily_statistics(cols: Collections, config: Config, first: dt.date, last: dt.date) -> dict[str, Any]:

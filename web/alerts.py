@@ -71,7 +71,8 @@ async def drift(request: web.Request) -> web.Response:
     latest = await _off_loop(drift_queries.latest_findings, cols)
     daily = await _off_loop(drift_queries.daily_statistics, cols, config, days.first, days.last)
     return _json({"range": days.to_json(), "evaluated_at": latest["evaluated_at"],
-                  "findings": latest["findings"], "days": [day.isoformat() for day in days.days],
+                  "findings": latest["findings"], "segment_findings_left_out": latest["segment_findings_left_out"],
+                  "days": [day.isoformat() for day in days.days],
                   "series": chart_series(daily, days.days, config)})
 
 

@@ -205,6 +205,10 @@ SCHEMAS = {
     "AlertsEvent": EVENTS["alerts"],
     "Drift": _object(range=RANGE, evaluated_at={**MOMENT, "nullable": True},
                      findings={"type": "array", "items": FINDING},
+                     segment_findings_left_out={"type": "integer", "minimum": 0,
+                                                "description": "per-segment findings of the last evaluation left "
+                                                               "out of `findings` (they did not fit the state "
+                                                               "document); their alerts still open"},
                      days={"type": "array", "items": {"type": "string", "format": "date"}},
                      series={"type": "array", "items": SERIES}),
 }

@@ -5,8 +5,10 @@ message listing them."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import random
 
+import bson
 import pytest
 
 from clara.config import config_from_mapping
@@ -99,6 +101,32 @@ def test_a_bad_deploy_opens_at_most_the_cap_and_sends_one_message_listing_the_se
     assert cols.alerts.count_documents({"segment": {"$ne": ""}, "status": "open"}) == 7
     pending = [d for alert in cols.alerts.find() for d in alert["deliveries"]]
     assert len(pending) == 3   # overall, the first group, the second group: not one message per segment
+
+
+def test_segment_findings_that_would_overflow_the_state_document_are_left_out_of_it_but_still_alert(
+        segmented, monkeypatch, caplog):
+    """The latest findings live in one state document (16 MiB at most, or every evaluation fails): past the budget,
+    segment findings are left out of it, counted and warned about; overall ones never, and alerts still open."""
+    config, cols = segmented({"c3"})
+    full = evaluate(cols, config, NOW)
+    stored = cols.state.find_one({"_id": "drift"})
+    assert stored["segment_findings_left_out"] == 0 and len(stored["findings"]) == len(full.findings)
+    overall = [finding.to_doc() for finding in full.findings if not finding.segment]
+    budget = len(bson.encode({"findings": overall})) + 3 * len(bson.encode(overall[0])) + 100
+    monkeypatch.setattr("drift.evaluate.MAX_KEPT_FINDINGS_BYTES", budget)
+    cols.alerts.delete_many({})
+    caplog.set_level(logging.WARNING, logger="drift.evaluate")
+    squeezed = evaluate(cols, config, NOW + HOUR)
+    stored = cols.state.find_one({"_id": "drift"})
+    segment_findings = [finding for finding in squeezed.findings if finding.segment]
+    kept_segments = [doc for doc in stored["findings"] if doc["segment"]]
+    assert 0 < len(kept_segments) < len(segment_findings)
+    assert stored["segment_findings_left_out"] == len(segment_findings) - len(kept_segments)
+    assert [doc["key"] for doc in stored["findings"] if not doc["segment"]] == [doc["key"] for doc in overall]
+    assert len(bson.encode({"findings": stored["findings"]})) <= budget
+    assert any(f"{stored['segment_findings_left_out']} of {len(segment_findings)} per-segment findings left out"
+               in record.getMessage() for record in caplog.records)
+    assert any(alert["key"].endswith("@camera=c3") for alert in cols.alerts.find({"status": "open"}))
 
 
 @pytest.mark.parametrize("value", [0, -1, 1001, "5", 2.5])
