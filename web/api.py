@@ -57,16 +57,16 @@ async def _by_day(app: web.Application, span: Span, cache: web.AppKey = keys.ROL
                   segment: Segment | None = None):
     """The range's Totals per local day (per local hour for an HourRange, read from MongoDB: no version) and
     their version, None when not known. `cache`: the review rollups' cache, or the prediction rollups'; with a
-    `segment`, that segment's rollups of the same kind (no version: web.segments_api)."""
+    `segment`, that segment's rollups of the same kind (web.segments_api.by_period_kept)."""
     if segment is not None:
         cache = app[cache]
-        return await segments_api.by_period(app[keys.COLLECTIONS], cache.role, segment, span, cache.summed), None
+        return await segments_api.by_period_kept(app, cache.role, segment, span, cache.summed)
     return await hours.by_period(app[cache], app[keys.COLLECTIONS], span)
 
 
 def _pending(app: web.Application, span: Span, segment: Segment | None = None):
     if segment is not None:
-        return segments_api.pending(app[keys.COLLECTIONS], segment, span)
+        return segments_api.pending(app, segment, span)
     if isinstance(span, HourRange):
         return queries.pending_reviews(app[keys.COLLECTIONS], span)
     return app[keys.PENDING].count(app[keys.COLLECTIONS], span)
@@ -127,13 +127,14 @@ async def summary(request: web.Request) -> web.Response:
 async def _summary(app: web.Application, days: Span, segment: Segment | None = None) -> bytes:
     (by_day, version), pending = await asyncio.gather(_by_day(app, days, segment=segment),
                                                       _pending(app, days, segment))
-    totals = await _range_totals(app, days, by_day, version)
-    return await _answer(app, ("summary", days), None if version is None else (version, pending),
+    totals = await _range_totals(app, (days, segment), by_day, version)
+    return await _answer(app, ("summary", days, segment), None if version is None else (version, pending),
                          reports.summary, totals, pending, days, app[keys.CONFIG])
 
 
-async def _range_totals(app: web.Application, days: Span, by_day, version: Hashable | None) -> Totals:
-    """The range's days added up, once per version for every report that needs them (summary, classes, ...)."""
+async def _range_totals(app: web.Application, days: Hashable, by_day, version: Hashable | None) -> Totals:
+    """The range's days added up, once per version for every report that needs them (summary, classes, ...);
+    `days`: the range and its segment (None: every prediction)."""
     build = functools.partial(_run, Totals.sum, by_day.values())
     return await (build() if version is None else app[keys.RESPONSES].get(("totals", days), version, build))
 
@@ -144,15 +145,16 @@ async def daily(request: web.Request) -> web.Response:
 
 async def _daily(app: web.Application, days: Span, segment: Segment | None = None) -> bytes:
     by_day, version = await _by_day(app, days, segment=segment)
-    return await _answer(app, ("daily", days), version, reports.daily, by_day, days, app[keys.CONFIG])
+    return await _answer(app, ("daily", days, segment), version, reports.daily, by_day, days, app[keys.CONFIG])
 
 
 def _range_report(function):
     """A handler that builds `function(totals, days, config)` over the range's rollups."""
     async def build(app: web.Application, days: Span, segment: Segment | None = None) -> bytes:
         by_day, version = await _by_day(app, days, segment=segment)
-        totals = await _range_totals(app, days, by_day, version)
-        return await _answer(app, (function.__name__, days), version, function, totals, days, app[keys.CONFIG])
+        totals = await _range_totals(app, (days, segment), by_day, version)
+        return await _answer(app, (function.__name__, days, segment), version, function, totals, days,
+                             app[keys.CONFIG])
 
     async def handler(request: web.Request) -> web.Response:
         return await _range_answer(request, function.__name__, ("rollups",), build)
@@ -174,8 +176,8 @@ async def _training_answer(app: web.Application, days: Span, segment: Segment | 
     (by_day, version), (predictions, predictions_version) = await asyncio.gather(
         _by_day(app, days, segment=segment), _by_day(app, days, keys.PREDICTION_CACHE, segment))
     both = None if version is None or predictions_version is None else (version, predictions_version)
-    totals = await _range_totals(app, days, by_day, version)
-    return await _answer(app, ("training", days), both, _training, totals, predictions, days, config)
+    totals = await _range_totals(app, (days, segment), by_day, version)
+    return await _answer(app, ("training", days, segment), both, _training, totals, predictions, days, config)
 
 
 def _training(totals: Totals, predictions, days: Span, config) -> dict:

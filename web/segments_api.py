@@ -8,8 +8,9 @@ since the value may simply not have arrived yet.
 
 Segmented answers are kept as the overall ones are (web.api): by the change fence's generation and its counts
 (web.changes) of the segment collections the answer is made of (`fence_roles`), so a segment rollup written
-before the request arrives is in the answer, and a kept one costs one drain of the fence. A build reads the
-range once per kind: one range of the field's segment rollups with a projection of the one value (a 90-day
+before the request arrives is in the answer, and a kept one costs one drain of the fence. A segment's totals
+per period are kept the same way, by the count of their one collection (`by_period_kept`), for every build
+of the same segment and range. They are read once per kind: one range of the field's segment rollups with a projection of the one value (a 90-day
 range: about 2,200 small documents per kind; the index clara_segment_field_hour reads only the field's).
 
 Pending reviews of a segment come from its rollups: its predictions minus the bad ones minus its reviews
@@ -24,7 +25,7 @@ import dataclasses
 import datetime as dt
 import functools
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -122,11 +123,25 @@ def fence_roles(roles: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(role for overall in roles for role in FENCE_ROLES[overall]))
 
 
-async def pending(collections: Collections, segment: Segment, span: Span) -> int:
+async def by_period_kept(app: web.Application, role: str, segment: Segment, span: Span,
+                         summing: Callable[[Iterable[Mapping[str, Any]]], T]) -> tuple[dict[Any, T], Hashable | None]:
+    """`by_period` and its version: the fence's generation and count of the role's segment collection
+    (web.changes), under which it is kept for every build of the same segment and range (summary's totals and
+    pending count, daily, classes, ... read one kind once); None, read afresh, while the fence is not following."""
+    fence = app[keys.PENDING].fence
+    build = functools.partial(by_period, app[keys.COLLECTIONS], role, segment, span, summing)
+    generation = await fence.sync()
+    if generation is None:
+        return await build(), None
+    version = (generation, SEGMENT_ROLES[role], fence.changes[SEGMENT_ROLES[role]])
+    return await app[keys.RESPONSES].get(("segment periods", role, span, segment), version, build), version
+
+
+async def pending(app: web.Application, segment: Segment, span: Span) -> int:
     """The segment's predictions of the range not reviewed yet, from its rollups (see the module docstring)."""
-    predictions, reviews = await asyncio.gather(
-        by_period(collections, "predictions", segment, span, PredictionTotals.of),
-        by_period(collections, "rollups", segment, span, Totals.of))
+    (predictions, _), (reviews, _) = await asyncio.gather(
+        by_period_kept(app, "predictions", segment, span, PredictionTotals.of),
+        by_period_kept(app, "rollups", segment, span, Totals.of))
     return Volume.of(PredictionTotals.sum(predictions.values()), Totals.sum(reviews.values())).pending
 
 

@@ -1,6 +1,7 @@
 """Segmented answers kept by the change fence's counts of the segment collections, as the overall ones are: kept
 right after a write, read-your-writes for every write to the segment rollups of either kind (whatever its
-`updated_at` says), and each answer rebuilt only by the kinds it is made of."""
+`updated_at` says), each answer rebuilt only by the kinds it is made of, and the builds of one segment and range
+sharing one read of each kind."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from tests.support.inserts import count_inserts
 from tests.web.conftest import UTC, make_documents
 from tests.web.test_response_cache import builds  # noqa: F401 - the fixture
 from tests.web.test_segments_api import RANGE, documents, web_config  # noqa: F401 - the same data and fixtures
-from web import keys
+from web import keys, segments_api
 
 NORTH = {**RANGE, "segment": "site:north"}
 HOUR = dt.datetime(2024, 3, 31, 10, tzinfo=UTC)   # in the range, with reviews of every site
@@ -90,3 +91,22 @@ async def test_the_fence_counts_each_segment_collections_changes(client, documen
     await fence.sync()
     moved = {role: fence.changes[role] - before[role] for role in before if fence.changes[role] != before[role]}
     assert moved == {"segment_rollups": 1, "segment_predictions": 2}
+
+
+async def test_the_builds_of_one_segment_and_range_read_each_kind_of_its_rollups_once(client, documents,
+                                                                                     web_collections, monkeypatch):
+    read = []
+    real = segments_api.documents
+
+    async def counted(collections, role, segment, span):
+        read.append(role)
+        return await real(collections, role, segment, span)
+
+    monkeypatch.setattr(segments_api, "documents", counted)
+    bodies = [await _get(client, path, **NORTH) for path in ("/api/summary", "/api/daily", "/api/classes")]
+    assert sorted(read) == ["predictions", "rollups"]   # summary's totals and pending, daily and classes: one each
+    web_collections.segment_rollups.update_one({"_id": ID}, {"$inc": {"values.north.reviews": 1,
+                                                                       "values.north.cells.2_2": 1}})
+    assert (await _get(client, "/api/summary", **NORTH))["reviews"] == bodies[0]["reviews"] + 1
+    assert sum((await _get(client, "/api/daily", **NORTH))["reviews"]) == sum(bodies[1]["reviews"]) + 1
+    assert sorted(read) == ["predictions", "rollups", "rollups"]   # the new review rollups, read once
