@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+from tests.support.calls import noted_calls
 from tests.support.inserts import count_inserts
 from tests.web.conftest import UTC, make_documents
 from tests.web.test_response_cache import builds  # noqa: F401 - the fixture
@@ -95,14 +96,7 @@ async def test_the_fence_counts_each_segment_collections_changes(client, documen
 
 async def test_the_builds_of_one_segment_and_range_read_each_kind_of_its_rollups_once(client, documents,
                                                                                      web_collections, monkeypatch):
-    read = []
-    real = segments_api.documents
-
-    async def counted(collections, role, segment, span):
-        read.append(role)
-        return await real(collections, role, segment, span)
-
-    monkeypatch.setattr(segments_api, "documents", counted)
+    read = noted_calls(monkeypatch, segments_api, "documents", lambda collections, role, *_: role)
     bodies = [await _get(client, path, **NORTH) for path in ("/api/summary", "/api/daily", "/api/classes")]
     assert sorted(read) == ["predictions", "rollups"]   # summary's totals and pending, daily and classes: one each
     web_collections.segment_rollups.update_one({"_id": ID}, {"$inc": {"values.north.reviews": 1,
