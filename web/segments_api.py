@@ -10,8 +10,9 @@ Segmented answers are kept as the overall ones are (web.api): by the change fenc
 (web.changes) of the segment collections the answer is made of (`fence_roles`), so a segment rollup written
 before the request arrives is in the answer, and a kept one costs one drain of the fence. A segment's totals
 per period are kept the same way, by the count of their one collection (`by_period_kept`), for every build
-of the same segment and range. They are read once per kind: one range of the field's segment rollups with a projection of the one value (a 90-day
-range: about 2,200 small documents per kind; the index clara_segment_field_hour reads only the field's).
+of the same segment and range. They are read once per kind: one range of the field's segment rollups with a
+projection of the one value (a 90-day range: about 2,200 small documents per kind; the index
+clara_segment_field_hour reads only the field's).
 
 Pending reviews of a segment come from its rollups: its predictions minus the bad ones minus its reviews
 (web.volume.Volume.pending), where the overall figure counts the source collection (the two agree except
