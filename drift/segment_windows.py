@@ -28,7 +28,7 @@ from pymongo.collection import Collection
 from clara.config import Config
 from clara.predictions import PredictionTotals
 from clara.rollups import Totals, hour_of
-from clara.segments import BUCKETS, OTHER, hour_range, key_value
+from clara.segments import BUCKETS, OTHER, field_range, key_value
 from drift.windows import HOUR, Window, reference_bounds, today_so_far, valid_predictions
 
 UTC = dt.timezone.utc
@@ -85,7 +85,7 @@ def read_field(collection: Collection, field: str, kind: type, n: int, now: dt.d
     held: dict[str, int] = defaultdict(int)
     filling: set[str] = set()
     lowest = end
-    with collection.find(hour_range(None, end) | {"_id.field": field}).sort("_id", -1).batch_size(100) as cursor:
+    with collection.find(field_range(field, None, end)).sort("_id.hour", -1).batch_size(100) as cursor:
         for doc in cursor:
             hour = _utc(doc["_id"]["hour"])
             if not filling and hour < floor and by_value:
@@ -103,8 +103,7 @@ def read_field(collection: Collection, field: str, kind: type, n: int, now: dt.d
     if config.drift.reference_start:
         start, fixed_end, _ = reference_bounds(config, end)
         if start < lowest:
-            for doc in collection.find(hour_range(start, min(fixed_end, lowest)) | {"_id.field": field}).sort(
-                    "_id", -1):
+            for doc in collection.find(field_range(field, start, min(fixed_end, lowest))).sort("_id.hour", -1):
                 for key, counters in (doc.get("values") or {}).items():
                     by_value[key_value(key)].append((_utc(doc["_id"]["hour"]), counters))
     return FieldHours(field, kind, end, capped(by_value, kind, config.segments.max_values, keep))
