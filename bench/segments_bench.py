@@ -88,7 +88,8 @@ class Lane:
         ensure_indexes(self.alone)
         self.alone.state.insert_one({"_id": "bench"})
         for collection in (self.alone.predictions, self.alone.segment_predictions):
-            self.alone.db.create_collection(collection.name)
+            if collection.name not in self.alone.db.list_collection_names():
+                self.alone.db.create_collection(collection.name)
 
     def predictions(self, batch: slice) -> None:
         inserted = [Inserted(doc, Timestamp(1, 1)) for doc in self.docs[batch]]
