@@ -268,7 +268,8 @@ async def test_a_link_opens_its_range_and_the_back_button_returns(browser, base_
         thirty = [(today - dt.timedelta(days=29)).isoformat(), today.isoformat()]
         assert page.url.endswith(f"?from={thirty[0]}&to={thirty[1]}#metrics")
         assert await page.get_attribute(".presets button[data-days='30']", "aria-pressed") == "true"
-        assert len(await page.evaluate("Chart.getChart(document.getElementById('metrics-recall')).data.labels")) == 30
+        await page.wait_for_function(
+            "n => Chart.getChart(document.getElementById('metrics-recall')).data.labels.length === n", arg=30)
         await page.go_back()
         await page.wait_for_function("first => document.getElementById('from').value === first", arg=first)
         await page.wait_for_function(
@@ -279,7 +280,7 @@ async def test_a_link_opens_its_range_and_the_back_button_returns(browser, base_
         # Dates typed by hand in ISO form; a bad one is refused with a message, the range shown stays.
         await page.fill("#from", "2026-13-01")
         await page.click("#range button[type='submit']")
-        assert "not a date" in await page.text_content("#error")
+        await page.wait_for_function("() => document.getElementById('error').textContent.includes('not a date')")
         assert await page.input_value("#to") == thirty[1]
 
 
