@@ -110,13 +110,14 @@ def compare(reviews: tuple[Mapping, Mapping], predictions: tuple[Mapping, Mappin
 
 async def compare_handler(request: web.Request) -> web.Response:
     """Two segments of one field side by side (the module docstring)."""
-    config, collections = request.app[keys.CONFIG], request.app[keys.COLLECTIONS]
+    config = request.app[keys.CONFIG]
     values = query(request, (*RANGE_PARAMETERS, "by", "field", *SIDES))
     span = series_span(values, config)
     sides = sides_of(values, config)
-    reviews_a, reviews_b, predictions_a, predictions_b = await asyncio.gather(*(
-        segments_api.by_period(collections, request.app[cache].role, side, span, request.app[cache].summed)
+    kept = await asyncio.gather(*(   # each side's totals, shared with its segment's other endpoints
+        segments_api.by_period_kept(request.app, request.app[cache].role, side, span, request.app[cache].summed)
         for cache in (keys.ROLLUP_CACHE, keys.PREDICTION_CACHE) for side in sides))
+    reviews_a, reviews_b, predictions_a, predictions_b = (totals for totals, _ in kept)
     body = await asyncio.get_running_loop().run_in_executor(None, functools.partial(
         compare, (reviews_a, reviews_b), (predictions_a, predictions_b), sides, span, config))
     return web.json_response(body)

@@ -66,11 +66,12 @@ def _parsed(request: web.Request, *names: str, series: bool = False) -> tuple[di
 
 async def _by_period(request: web.Request, days: Span, cache: web.AppKey = keys.ROLLUP_CACHE) -> dict:
     """The range's totals per local day, or per local hour of an HourRange, of one kind of rollup: of the
-    request's `segment` when it names one (web.segments_api)."""
+    request's `segment` when it names one (web.segments_api; kept by the change fence and shared with the rollup
+    endpoints' builds, as the overall ones are by the rollup caches)."""
     segment = segments_api.requested(request)
     if segment is not None:
         found = request.app[cache]
-        return await segments_api.by_period(request.app[keys.COLLECTIONS], found.role, segment, days, found.summed)
+        return (await segments_api.by_period_kept(request.app, found.role, segment, days, found.summed))[0]
     return (await hours.by_period(request.app[cache], request.app[keys.COLLECTIONS], days))[0]
 
 

@@ -104,3 +104,26 @@ async def test_the_builds_of_one_segment_and_range_read_each_kind_of_its_rollups
     assert (await _get(client, "/api/summary", **NORTH))["reviews"] == bodies[0]["reviews"] + 1
     assert sum((await _get(client, "/api/daily", **NORTH))["reviews"]) == sum(bodies[1]["reviews"]) + 1
     assert sorted(read) == ["predictions", "rollups", "rollups"]   # the new review rollups, read once
+
+
+async def test_the_estimates_and_compare_of_a_segment_share_the_totals_the_rollup_endpoints_read(
+        client, documents, web_collections, monkeypatch):
+    """Intervals, calibration, unreviewed accuracy, label shift and the version comparison read no segment rollups
+    that summary and daily have read already, and see the next write to them."""
+    read = noted_calls(monkeypatch, segments_api, "documents", lambda collections, role, segment, *_: (role, segment.value))
+    await _get(client, "/api/summary", **NORTH)
+    await _get(client, "/api/summary", **RANGE, segment="site:south")
+    assert sorted(read) == [("predictions", "north"), ("predictions", "south"), ("rollups", "north"),
+                            ("rollups", "south")]
+    before = {path: await _get(client, path, **NORTH) for path in ("/api/intervals", "/api/calibration")}
+    await _get(client, "/api/unreviewed", **NORTH, reference="range")
+    await _get(client, "/api/label-shift", **NORTH, reference="range")
+    compared = await _get(client, "/api/compare", **RANGE, field="site", a="north", b="south")
+    assert len(read) == 4   # everything above came from the totals summary read
+    web_collections.segment_rollups.update_one({"_id": ID}, {"$inc": {"values.north.reviews": 1,
+                                                                       "values.north.cells.2_2": 1}})
+    after = await _get(client, "/api/intervals", **NORTH)
+    assert after["total"]["reviews"] == before["/api/intervals"]["total"]["reviews"] + 1
+    assert await _get(client, "/api/compare", **RANGE, field="site", a="north", b="south") != compared
+    # The review rollups read once more per side (the fence counts per collection), the predictions' kept.
+    assert sorted(read[4:]) == [("rollups", "north"), ("rollups", "south")]
