@@ -7,11 +7,11 @@ collection, the state document {_id: "drift"} and the hourly rollups of both kin
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from pymongo import DESCENDING
-from pymongo.collection import Collection
 
 from clara.config import Config
 from clara.db import Collections
@@ -65,13 +65,22 @@ def daily_statistics(cols: Collections, config: Config, first: dt.date, last: dt
     `days` are the days with reviews. Detector keys are those of the findings.
     """
     zone = config.model.zone
-    reference_days = 0 if config.drift.reference_start else config.drift.baseline_days
-    start, end = day_bounds(first - dt.timedelta(days=reference_days), last, zone)
+    start, end = day_bounds(first - dt.timedelta(days=reference_days(config)), last, zone)
     by_day = totals_by_day(cols.rollups.find({"_id": {"$gte": start, "$lt": end}}, FIELDS), zone)
     predicted = predictions_by_day(cols.predictions.find({"_id": {"$gte": start, "$lt": end}}, PREDICTION_FIELDS),
                                    zone)
-    fixed = _fixed_reference(cols.rollups, config, totals_between)
-    fixed_predictions = _fixed_reference(cols.predictions, config, predictions_between)
+    fixed = fixed_reference(config, functools.partial(totals_between, cols.rollups))
+    fixed_predictions = fixed_reference(config, functools.partial(predictions_between, cols.predictions))
+    return day_checks(by_day, predicted, fixed, fixed_predictions, config, first, last)
+
+
+def day_checks(by_day: Mapping[dt.date, Totals], predicted: Mapping[dt.date, PredictionTotals],
+               fixed: Window | None, fixed_predictions: Window | None, config: Config, first: dt.date,
+               last: dt.date) -> dict[str, Any]:
+    """daily_statistics' checks, from the totals per local day of both kinds (from the reference period's first
+    day on) and the fixed reference windows (None for a rolling reference): the same for every prediction and
+    for one segment's (drift.segment_days)."""
+    zone = config.model.zone
     days, series = [], {}
     day = first
     while day <= last:
@@ -98,13 +107,19 @@ def daily_statistics(cols: Collections, config: Config, first: dt.date, last: dt
     return {"days": days, "series": series}
 
 
-def _fixed_reference(rollups: Collection, config: Config, summed: Callable) -> Window | None:
+def reference_days(config: Config) -> int:
+    """How many days before the range a rolling reference needs (none for fixed dates)."""
+    return 0 if config.drift.reference_start else config.drift.baseline_days
+
+
+def fixed_reference(config: Config, summed: Callable[[dt.datetime, dt.datetime], Any]) -> Window | None:
+    """The fixed reference period's window, its totals summed by `summed(start, end)`; None for a rolling one."""
     drift = config.drift
     if not drift.reference_start:
         return None
     first, last = dt.date.fromisoformat(drift.reference_start), dt.date.fromisoformat(drift.reference_end)
     start, end = day_bounds(first, last, config.model.zone)
-    return Window("reference", f"{first.isoformat()}..{last.isoformat()}", start, end, summed(rollups, start, end))
+    return Window("reference", f"{first.isoformat()}..{last.isoformat()}", start, end, summed(start, end))
 
 
 def _rolling(by_day: Mapping[dt.date, Any], day: dt.date, config: Config, day_start: dt.datetime,

@@ -18,7 +18,8 @@ from aiohttp import web
 
 from clara.db import Collections, connect
 from drift import queries as drift_queries
-from web import keys
+from drift.segment_days import segment_daily_statistics
+from web import keys, segments_api
 from web.drift_series import chart_series
 from web.errors import BadParameter
 from web.params import RANGE_PARAMETERS, integer, query, range_of
@@ -64,14 +65,24 @@ async def alert(request: web.Request) -> web.Response:
 
 
 async def drift(request: web.Request) -> web.Response:
-    """The latest evaluation's findings, and each day-window check per local day of the range for charts."""
-    values = query(request, RANGE_PARAMETERS)
+    """The latest evaluation's findings, and each day-window check per local day of the range for charts; with
+    `segment`, that segment's findings and its checks computed from its own rollups (drift.segment_days)."""
+    values = query(request, (*RANGE_PARAMETERS, segments_api.PARAMETER))
     config, cols = request.app[keys.CONFIG], request.app[keys.DRIFT_COLLECTIONS]
     days = range_of(values, config)
+    segment = segments_api.segment_of(values, config)
     latest = await _off_loop(drift_queries.latest_findings, cols)
-    daily = await _off_loop(drift_queries.daily_statistics, cols, config, days.first, days.last)
-    return _json({"range": days.to_json(), "evaluated_at": latest["evaluated_at"],
-                  "findings": latest["findings"], "segment_findings_left_out": latest["segment_findings_left_out"],
+    if segment is None:
+        findings = latest["findings"]
+        daily = await _off_loop(drift_queries.daily_statistics, cols, config, days.first, days.last)
+    else:
+        named = f"{segment.field}={segment.value}"   # a finding's `segment` (drift.segment_checks.tagged)
+        findings = [finding for finding in latest["findings"] if finding.get("segment") == named]
+        daily = await _off_loop(segment_daily_statistics, cols, config, days.first, days.last, segment.field,
+                                segment.value)
+    return _json({"range": days.to_json(), "segment": segment and segment.to_json(),
+                  "evaluated_at": latest["evaluated_at"], "findings": findings,
+                  "segment_findings_left_out": latest["segment_findings_left_out"],
                   "days": [day.isoformat() for day in days.days],
                   "series": chart_series(daily, days.days, config)})
 

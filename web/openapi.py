@@ -65,7 +65,7 @@ LIMIT_PARAMETER = {"name": "limit", "in": "query", "required": False,
 # The rollup endpoints that answer for one segment (web.segments_api); the parameter's pattern names the
 # configured fields (segment_parameter).
 SEGMENTED = frozenset({"/api/summary", "/api/daily", "/api/classes", "/api/confusion", "/api/volume", "/api/training",
-                       "/api/health", *estimates_openapi.ENDPOINTS})
+                       "/api/health", "/api/drift", *estimates_openapi.ENDPOINTS})
 
 
 def segment_parameter(fields: tuple[str, ...]) -> dict:
@@ -203,8 +203,12 @@ SCHEMAS = {
     "StatusEvent": EVENTS["status"],
     "UpdateEvent": EVENTS["update"],
     "AlertsEvent": EVENTS["alerts"],
-    "Drift": _object(range=RANGE, evaluated_at={**MOMENT, "nullable": True},
-                     findings={"type": "array", "items": FINDING},
+    "Drift": _object(range=RANGE, segment={**_object(field=TEXT, value=TEXT), "nullable": True,
+                                            "description": "the segment the findings and series are of (the "
+                                                           "`segment` parameter); null: every prediction"},
+                     evaluated_at={**MOMENT, "nullable": True},
+                     findings={"type": "array", "items": FINDING, "description": "the latest evaluation's "
+                               "findings; with `segment`, only that segment's"},
                      segment_findings_left_out={"type": "integer", "minimum": 0,
                                                 "description": "per-segment findings of the last evaluation left "
                                                                "out of `findings` (they did not fit the state "
@@ -239,7 +243,9 @@ ENDPOINTS = {
                     [*DATE_PARAMETERS, LIMIT_PARAMETER]),
     "/api/alerts/{id}": ("One alert with its transitions and webhook deliveries; 404 when unknown", "AlertDetail",
                          [ALERT_ID_PARAMETER]),
-    "/api/drift": ("The latest drift findings, and each day-window check per day of the range with its alert line",
+    "/api/drift": ("The latest drift findings, and each day-window check per day of the range with its alert line; "
+                   "with `segment`, that segment's findings and its checks per day from its own rollups, against "
+                   "its own reference period",
                    "Drift", DATE_PARAMETERS),
     "/api/stream": ("Server-Sent Events: `status` ({live}), `update` ({hours}: UTC starts of the rollup periods that changed, "
                     "null for unknown) and `alerts` ({ids}, null for unknown) events, heartbeat comments; honours "

@@ -13,6 +13,7 @@ from bson import ObjectId
 from tests.web.alerts_history import (DAYS, DRIFT_ON, alert_sections, evaluate_during_drift, history_end, load,
                                      open_and_resolve, raise_floor)
 from tests.web.test_sse import read_event, read_until, wait_live
+from web.app import create_app
 from web.drift_series import chart_series
 
 DAY = dt.timedelta(days=1)
@@ -110,6 +111,20 @@ async def test_drift_refuses_what_it_does_not_take(client):
     assert response.status == 400 and (await response.json())["error"]["parameter"] == "limit"
     response = await client.get("/api/drift", params={"from": "yesterday"})
     assert (await response.json())["error"]["parameter"] == "from"
+    response = await client.get("/api/drift", params={"segment": "site:north"})   # no segment fields configured
+    assert response.status == 400 and (await response.json())["error"]["parameter"] == "segment"
+
+
+@pytest.mark.parametrize("segment, fragment", [("site", "is not field:value"), ("lens:x", "is not a segment field"),
+                                               ("site:" + "x" * 101, "at most 100")])
+async def test_drift_refuses_a_bad_segment_naming_it(aiohttp_client, make_config, segment, fragment):
+    client = await aiohttp_client(create_app(make_config(segments={"fields": ["site"]})))
+    response = await client.get("/api/drift", params={"segment": segment})
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert error["parameter"] == "segment" and fragment in error["message"]
+    body = await (await client.get("/api/drift", params={"segment": "site:never"})).json()
+    assert body["segment"] == {"field": "site", "value": "never"} and body["findings"] == body["series"] == []
 
 
 async def test_unknown_alert_is_a_404_and_a_malformed_id_a_400(client):
