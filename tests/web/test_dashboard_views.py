@@ -219,7 +219,7 @@ async def opened(browser, width: int, scheme: str, url: str):
 # address names (not the default one), Data health and Compare: the address, and each tab with its picture's name.
 VIEWS = {"tabs": ("", [(tab, tab) for tab in TABS]),
          "segmented": ("?segment=model_version:v2&compare=site&a=south&b=north",
-                       [("health", "health-segment"), ("compare", "compare-linked")])}
+                       [("health", "health-segment"), ("compare", "compare-linked"), ("drift", "drift-segment")])}
 
 
 @pytest.mark.parametrize("views", VIEWS)
@@ -518,6 +518,51 @@ async def test_drift_checks_are_one_line_per_detector_that_opens_to_its_charts(b
         assert await page.evaluate("document.querySelector('#panel-drift .past-group').open") is False
         assert len(await page.evaluate("[...document.querySelectorAll('#panel-drift .past-alerts tr[data-alert-id]')]"
                                        ".map(r => r.dataset.alertId)")) == len((await view.api("/api/alerts"))["past"])
+
+
+async def test_a_segmented_drift_tab_shows_the_segments_own_checks_and_live_verdicts(browser, base_url,
+                                                                                     dashboard_data, screenshots):
+    async with opened(browser, 1440, "light", f"{base_url}/?segment=site:north#drift") as view:
+        page = view.page
+        first, last = await page.input_value("#from"), await page.input_value("#to")
+        drift = await view.api(f"/api/drift?from={first}&to={last}&segment=site:north")
+        every = await view.api(f"/api/drift?from={first}&to={last}")
+        assert drift["segment"] == {"field": "site", "value": "north"} and every["segment"] is None
+        assert drift["findings"] and {f["segment"] for f in drift["findings"]} == {"site=north"}
+        assert drift["series"] and [s["values"] for s in drift["series"]] != [s["values"] for s in every["series"]]
+        for series in drift["series"]:   # each chart draws the segment's own series, its title naming it
+            canvas = "drift-" + re.sub(r"[^A-Za-z0-9_-]", "-", series["key"])
+            chart = await _chart(page, canvas)
+            assert chart["labels"] == drift["days"] and chart["data"][0] == series["values"]
+            assert chart["data"][2] == series["threshold"]
+            title = await page.text_content(f"#panel-drift .card:has(#{canvas}) h2")
+            assert title == series["title"] + " · site = north" and series["population"] in title
+        lines = await page.evaluate("""[...document.querySelectorAll('#panel-drift .check-groups > details')].map(
+          (d) => ({ detector: d.dataset.detector, population: d.parentElement.dataset.population,
+                    live: Number(d.dataset.live), firing: Number(d.dataset.firing),
+                    summary: d.querySelector('summary').textContent }))""")
+        assert lines
+        for line in lines:   # each detector's line carries the segment's live verdicts
+            live = [f for f in drift["findings"]
+                    if f["detector"] == line["detector"] and f["population"] == line["population"]]
+            assert (line["live"], line["firing"]) == (len(live), sum(1 for f in live if f["firing"]))
+            assert "live windows" in line["summary"] or not live
+        sections = await page.eval_on_selector_all("#panel-drift h2.section", "hs => hs.map(h => h.textContent)")
+        assert sections == ["Day-window checks per day, all predictions · site = north",
+                            "Day-window checks per day, reviewed predictions · site = north"]
+        assert (await page.text_content("#panel-drift .open-alerts")).strip()
+        assert not (await page.text_content("#panel-drift [data-name=alerts-open] h2")).endswith("north")
+        scope = await page.text_content("#scope")
+        assert "is selected, but" not in scope and "the day-window checks and their live verdicts are its own" in scope
+        await page.screenshot(path=screenshots / "desktop-light-drift-segment-lines.png", full_page=True)
+        await page.select_option("#segment", "")   # and back to every prediction: the overall series and verdicts
+        await page.wait_for_function("() => !location.search.includes('segment=')")
+        await page.wait_for_function("""want => {
+          const c = Chart.getChart(document.getElementById(want.id));
+          return c && JSON.stringify(c.data.datasets[0].data) === JSON.stringify(want.values); }""",
+                                     arg={"id": "drift-" + re.sub(r"[^A-Za-z0-9_-]", "-", every["series"][0]["key"]),
+                                          "values": every["series"][0]["values"]})
+        assert not (await page.text_content("#panel-drift h2.section")).endswith("north")
 
 
 async def test_a_segment_in_the_url_narrows_every_segmented_tab_and_the_back_button_returns(

@@ -1,16 +1,17 @@
 // Drift & alerts: open and past alerts in words, how alerts and the day charts relate, and each day-window
 // check's statistic per day with its alert line, grouped by what the checks watch: one line per group (its
 // checks and the days beyond their lines) that opens to its charts. The precise definitions are one hover
-// (title) or one click (the definitions below the explanation) away.
+// (title) or one click (the definitions below the explanation) away. With a segment selected, the day charts and
+// each line's live verdicts are that segment's (/api/drift?segment=); the alert tables list every alert.
 import { getJSON } from "../api.js";
 import { axisTitle, card, css, draw, line, percentAxis, retitle } from "../charts.js";
 import { count, dateTime, scrollBox, tableCard } from "../format.js";
 
 export const id = "drift";
 export const title = "Drift & alerts";
-export const unsegmented = "the drift checks shown here are those of every prediction (an alert of one segment "
-  + "names it)";
-let parts, zone = "UTC";
+export const partlySegmented = "the day-window checks and their live verdicts are its own, against its own "
+  + "reference period; the alert tables list every alert (one of a segment names it)";
+let parts, zone = "UTC", segment = null;
 const canvases = new Map();
 
 // detector -> [what it watches, in words; what it means when it fires]
@@ -111,7 +112,7 @@ export function build(panel) {
         alert line does not by itself open an alert.</p>
       <details><summary>Definitions</summary><dl class="definitions"></dl></details>
     </div>
-    <div class="alerts-box"></div>
+    <div class="alerts-box" data-unsegmented="every alert"></div>
     <p class="section-what days-note" hidden></p>
     <h2 class="section">Day-window checks per day, all predictions</h2>
     <p class="section-what">Label-free checks on every prediction, known at once. Open a line for its charts.</p>
@@ -244,18 +245,40 @@ function group(s) {
   return details;
 }
 
-// A group's line: how many checks, how many days beyond an alert line (charted only), the latest values.
-function summarize(details, checks) {
+// The latest evaluation's live-window findings of a group's detector and population (of the segment shown, or
+// of every prediction: those without a segment).
+function liveOf(findings, detector, population) {
+  const named = segment ? `${segment.field}=${segment.value}` : "";
+  return findings.filter((f) => f.detector === detector && f.population === population && (f.segment || "") === named);
+}
+
+function liveWords(live) {
+  if (!live.length) return "no live verdict yet";
+  const firing = live.filter((f) => f.firing).length;
+  const judged = live.filter((f) => f.firing !== null && f.firing !== undefined).length;
+  if (firing) return `live windows: ● ${firing} of ${live.length} firing now`;
+  return judged ? `live windows: ${live.length === 1 ? "quiet" : `all ${live.length} quiet`}`
+    : "live windows: too few for a verdict";
+}
+
+// A group's line: how many checks, how many days beyond an alert line (charted only), and the live windows'
+// verdicts of the latest evaluation.
+function summarize(details, checks, live) {
   const beyond = checks.reduce((n, s) => n + s.firing.filter(Boolean).length, 0);
   const alerting = checks.filter((s) => s.alerting).length;
   const words = [`${checks.length} check${checks.length === 1 ? "" : "s"}`
                  + (alerting < checks.length ? ` (${checks.length - alerting} shown beside, never alerted on)` : ""),
-                 beyond ? `▲ ${beyond} day${beyond === 1 ? "" : "s"} beyond the line` : "no day beyond the line"];
-  details.querySelector(".group-summary").textContent = `— ${words.join("; ")}`;
+                 beyond ? `▲ ${beyond} day${beyond === 1 ? "" : "s"} beyond the line` : "no day beyond the line",
+                 liveWords(live)];
+  const summary = details.querySelector(".group-summary");
+  summary.textContent = `— ${words.join("; ")}`;
+  summary.title = live.map((f) => f.message).join("\n");
+  details.dataset.live = String(live.length);
+  details.dataset.firing = String(live.filter((f) => f.firing).length);
   details.classList.toggle("beyond", beyond > 0);
 }
 
-function drawSeries(days, series) {
+function drawSeries(days, series, findings) {
   const seen = new Set();
   const groups = new Map();
   for (const s of series) {
@@ -299,15 +322,20 @@ function drawSeries(days, series) {
     }
   }
   for (const details of document.querySelectorAll("#panel-drift .check-groups > .check-group")) {
-    if (groups.has(details)) summarize(details, groups.get(details));
+    if (groups.has(details)) {
+      const [first] = groups.get(details);
+      summarize(details, groups.get(details), liveOf(findings, first.detector, first.population));
+    }
     else details.remove();
   }
 }
 
-export async function refresh({ meta, range, days }) {
+export async function refresh({ meta, range, days, segment: selected }) {
   zone = meta.timezone;
+  segment = selected;
   // Day windows and alerts opened per local day: an hour-precise range is shown as the days it falls in.
-  const [alerts, drift] = await Promise.all([getJSON("/api/alerts", days), getJSON("/api/drift", days)]);
+  const checked = range.segment ? { ...days, segment: range.segment } : days;
+  const [alerts, drift] = await Promise.all([getJSON("/api/alerts", days), getJSON("/api/drift", checked)]);
   parts.note.hidden = range.from === days.from && range.to === days.to;
   parts.note.textContent = `Alerts and checks per whole local day: ${days.from} to ${days.to}, the days the hours `
     + "shown fall in.";
@@ -322,5 +350,5 @@ export async function refresh({ meta, range, days }) {
     ? `Live windows last evaluated ${dateTime(drift.evaluated_at, zone)}; times in ${zone}. Hover a cell for its `
       + "precise definition."
     : "The live windows have not been evaluated yet.");
-  drawSeries(drift.days, drift.series);
+  drawSeries(drift.days, drift.series, drift.findings);
 }
