@@ -554,7 +554,9 @@ async def test_a_segmented_drift_tab_shows_the_segments_own_checks_and_live_verd
         assert not (await page.text_content("#panel-drift [data-name=alerts-open] h2")).endswith("north")
         scope = await page.text_content("#scope")
         assert "is selected, but" not in scope and "the day-window checks and their live verdicts are its own" in scope
-        await page.screenshot(path=screenshots / "desktop-light-drift-segment-lines.png", full_page=True)
+        await page.click("#panel-drift details[data-detector=accuracy] > summary")   # a line opens to its charts
+        await page.wait_for_function("() => Chart.getChart(document.getElementById('drift-accuracy-day')).width > 200")
+        await page.screenshot(path=screenshots / "desktop-light-drift-segment-opened.png", full_page=True)
         await page.select_option("#segment", "")   # and back to every prediction: the overall series and verdicts
         await page.wait_for_function("() => !location.search.includes('segment=')")
         await page.wait_for_function("""want => {
