@@ -20,6 +20,7 @@ from clara.db import Collections, connect
 from drift import queries as drift_queries
 from drift.segment_days import segment_daily_statistics
 from web import keys, segments_api
+from web.api import kept_answer
 from web.drift_series import chart_series
 from web.errors import BadParameter
 from web.params import RANGE_PARAMETERS, integer, query, range_of
@@ -64,6 +65,9 @@ async def alert(request: web.Request) -> web.Response:
     return _json(found)
 
 
+DAY_CHECK_ROLES = ("rollups", "predictions")   # what /api/drift's day checks are made of (web.changes roles)
+
+
 async def drift(request: web.Request) -> web.Response:
     """The latest evaluation's findings, and each day-window check per local day of the range for charts; with
     `segment`, that segment's findings and its checks computed from its own rollups (drift.segment_days)."""
@@ -72,14 +76,17 @@ async def drift(request: web.Request) -> web.Response:
     days = range_of(values, config)
     segment = segments_api.segment_of(values, config)
     latest = await _off_loop(drift_queries.latest_findings, cols)
+    # The day checks are a function of the rollups alone: kept while the fence sees none of them change.
     if segment is None:
         findings = latest["findings"]
-        daily = await _off_loop(drift_queries.daily_statistics, cols, config, days.first, days.last)
+        daily = await kept_answer(request.app, ("drift days", days), DAY_CHECK_ROLES, functools.partial(
+            _off_loop, drift_queries.daily_statistics, cols, config, days.first, days.last))
     else:
         named = f"{segment.field}={segment.value}"   # a finding's `segment` (drift.segment_checks.tagged)
         findings = [finding for finding in latest["findings"] if finding.get("segment") == named]
-        daily = await _off_loop(segment_daily_statistics, cols, config, days.first, days.last, segment.field,
-                                segment.value)
+        daily = await kept_answer(request.app, ("drift days", days, segment), segments_api.fence_roles(DAY_CHECK_ROLES),
+                                  functools.partial(_off_loop, segment_daily_statistics, cols, config, days.first,
+                                                    days.last, segment.field, segment.value))
     return _json({"range": days.to_json(), "segment": segment and segment.to_json(),
                   "evaluated_at": latest["evaluated_at"], "findings": findings,
                   "segment_findings_left_out": latest["segment_findings_left_out"],

@@ -86,7 +86,7 @@ def _response(body: bytes) -> web.Response:
     return web.Response(body=body, content_type="application/json", charset="utf-8")
 
 
-async def _kept(app: web.Application, key: tuple, roles: tuple[str, ...], build: Callable[[], Awaitable[T]],
+async def kept_answer(app: web.Application, key: tuple, roles: tuple[str, ...], build: Callable[[], Awaitable[T]],
                 *also: Hashable, refreshing: bool = False) -> T | None:
     """`build()`, or what it gave for the same key while the fence's generation and its change counts of
     `roles` (and `also`) are the same as after this call's own drain (read before the build starts).
@@ -103,7 +103,7 @@ async def _kept(app: web.Application, key: tuple, roles: tuple[str, ...], build:
 async def _range_answer(request: web.Request, name: str, roles: tuple[str, ...], build,
                         series: bool = False) -> web.Response:
     """`build(app, span)` for the request's range (with `series`, and its `by`), kept while the collections
-    `roles` stay the same (`_kept`), and remembered so that a live update rebuilds it before the dashboards
+    `roles` stay the same (`kept_answer`), and remembered so that a live update rebuilds it before the dashboards
     ask (web.hub). With a `segment`, `build(app, span, segment)`, kept the same way while the segment
     collections it is made of stay the same (web.segments_api.fence_roles)."""
     app = request.app
@@ -115,7 +115,7 @@ async def _range_answer(request: web.Request, name: str, roles: tuple[str, ...],
     else:
         key, built = (name, days, segment), functools.partial(build, app, days, segment)
         roles = segments_api.fence_roles(roles)
-    answer = functools.partial(_kept, app, key, roles, built)
+    answer = functools.partial(kept_answer, app, key, roles, built)
     app[keys.RESPONSES].remember(key, functools.partial(answer, refreshing=True))
     return _response(await answer())
 
@@ -208,7 +208,7 @@ AS_OF = "\u0000as_of\u0000"   # where a kept volume body is cut; no other value 
 
 async def _volume_kept(app: web.Application, span: Span, now: dt.datetime | None = None, refreshing: bool = False):
     now = now or dt.datetime.now(dt.timezone.utc)
-    return await _kept(app, ("volume", span), ("rollups", "predictions", "state"),
+    return await kept_answer(app, ("volume", span), ("rollups", "predictions", "state"),
                        functools.partial(_volume_parts, app, span, now), now.replace(second=0, microsecond=0),
                        refreshing=refreshing)
 

@@ -12,6 +12,8 @@ from bson import ObjectId
 
 from tests.web.alerts_history import (DAYS, DRIFT_ON, alert_sections, evaluate_during_drift, history_end, load,
                                      open_and_resolve, raise_floor)
+from drift import queries as drift_queries
+from tests.support.calls import noted_calls
 from tests.web.test_sse import read_event, read_until, wait_live
 from web.app import create_app
 from web.drift_series import chart_series
@@ -77,6 +79,22 @@ async def test_alerts_the_drift_engine_wrote(client, web_collections, web_config
     assert all(line < value for line, value in zip(accuracy["threshold"][:2], accuracy["values"][:2]))
     prediction = next(s for s in drift["series"] if s["key"] == "prediction_drift:day")
     assert prediction["threshold"] == [web_config.drift.class_mix_min_distance] * (DAYS + 1)
+
+
+async def test_the_day_checks_are_kept_until_a_rollup_changes(client, web_collections, web_config, history,
+                                                               monkeypatch):
+    """/api/drift's day checks are a function of the rollups: computed once while the change fence sees none of
+    them change, and again (with the change in them) after a review rollup is written."""
+    computed = noted_calls(monkeypatch, drift_queries, "daily_statistics", lambda cols, config, first, last: first)
+    params = {"from": (history - DAYS * DAY).date().isoformat(), "to": history.date().isoformat()}
+    first = await (await client.get("/api/drift", params=params)).json()
+    assert await (await client.get("/api/drift", params=params)).json() == first and len(computed) == 1
+    day = dt.datetime.fromisoformat(first["days"][1]).replace(tzinfo=web_config.model.zone)
+    hour = web_collections.rollups.find_one({"_id": {"$gte": day, "$lt": day + DAY}})["_id"]
+    web_collections.rollups.update_one({"_id": hour}, {"$inc": {"reviews": 400, "cells.0_1": 400}})
+    after = await (await client.get("/api/drift", params=params)).json()
+    accuracy = [next(s for s in body["series"] if s["key"] == "accuracy:day")["values"][1] for body in (first, after)]
+    assert len(computed) == 2 and accuracy[1] < accuracy[0]
 
 
 def test_chart_series_spreads_points_over_the_range(web_config):
