@@ -18,7 +18,7 @@ SITES = ["north", "south"]
 RANGE = {"from": "2024-03-30", "to": "2024-04-01"}
 SEGMENTED = ["/api/summary", "/api/daily", "/api/classes", "/api/confusion", "/api/volume", "/api/training",
              "/api/intervals", "/api/calibration", "/api/unreviewed", "/api/label-shift", "/api/review-hints",
-             "/api/health"]
+             "/api/health", "/api/drift"]
 
 
 @pytest.fixture
