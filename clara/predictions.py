@@ -31,8 +31,7 @@ from zoneinfo import ZoneInfo
 
 from clara.periods import period_start
 from clara.records import Rejection, parse_document
-from clara.rollups import (CONFIDENCE_BINS, add_into, by_field, calibration_bin_micros, confidence_bin, fold_by_hour,
-                           local_day)
+from clara.rollups import CONFIDENCE_BINS, PeriodDelta, add_into, calibration_bin_micros, confidence_bin, local_day
 from clara.segments import Segment
 
 UTC = dt.timezone.utc
@@ -75,25 +74,11 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
-class PredictionDelta:
-    """Increments for many hours, merged: one $inc per hour (and per hour and segment value)."""
-
-    def __init__(self) -> None:
-        # Per period and whole segment (() without segments), the overall counters folded from them at the
-        # end, as clara.rollups.RollupDelta keeps them.
-        self.by_segment: dict[tuple[dt.datetime, Segment], Counter[str]] = defaultdict(Counter)
-
-    @property
-    def by_hour(self) -> dict[dt.datetime, Counter[str]]:
-        return fold_by_hour(self.by_segment)
+class PredictionDelta(PeriodDelta):
+    """The prediction rollups' increments, merged: one $inc per hour (and per hour and segment value)."""
 
     def add(self, hour: dt.datetime, inc: Mapping[str, int], segment: Segment = ()) -> None:
         add_into(self.by_segment[(hour, segment)], inc)
-
-    def segment_updates(self) -> list[tuple[tuple[dt.datetime, str, str], dict[str, int]]]:
-        """((hour, field, value), $inc) pairs, in order."""
-        split = by_field(self.by_segment)
-        return [(key, dict(split[key])) for key in sorted(split)]
 
     def add_doc(self, doc: Mapping[str, Any], n_classes: int, period: dt.timedelta) -> bool:
         """Count one source document; False when it has no hour."""
@@ -102,10 +87,6 @@ class PredictionDelta:
             return False
         self.add(*key)
         return True
-
-    def updates(self) -> list[tuple[dt.datetime, dict[str, int]]]:
-        by_hour = self.by_hour
-        return [(hour, dict(by_hour[hour])) for hour in sorted(by_hour)]
 
     def documents(self) -> dict[dt.datetime, dict[str, Any]]:
         """Each hour's counters as a stored document (nested maps), for a recount that replaces the hour."""

@@ -136,19 +136,34 @@ class Counted:
         return inc
 
 
-class RollupDelta:
-    """Increments for many hours (and, with segments, per hour and segment), merged, ready to become one $inc
-    per hour (and per hour and segment value)."""
+class PeriodDelta:
+    """Increments per period and whole segment (every field's value; () without segments), merged, ready to
+    become one $inc per period and one per period and segment value. The overall counters of a period are
+    the sum of its segments', folded at the end (by_hour), not kept beside them: a second sum per document
+    was most of what segments cost the consumer."""
 
     def __init__(self) -> None:
-        # Per period and whole segment (every field's value; () without segments): one sum per review. The
-        # overall counters of a period are the sum of its segments', folded once at the end (by_hour), not
-        # kept beside them: a second sum per review was most of what segments cost the consumer.
         self.by_segment: dict[tuple[dt.datetime, Segment], Counter[str]] = defaultdict(Counter)
 
     @property
     def by_hour(self) -> dict[dt.datetime, Counter[str]]:
         return fold_by_hour(self.by_segment)
+
+    def hours(self) -> set[dt.datetime]:
+        """The periods with increments (without folding them)."""
+        return {hour for hour, _ in self.by_segment}
+
+    def updates(self) -> list[tuple[dt.datetime, dict[str, int]]]:
+        """(hour, $inc) pairs with zero entries dropped, in hour order."""
+        return _nonzero(self.by_hour)
+
+    def segment_updates(self) -> list[tuple[tuple[dt.datetime, str, str], dict[str, int]]]:
+        """((hour, field, value), $inc) pairs with zero entries dropped, in order."""
+        return _nonzero(by_field(self.by_segment))
+
+
+class RollupDelta(PeriodDelta):
+    """The review rollups' increments: a review counted (or, sign -1, taken back) in its period and segment."""
 
     def add(self, counted: Counted, sign: int = 1) -> None:
         add_into(self.by_segment[(counted.hour, counted.segment)], counted.increments(sign))
@@ -158,14 +173,6 @@ class RollupDelta:
         for key, counter in other.by_segment.items():
             if keep(key[0]):
                 add_into(self.by_segment[key], counter)
-
-    def updates(self) -> list[tuple[dt.datetime, dict[str, int]]]:
-        """(hour, $inc) pairs with zero entries dropped, in hour order."""
-        return _nonzero(self.by_hour)
-
-    def segment_updates(self) -> list[tuple[tuple[dt.datetime, str, str], dict[str, int]]]:
-        """((hour, field, value), $inc) pairs with zero entries dropped, in order."""
-        return _nonzero(by_field(self.by_segment))
 
 
 def add_into(counter: dict[str, int], inc: Mapping[str, int]) -> None:

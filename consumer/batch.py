@@ -210,7 +210,7 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
     documents = len(set(unique_ids) | {item.doc.get("_id") for item in inserted})
     by_class = Counter({f"predictions.{key}": n for key, n in holder["predicted"].items()})
     by_class.update(f"reviews.{record.predicted}" for record in plan.new_records)
-    return BatchResult(plan.batch_id, documents, Counter(plan.counts), len(plan.delta.by_hour),
+    return BatchResult(plan.batch_id, documents, Counter(plan.counts), len(plan.delta.hours()),
                        holder["profiles"], time.perf_counter() - started, by_class)
 
 

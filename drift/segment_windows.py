@@ -112,7 +112,7 @@ def read_field(collection: Collection, field: str, kind: type, n: int, now: dt.d
 def capped(by_value: Mapping[str, list[tuple[dt.datetime, Counters]]], kind: type, cap: int,
            keep: AbstractSet[str] | None = None) -> dict[str, list[tuple[dt.datetime, Counters]]]:
     """At most `cap` named values (those in `keep` first, then the busiest) beside unknown and other; the rest
-    folded into other, period by period."""
+    folded into other."""
     def size(value: str) -> tuple[int, str]:
         return -sum(count_of(counters, kind) for _, counters in by_value[value]), value
 
@@ -122,30 +122,11 @@ def capped(by_value: Mapping[str, list[tuple[dt.datetime, Counters]]], kind: typ
     if len(chosen) == len(named):
         return dict(by_value)
     kept = {value: list(by_value[value]) for value in [*chosen, *BUCKETS] if value in by_value}
-    folded: dict[dt.datetime, list[Counters]] = defaultdict(list)
-    for value in [*(value for value in named if value not in kept), *([OTHER] if OTHER in by_value else [])]:
-        for hour, counters in by_value[value]:
-            folded[hour].append(counters)
-    kept[OTHER] = [(hour, _summed(parts, kind)) for hour, parts in sorted(folded.items(), reverse=True)]
+    # Folded as they are: several counters of one period are summed wherever they are used (FieldHours.between).
+    into_other = [value for value in named if value not in kept] + ([OTHER] if OTHER in by_value else [])
+    folded = [pair for value in into_other for pair in by_value[value]]
+    kept[OTHER] = sorted(folded, key=lambda pair: pair[0], reverse=True)
     return kept
-
-
-def _summed(parts: list[Counters], kind: type) -> Counters:
-    """One period's counters of several values as one document of the same shape."""
-    if len(parts) == 1:
-        return parts[0]
-    summed: dict[str, Any] = {}
-    for part in parts:
-        _add(summed, part)
-    return summed
-
-
-def _add(acc: dict[str, Any], values: Counters) -> None:
-    for key, value in values.items():
-        if isinstance(value, Mapping):
-            _add(acc.setdefault(key, {}), value)
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            acc[key] = acc.get(key, 0) + value
 
 
 def live_windows(hours: FieldHours, n: int, now: dt.datetime, config: Config) -> dict[str, list[tuple[Window, Window]]]:

@@ -9,7 +9,7 @@ costs one drain of the fence, no listing and no scikit-learn. Pending counts are
 
 In front of that, each whole answer is kept by its endpoint, range (and segment) under the fence's
 generation and its change counts (web.changes) of the collections the answer is made of (a segment's: the
-segment collections, web.segments_api, which build it afresh from MongoDB): a request that finds them
+segment collections, whose totals per period web.segments_api keeps the same way): a request that finds them
 unchanged after its own drain gets the bytes kept, without reading a cache of rollups (a dashboard
 reload after an update: one build per endpoint, the other viewers' requests share it). Any change to
 those collections, wherever in time, builds the answer again through the versioned path above.
@@ -53,8 +53,8 @@ async def meta(request: web.Request) -> web.Response:
         "segments": list(config.segments.fields)})
 
 
-async def _by_day(app: web.Application, span: Span, cache: web.AppKey = keys.ROLLUP_CACHE,
-                  segment: Segment | None = None):
+async def totals_by_period(app: web.Application, span: Span, cache: web.AppKey = keys.ROLLUP_CACHE,
+                           segment: Segment | None = None):
     """The range's Totals per local day (per local hour for an HourRange, read from MongoDB: no version) and
     their version, None when not known. `cache`: the review rollups' cache, or the prediction rollups'; with a
     `segment`, that segment's rollups of the same kind (web.segments_api.by_period_kept)."""
@@ -125,7 +125,7 @@ async def summary(request: web.Request) -> web.Response:
 
 
 async def _summary(app: web.Application, days: Span, segment: Segment | None = None) -> bytes:
-    (by_day, version), pending = await asyncio.gather(_by_day(app, days, segment=segment),
+    (by_day, version), pending = await asyncio.gather(totals_by_period(app, days, segment=segment),
                                                       _pending(app, days, segment))
     totals = await _range_totals(app, (days, segment), by_day, version)
     return await _answer(app, ("summary", days, segment), None if version is None else (version, pending),
@@ -144,14 +144,14 @@ async def daily(request: web.Request) -> web.Response:
 
 
 async def _daily(app: web.Application, days: Span, segment: Segment | None = None) -> bytes:
-    by_day, version = await _by_day(app, days, segment=segment)
+    by_day, version = await totals_by_period(app, days, segment=segment)
     return await _answer(app, ("daily", days, segment), version, reports.daily, by_day, days, app[keys.CONFIG])
 
 
 def _range_report(function):
     """A handler that builds `function(totals, days, config)` over the range's rollups."""
     async def build(app: web.Application, days: Span, segment: Segment | None = None) -> bytes:
-        by_day, version = await _by_day(app, days, segment=segment)
+        by_day, version = await totals_by_period(app, days, segment=segment)
         totals = await _range_totals(app, (days, segment), by_day, version)
         return await _answer(app, (function.__name__, days, segment), version, function, totals, days,
                              app[keys.CONFIG])
@@ -174,7 +174,7 @@ async def training(request: web.Request) -> web.Response:
 async def _training_answer(app: web.Application, days: Span, segment: Segment | None = None) -> bytes:
     config = app[keys.CONFIG]
     (by_day, version), (predictions, predictions_version) = await asyncio.gather(
-        _by_day(app, days, segment=segment), _by_day(app, days, keys.PREDICTION_CACHE, segment))
+        totals_by_period(app, days, segment=segment), totals_by_period(app, days, keys.PREDICTION_CACHE, segment))
     both = None if version is None or predictions_version is None else (version, predictions_version)
     totals = await _range_totals(app, (days, segment), by_day, version)
     return await _answer(app, ("training", days, segment), both, _training, totals, predictions, days, config)
@@ -221,9 +221,9 @@ async def _segment_volume(app: web.Application, span: Span, segment: Segment, no
     if isinstance(span, HourRange):   # volume_body groups an HourRange's period documents itself
         held = [segments_api.documents(collections, role, segment, span) for role in ("predictions", "rollups")]
     else:
-        held = [_by_day(app, span, cache, segment) for cache in (keys.PREDICTION_CACHE, keys.ROLLUP_CACHE)]
+        held = [totals_by_period(app, span, cache, segment) for cache in (keys.PREDICTION_CACHE, keys.ROLLUP_CACHE)]
     *periods, (today_predictions, _), (today_reviews, _), recounting = await asyncio.gather(
-        *held, *(_by_day(app, today, cache, segment) for cache in (keys.PREDICTION_CACHE, keys.ROLLUP_CACHE)),
+        *held, *(totals_by_period(app, today, cache, segment) for cache in (keys.PREDICTION_CACHE, keys.ROLLUP_CACHE)),
         queries.prediction_recount(collections))
     if not isinstance(span, HourRange):
         periods = [found for found, _ in periods]
@@ -280,7 +280,7 @@ async def health(request: web.Request) -> web.Response:
     days = span_of(values, config)
     segment = segments_api.segment_of(values, config)
     (by_day, _), pending, rejects, backlog, consumer = await asyncio.gather(
-        _by_day(app, days, segment=segment), _pending(app, days, segment),
+        totals_by_period(app, days, segment=segment), _pending(app, days, segment),
         queries.rejects(collections), queries.outbox_backlog(collections),
         queries.consumer_state(collections, dt.datetime.now(dt.timezone.utc)))
     return web.json_response({

@@ -25,7 +25,8 @@ from clara.segments import MAX_VALUE_LENGTH
 from estimates.compare import Difference, compare_each, two_proportions, verdict
 from estimates.intervals import proportion
 from web import estimates_json as js
-from web import keys, segments_api
+from web import keys
+from web.api import totals_by_period
 from web.errors import BadParameter
 from web.estimates_reports import reliability_of
 from web.hours import Span, series_span
@@ -115,7 +116,7 @@ async def compare_handler(request: web.Request) -> web.Response:
     span = series_span(values, config)
     sides = sides_of(values, config)
     kept = await asyncio.gather(*(   # each side's totals, shared with its segment's other endpoints
-        segments_api.by_period_kept(request.app, request.app[cache].role, side, span, request.app[cache].summed)
+        totals_by_period(request.app, span, cache, side)
         for cache in (keys.ROLLUP_CACHE, keys.PREDICTION_CACHE) for side in sides))
     reviews_a, reviews_b, predictions_a, predictions_b = (totals for totals, _ in kept)
     body = await asyncio.get_running_loop().run_in_executor(None, functools.partial(

@@ -22,7 +22,8 @@ from clara.settings import EstimateSettings
 from estimates.label_shift import METHODS as LABEL_SHIFT_METHODS
 from estimates.unreviewed import MIN_REVIEWS as MIN_BIN_REVIEWS
 from web import estimates_reports as reports
-from web import hours, keys, segments_api
+from web import keys, segments_api
+from web.api import totals_by_period
 from web.errors import BadParameter
 from web.hours import Span, series_span, span_of
 from web.params import RANGE_PARAMETERS, DateRange, integer, query, range_of
@@ -66,13 +67,8 @@ def _parsed(request: web.Request, *names: str, series: bool = False) -> tuple[di
 
 async def _by_period(request: web.Request, days: Span, cache: web.AppKey = keys.ROLLUP_CACHE) -> dict:
     """The range's totals per local day, or per local hour of an HourRange, of one kind of rollup: of the
-    request's `segment` when it names one (web.segments_api; kept by the change fence and shared with the rollup
-    endpoints' builds, as the overall ones are by the rollup caches)."""
-    segment = segments_api.requested(request)
-    if segment is not None:
-        found = request.app[cache]
-        return (await segments_api.by_period_kept(request.app, found.role, segment, days, found.summed))[0]
-    return (await hours.by_period(request.app[cache], request.app[keys.COLLECTIONS], days))[0]
+    request's `segment` when it names one (web.api.totals_by_period)."""
+    return (await totals_by_period(request.app, days, cache, segments_api.requested(request)))[0]
 
 
 async def _days(request: web.Request, days: Span) -> tuple[dict, dict]:
