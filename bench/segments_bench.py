@@ -3,11 +3,12 @@
 Starts its own mongod (clara.embedded_mongo), then per round and per mode (`off`: no segments; `on`:
 segments.fields = model_version (3 values) and site (10 values)) a fresh database: inserts N predictions
 spread over --hours hours, counts them as the stream does (consumer.batch.commit_batch with insert events,
---batch per transaction), then the same transactions' MongoDB work alone (the reads of the cut and of the
-admitted values, and the rollup increments, every payload computed beforehand by the same code, into a
-scratch database of the mode's own): the bound the prediction path can reach, since segment rollups are
-writes of their own; then reviews every one of them and counts the reviews as the catch-up does
-(commit_batch, --batch ids per transaction). The two modes' batches are interleaved one by one (off, on,
+--batch per transaction, every batch full as while the consumer is behind: segment increments are put off
+and folded once per segments.fold_seconds, --fold-seconds, and what is left is folded at the end of the step,
+timed into it), then the increments applied batch by batch with no other work (the reads of the cut and of
+the admitted values, and the rollup increments, every payload computed beforehand by the same code, into a
+scratch database of the mode's own): MongoDB's cost of applying every batch's own; then reviews every one
+of them and counts the reviews as the catch-up does (commit_batch, --batch ids per transaction). The two modes' batches are interleaved one by one (off, on,
 on, off, ...), so that the machine's changing load (other processes) falls on both alike; a short round
 warms up first. The rate is documents per second of commit_batch time. Apart from MongoDB, the
 outbox drain's cost is timed too: one hour's 150 new reviews profiled and merged into the local store,
@@ -41,6 +42,7 @@ from clara.config import config_from_mapping  # noqa: E402
 from clara.db import Collections, connect, ensure_indexes  # noqa: E402
 from clara.embedded_mongo import EmbeddedMongo  # noqa: E402
 from clara.predictions import PredictionDelta, classify  # noqa: E402
+from clara.segment_pending import Folding, fold_all  # noqa: E402
 from clara.segment_rollups import write_segment_rollups  # noqa: E402
 from consumer.batch import admission_of, commit_batch  # noqa: E402
 from consumer.outbox_queue import HourRows, outbox_entry, sink_names  # noqa: E402
@@ -75,12 +77,15 @@ class Lane:
         # The collections exist, as beside a consumer that has run: a transaction's first write to a collection
         # creates it, once per deployment, which would otherwise weigh on the first batches of a mode.
         self.cols.state.insert_one({"_id": "bench"})
-        for collection in (self.cols.segment_rollups, self.cols.segment_predictions, self.cols.outbox):
+        for collection in (self.cols.segment_rollups, self.cols.segment_predictions, self.cols.segment_pending,
+                           self.cols.outbox):
             if collection.name not in self.cols.db.list_collection_names():
                 self.cols.db.create_collection(collection.name)
         self.docs = [dict(doc) for doc in docs]
         self.cols.source.insert_many(self.docs)
         self.sinks = sink_names(self.config)
+        # Every bench batch is full, as the stream's and the catch-up's are while behind.
+        self.folding = Folding(self.config.segments.fold_seconds) if self.config.segments.enabled else None
         self.seconds = {"predictions": 0.0, "predictions_writes_alone": 0.0, "reviews": 0.0}
         alone = config_from_mapping(raw | {"mongodb": {"database": raw["mongodb"]["database"] + "_alone"}},
                                     {"MONGODB_URI": uri}, source="bench")
@@ -94,8 +99,17 @@ class Lane:
     def predictions(self, batch: slice) -> None:
         inserted = [Inserted(doc, Timestamp(1, 1)) for doc in self.docs[batch]]
         started = time.perf_counter()
-        commit_batch(self.client, self.cols, self.config, [], sinks=self.sinks, inserted=inserted)
+        commit_batch(self.client, self.cols, self.config, [], sinks=self.sinks, inserted=inserted,
+                     folding=self.folding, full=True)
         self.seconds["predictions"] += time.perf_counter() - started
+
+    def folded(self, step: str) -> None:
+        """What the step's batches put off, folded as an idle consumer does, timed into the step."""
+        started = time.perf_counter()
+        fold_all(self.client, self.cols)
+        self.seconds[step] += time.perf_counter() - started
+        if self.folding is not None:
+            self.folding.committed(False, False)
 
     def predictions_writes_alone(self, batch: slice) -> None:
         """The server work of `predictions(batch)` alone: its payloads computed first, then one transaction of
@@ -133,7 +147,7 @@ class Lane:
     def reviews(self, batch: slice) -> None:
         ids = [doc["_id"] for doc in self.docs[batch]]
         started = time.perf_counter()
-        commit_batch(self.client, self.cols, self.config, ids, sinks=self.sinks)
+        commit_batch(self.client, self.cols, self.config, ids, sinks=self.sinks, folding=self.folding, full=True)
         self.seconds["reviews"] += time.perf_counter() - started
 
     def close(self) -> dict:
@@ -155,6 +169,9 @@ def one_round(uri: str, tmp: Path, docs: list[dict], batch: int, run: int) -> di
         for i, part in enumerate(batches):
             for mode in (list(MODES) if i % 2 == 0 else list(reversed(MODES))):
                 getattr(lanes[mode], step)(part)
+        if step != "predictions_writes_alone":
+            for lane in lanes.values():
+                lane.folded(step)
     return {mode: lane.close() for mode, lane in lanes.items()}
 
 
@@ -184,8 +201,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=int, default=48, help="hours of prediction time they span (default 48)")
     parser.add_argument("--batch", type=int, default=500, help="documents per transaction (default 500)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of off and on (default 3)")
+    parser.add_argument("--fold-seconds", type=float, default=None,
+                        help="segments.fold_seconds of the segmented mode (default: the setting's default)")
     parser.add_argument("--output", default=str(REPO / "bench" / "results" / "segments.json"))
     args = parser.parse_args(argv)
+    if args.fold_seconds is not None:
+        MODES["on"]["segments"]["fold_seconds"] = args.fold_seconds
     docs = documents(args.documents, args.hours)
     runs: dict[str, list[dict]] = {mode: [] for mode in MODES}
     with tempfile.TemporaryDirectory(prefix="segments-bench-") as tmp:

@@ -18,6 +18,7 @@ from clara.periods import rollup_period
 from clara.settings import AlertSettings, Config
 
 MAX_REFERENCE_DAYS = 90   # the longest `reference_days` the estimate endpoints accept, too
+MAX_FOLD_SECONDS = 60   # segment figures trail the overall ones by at most this while the consumer is behind
 MAX_SEGMENT_VALUES = 1000   # distinct values per segment field: each one is a rollup per period
 MAX_SEGMENT_FIELD = 100
 MAX_ALERTS_PER_EVALUATION = 1000   # the largest alerts.max_per_evaluation accepted
@@ -73,7 +74,8 @@ def check(config: Config, source: str) -> None:
         _fail(source, "mongodb.database", mongo.database, "a database name without spaces, '$', '/', '.' or quotes")
     for key in ("source_collection", "rollups_collection", "outbox_collection",
                 "rejects_collection", "state_collection", "alerts_collection", "counted_collection",
-                "predictions_collection", "segment_rollups_collection", "segment_predictions_collection"):
+                "predictions_collection", "segment_rollups_collection", "segment_predictions_collection",
+                "segment_pending_collection"):
         value = getattr(mongo, key)
         if not value.strip() or "$" in value or value.startswith("system."):
             _fail(source, f"mongodb.{key}", value, "a collection name without '$', not starting with 'system.'")
@@ -147,6 +149,9 @@ def _check_segments(config: Config, source: str) -> None:
     if not 1 <= segments.max_values <= MAX_SEGMENT_VALUES:
         _fail(source, "segments.max_values", segments.max_values,
               f"a number of distinct values per field from 1 to {MAX_SEGMENT_VALUES}")
+    if not 0 <= segments.fold_seconds <= MAX_FOLD_SECONDS:
+        _fail(source, "segments.fold_seconds", segments.fold_seconds,
+              f"a number of seconds from 0 (apply every batch's segment increments at once) to {MAX_FOLD_SECONDS}")
 
 
 def _check_drift(config: Config, source: str) -> None:

@@ -56,6 +56,7 @@ class Collections:
     predictions: Collection
     segment_rollups: Collection       # review rollups per period and segment (clara/segment_rollups.py)
     segment_predictions: Collection   # prediction rollups per period and segment
+    segment_pending: Collection       # segment increments put off while behind (clara/segment_pending.py)
     create_indexes: bool = True  # mongodb.create_indexes: ensure_indexes may create the missing ones
     segmented: bool = False      # segments.fields is set: the segment collections are in use (and indexed)
 
@@ -66,7 +67,8 @@ class Collections:
         return cls(db, db[names.source_collection], db[names.rollups_collection], db[names.outbox_collection],
                    db[names.rejects_collection], db[names.state_collection], db[names.alerts_collection],
                    db[names.counted_collection], db[names.predictions_collection],
-                   db[names.segment_rollups_collection], db[names.segment_predictions_collection], names.create_indexes,
+                   db[names.segment_rollups_collection], db[names.segment_predictions_collection],
+                   db[names.segment_pending_collection], names.create_indexes,
                    config.segments.enabled)
 
 

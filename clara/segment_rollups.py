@@ -35,9 +35,11 @@ _id index, ordered by period first, would serve by fetching every field's docume
 Totals.of / PredictionTotals.of and everything built on them (metrics, intervals, estimates) apply to a
 segment unchanged.
 
-Exactness: a segment rollup is $inc'ed in the same transaction as its overall rollup, from the same
-increments (RollupDelta / PredictionDelta), and a review's counted entry names the segment it was added to,
-so a correction takes back from there. A rebuild replaces both together.
+Exactness: a segment rollup is $inc'ed from the same increments as its overall rollup (RollupDelta /
+PredictionDelta), in the same transaction or, while the consumer is behind, from a pending document written
+in that transaction and folded in later, exactly once (clara/segment_pending.py); a review's counted entry
+names the segment it was added to, so a correction takes back from there. A rebuild replaces both together,
+folding what was pending first.
 """
 
 from __future__ import annotations

@@ -116,6 +116,8 @@ class Admission:
         self.cap = settings.max_values
         stored = stored or {}
         self.admitted = {field: set(stored.get(field, ())) for field in self.fields}
+        # As read: two admissions of equal `stored` give every document the same segment.
+        self.stored = {field: frozenset(values) for field, values in self.admitted.items()}
         self.new: dict[str, list[str]] = {field: [] for field in self.fields}
         # Segments already given, by the documents' raw values when all are strings or missing (1, 1.0 and
         # True are equal keys but different values): a value once admitted or capped stays so in this
@@ -124,12 +126,15 @@ class Admission:
 
     def segment_of(self, doc: Mapping[str, Any]) -> Segment:
         """The document's value of every segment field, admitting new values while the cap allows."""
-        raw = tuple(doc.get(field) for field in self.fields)
-        if not all(value is None or type(value) is str for value in raw):   # unhashable, or equal across types
-            return tuple((field, self.value(field, value)) for field, value in zip(self.fields, raw))
-        segment = self._given.get(raw)
+        raw = tuple(map(doc.get, self.fields))
+        try:
+            segment = self._given.get(raw)   # only all-string keys are kept, and no other value equals one
+        except TypeError:   # unhashable (a list, a document)
+            segment = None
         if segment is None:
-            segment = self._given[raw] = tuple((field, self.value(field, value)) for field, value in zip(self.fields, raw))
+            segment = tuple((field, self.value(field, value)) for field, value in zip(self.fields, raw))
+            if all(value is None or type(value) is str for value in raw):
+                self._given[raw] = segment
         return segment
 
     def value(self, field: str, raw: Any) -> str:

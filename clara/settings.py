@@ -23,6 +23,7 @@ class MongoSettings:
     predictions_collection: str = "clara_predictions_hourly"
     segment_rollups_collection: str = "clara_rollups_segments"
     segment_predictions_collection: str = "clara_predictions_segments"
+    segment_pending_collection: str = "clara_segments_pending"
     server_selection_timeout_seconds: float = 10.0
     create_indexes: bool = True
 
@@ -182,6 +183,7 @@ class AlertSettings:
 class SegmentSettings:
     fields: tuple[str, ...] = ()
     max_values: int = 20
+    fold_seconds: float = 1.0
 
     @property
     def enabled(self) -> bool:

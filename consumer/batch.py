@@ -30,6 +30,7 @@ from clara.db import CONSUMER_STATE_ID, Collections
 from clara.errors import ClaraError
 from clara.records import Record, Rejection, parse_document
 from clara.rollups import Counted, RollupDelta
+from clara.segment_pending import Folding, SegmentWrites, commit_segment_writes
 from clara.segment_rollups import write_segment_rollups
 from clara.segments import Admission, read_admission, save_admission
 from consumer.lease import Lease
@@ -156,18 +157,22 @@ class BatchTooSlow(ClaraError):
 def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Sequence[Any], *,
                  sinks: Sequence[str], checkpoint: Mapping | None = None,
                  lag_seconds: float | None = None, lease: Lease | None = None,
-                 inserted: Sequence[Inserted] = (), prefetched: Prefetched | None = None) -> BatchResult:
+                 inserted: Sequence[Inserted] = (), prefetched: Prefetched | None = None,
+                 folding: Folding | None = None, full: bool = False) -> BatchResult:
     """Apply one batch of source documents (by _id) in a single transaction, exactly once.
 
     `inserted` are the batch's insert events: their predictions are counted here (those after the cut of
     a recount, read in the transaction), with the checkpoint that moves past them. With a lease, the
     transaction also renews it, and commits nothing when another consumer holds it. `prefetched` holds
-    documents read ahead (consumer.prefetch); the others are read in the transaction.
+    documents read ahead (consumer.prefetch); the others are read in the transaction. With segments, the
+    batch's segment increments are put off when `folding` says so for a `full` batch, and otherwise applied
+    with every pending one (clara.segment_pending).
     """
     started = time.perf_counter()
     unique_ids = list(dict.fromkeys(ids))
     holder: dict[str, Any] = {}
     limit = config.consumer.transaction_max_seconds
+    defer = folding is not None and folding.defer(full)
 
     def transaction(session: ClientSession) -> None:
         attempt_started = time.monotonic()
@@ -175,11 +180,14 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
             lease.renew(session)
         counted = read_counted(cols, unique_ids, session) if unique_ids else {}
         admission = admission_of(cols, config, session)
-        # Without segments, the plan made ahead is what plan_batch makes of these documents with nothing
-        # counted; with them it would also need the values admitted, which only this transaction reads.
-        if prefetched is not None and prefetched.uncounted_plan is not None and not counted \
-                and admission is None and prefetched.asked == frozenset(unique_ids):
-            plan = prefetched.uncounted_plan
+        # The plan made ahead is what plan_batch makes of these documents with nothing counted and, with
+        # segments, the values admitted as read then; it admitted none, so this transaction's admission
+        # (fresh on every attempt) takes its place.
+        ahead = prefetched.uncounted_plan if prefetched is not None else None
+        if ahead is not None and not counted and prefetched.asked == frozenset(unique_ids) \
+                and (admission is None) == (ahead.admission is None) \
+                and (admission is None or admission.stored == ahead.admission.stored):
+            plan = ahead if admission is None else dataclasses.replace(ahead, admission=admission)
         else:
             ahead = prefetched.docs if prefetched is not None else {}
             docs = [ahead[doc_id] for doc_id in unique_ids if doc_id in ahead]
@@ -189,12 +197,16 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
             plan = plan_batch(docs, config.n_classes, config.model.rollup_period, new_batch_id(), counted=counted,
                               admission=admission, parsed=prefetched.parsed if prefetched is not None else None)
         holder["plan"] = plan
-        holder["profiles"] = apply_plan(session, cols, config, plan, sinks)
+        segment_writes = SegmentWrites() if plan.admission is not None else None
+        holder["profiles"] = apply_plan(session, cols, config, plan, sinks, segment_writes)
         holder["predicted"] = Counter()
         if inserted:
             holder["predicted"] = apply_inserts(session, cols, config.n_classes, config.model.rollup_period,
-                                                inserted, dt.datetime.now(UTC), plan.admission)
+                                                inserted, dt.datetime.now(UTC), plan.admission, segment_writes)
             plan.counts["predictions"] = sum(holder["predicted"].values())
+        if segment_writes is not None:
+            holder["pending"] = commit_segment_writes(session, cols, segment_writes, dt.datetime.now(UTC), defer,
+                                                      folding is None or folding.pending)
         if checkpoint is not None or lag_seconds is not None:
             _record_state(session, cols, plan, checkpoint, lag_seconds, len(unique_ids))
         if len(unique_ids) + len(inserted) > 1 and time.monotonic() - attempt_started > limit:
@@ -207,6 +219,8 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
         session.with_transaction(transaction, read_concern=ReadConcern("snapshot"),
                                  write_concern=WriteConcern("majority"))
     plan: BatchPlan = holder["plan"]
+    if folding is not None and plan.admission is not None:
+        folding.committed(defer, holder["pending"])
     documents = len(set(unique_ids) | {item.doc.get("_id") for item in inserted})
     by_class = Counter({f"predictions.{key}": n for key, n in holder["predicted"].items()})
     by_class.update(f"reviews.{record.predicted}" for record in plan.new_records)
@@ -246,8 +260,9 @@ def counted_writes(plan: BatchPlan, now: dt.datetime) -> list[InsertOne | Replac
 
 
 def apply_plan(session: ClientSession, cols: Collections, config: Config, plan: BatchPlan,
-               sinks: Sequence[str]) -> int:
-    """Make every write of a plan in the caller's transaction; returns the outbox entries queued."""
+               sinks: Sequence[str], segment_writes: SegmentWrites | None = None) -> int:
+    """Make every write of a plan in the caller's transaction; returns the outbox entries queued. The segment
+    increments go to `segment_writes` when given (the caller applies or puts them off), else straight in."""
     now = dt.datetime.now(UTC)
     counted = counted_writes(plan, now)
     if counted:
@@ -259,7 +274,10 @@ def apply_plan(session: ClientSession, cols: Collections, config: Config, plan: 
     if rollup_writes:
         cols.rollups.bulk_write(rollup_writes, ordered=False, session=session)
     if plan.admission is not None:
-        write_segment_rollups(session, cols.segment_rollups, plan.delta.segment_updates(), now)
+        if segment_writes is not None:
+            segment_writes.add("rollups", plan.delta.segment_updates())
+        else:
+            write_segment_rollups(session, cols.segment_rollups, plan.delta.segment_updates(), now)
         save_admission(cols.state, plan.admission, session)
     reject_writes = [UpdateOne({"_id": rejection.id}, {"$set": {
         "field": rejection.field, "reason": str(rejection), "at": now, "document": bounded(doc)}}, upsert=True)

@@ -14,6 +14,7 @@ from pymongo import MongoClient
 
 from clara.config import Config
 from clara.db import Collections
+from clara.segment_pending import Folding
 from consumer.batch import BatchResult, commit_batch
 from consumer.isolation import commit_isolating
 from consumer.lease import Lease
@@ -48,8 +49,10 @@ class CatchUpResult:
 def catch_up(client: MongoClient, cols: Collections, config: Config, *, sinks: Sequence[str] | None = None,
              query: dict | None = None, include_logged: bool = False,
              on_batch: Callable[[BatchResult], None] | None = None,
-             commit: Callable[..., BatchResult] = commit_batch, lease: Lease | None = None) -> CatchUpResult:
-    """Scan the source in _id order, `catchup_batch_size` at a time, committing each slice exactly once.
+             commit: Callable[..., BatchResult] = commit_batch, lease: Lease | None = None,
+             folding: Folding | None = None) -> CatchUpResult:
+    """Scan the source in _id order, `catchup_batch_size` at a time, committing each slice exactly once
+    (full slices may put their segment increments off, as `folding` says: clara.segment_pending).
 
     include_logged also re-checks counted documents, to find corrections made while change events were lost.
     Without source markers (consumer.mark_source = false) every review is scanned and those the counted
@@ -90,7 +93,8 @@ def catch_up(client: MongoClient, cols: Collections, config: Config, *, sinks: S
             if not ids:
                 return result
             upcoming = ahead.submit(functools.partial(next_slice, ids[-1]))
-            _commit(client, cols, config, ids, commit, sinks, lease, result, on_batch, prefetched=prefetched)
+            extra = {"folding": folding, "full": len(ids) >= config.consumer.catchup_batch_size} if folding else {}
+            _commit(client, cols, config, ids, commit, sinks, lease, result, on_batch, prefetched=prefetched, **extra)
 
 
 def recheck_counted(client: MongoClient, cols: Collections, config: Config, *, sinks: Sequence[str] | None = None,
@@ -117,9 +121,10 @@ def recheck_counted(client: MongoClient, cols: Collections, config: Config, *, s
 
 def _commit(client: MongoClient, cols: Collections, config: Config, ids: list, commit: Callable[..., BatchResult],
             sinks: Sequence[str], lease: Lease | None, result: CatchUpResult,
-            on_batch: Callable[[BatchResult], None] | None, prefetched: Prefetched | None = None) -> None:
+            on_batch: Callable[[BatchResult], None] | None, prefetched: Prefetched | None = None,
+            **extra: Any) -> None:
     batch = commit_isolating(functools.partial(commit, client, cols, config), cols, ids, sinks=sinks, lease=lease,
-                             **({"prefetched": prefetched} if prefetched is not None else {}))
+                             **({"prefetched": prefetched} if prefetched is not None else {}), **extra)
     result.add(batch)
     if on_batch is not None:
         on_batch(batch)

@@ -44,6 +44,7 @@ from clara.db import CONSUMER_STATE_ID, PREDICTIONS_STATE_ID, Collections
 from clara.predictions import PredictionDelta, classify
 from clara.records import COUNTED_FIELDS, Rejection
 from clara.rollups import by_field, hour_of
+from clara.segment_pending import SegmentWrites, fold
 from clara.segment_rollups import hours_filter, write_segment_rollups
 from clara.segments import Admission, canonical, read_admission, save_admission
 from clara.settings import SegmentSettings
@@ -72,11 +73,13 @@ class Inserted:
 
 
 def apply_inserts(session: ClientSession, cols: Collections, n_classes: int, period: dt.timedelta,
-                  inserted: Sequence[Inserted], now: dt.datetime, admission: Admission | None = None) -> Counter:
+                  inserted: Sequence[Inserted], now: dt.datetime, admission: Admission | None = None,
+                  segment_writes: SegmentWrites | None = None) -> Counter:
     """$inc the prediction rollups (periods of length `period`) in the caller's transaction, except for
     inserts a recount holds (at or before its cut, in one of its UTC hours); returns what was counted,
     by predicted class ("bad" for documents that break the contract). With an `admission` (segments.fields),
-    the segment rollups too, admitting new values in the same transaction."""
+    the segment rollups too (or their increments into `segment_writes`, for the caller to apply or put off),
+    admitting new values in the same transaction."""
     cut, cut_hours = cut_of(cols.state.find_one({"_id": STATE_ID}, session=session) or {})
     delta = PredictionDelta()
     counted: Counter = Counter()
@@ -96,7 +99,10 @@ def apply_inserts(session: ClientSession, cols: Collections, n_classes: int, per
     if writes:
         cols.predictions.bulk_write(writes, ordered=False, session=session)
     if admission is not None:
-        write_segment_rollups(session, cols.segment_predictions, delta.segment_updates(), now)
+        if segment_writes is not None:
+            segment_writes.add("predictions", delta.segment_updates())
+        else:
+            write_segment_rollups(session, cols.segment_predictions, delta.segment_updates(), now)
         save_admission(cols.state, admission, session)
     if rejects:   # reviewed ones are set aside by the review path, with the document
         cols.rejects.bulk_write(rejects, ordered=False, session=session)
@@ -233,6 +239,10 @@ def begin_recount(client: MongoClient, cols: Collections, hours: frozenset[dt.da
     def transaction(session: ClientSession) -> None:
         cols.predictions.update_many(plan.hour_filter(), {"$unset": dict.fromkeys(COUNTERS, ""),
                                                           "$set": {"updated_at": now}}, session=session)
+        # Pending segment increments are of inserts before the cut, which the recount counts again: applied
+        # now, they are emptied with the rest.
+        while fold(session, cols, now):
+            pass
         cols.segment_predictions.delete_many({} if hours is None else hours_filter(hours), session=session)
         cols.state.update_one({"_id": STATE_ID}, {"$set": {
             "cut": plan.at, "recount": {"id": plan.id, "at": plan.at, "hours": None if hours is None else sorted(hours),

@@ -13,9 +13,11 @@ ahead: its `logged` mark and counted entry are in flux until that batch commits,
 in the transaction, as without prefetching. Anything that goes wrong ahead (a document the driver
 cannot decode, the server away) only means the batch reads its documents in the transaction.
 
-Without segments, the batch is also planned ahead as if none of its documents had been counted yet, the
-common case of new reviews. The transaction uses that plan only when what it reads from the counted collection says so (no
-entry for any of them), which makes it the very plan it would have made; otherwise it plans again.
+The batch is also planned ahead as if none of its documents had been counted yet, the common case of new
+reviews, and with segments under the values admitted as read ahead. The transaction uses that plan only
+when what it reads says so: no counted entry for any of them, and the very values admitted that the plan
+was made under (a plan that would admit new ones is not made ahead); that makes it the plan it would have
+made. Otherwise it plans again.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any, TypeVar
 from clara.config import Config
 from clara.db import Collections
 from clara.records import Record, Rejection, parse_document
+from clara.segments import read_admission
 from consumer.batch import BatchPlan, new_batch_id, plan_batch
 
 log = logging.getLogger(__name__)
@@ -61,8 +64,15 @@ def prefetch(cols: Collections, config: Config, ids: Sequence[Any], *, skip: Col
                   len(wanted), type(exc).__name__, exc)
         return NOTHING
     parsed = {doc_id: parse_document(doc, config.n_classes) for doc_id, doc in docs.items()}
-    plan = None if config.segments.enabled else plan_batch(list(docs.values()), config.n_classes,
-                                                           config.model.rollup_period, new_batch_id(), parsed=parsed)
+    try:
+        admission = read_admission(cols.state, config.segments) if config.segments.enabled else None
+    except Exception as exc:  # noqa: BLE001 - as above: the transaction plans the batch itself
+        log.debug("read ahead of the admitted segment values failed (%s: %s)", type(exc).__name__, exc)
+        return Prefetched(frozenset(wanted), docs, parsed)
+    plan = plan_batch(list(docs.values()), config.n_classes, config.model.rollup_period, new_batch_id(),
+                      parsed=parsed, admission=admission)
+    if admission is not None and admission.pending():
+        plan = None   # it admits values: only the transaction may, from what it reads
     return Prefetched(frozenset(wanted), docs, parsed, plan)
 
 

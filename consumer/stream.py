@@ -33,6 +33,7 @@ from clara.config import Config
 from clara.db import Collections, end_orphaned_transactions, ensure_indexes
 from clara.records import COUNTED_FIELDS
 from consumer.activity import Activity
+from clara.segment_pending import Folding, fold_all
 from consumer.batch import CONSUMER_STATE_ID, BatchResult, commit_batch
 from consumer.catchup import catch_up, recheck_counted
 from consumer.isolation import commit_isolating, set_aside
@@ -119,6 +120,7 @@ class Gathered:
     batch: EventBatch | None
     token: Any
     prefetched: Prefetched | None = None
+    full: bool = False   # batch_size events: the consumer is behind
 
 
 def is_history_lost(exc: BaseException) -> bool:
@@ -156,6 +158,8 @@ class Follower:
                            before_takeover=self._end_orphans if app_name else None)
         self.activity = Activity()
         self.opened_at: Timestamp | None = None    # where a fresh stream started
+        # With segments: when a batch may put its segment increments off (clara.segment_pending).
+        self.folding = Folding(config.segments.fold_seconds) if config.segments.enabled else None
 
     def run(self) -> None:
         backoff = Backoff(self.settings.reconnect_max_seconds)
@@ -165,6 +169,8 @@ class Follower:
                     ensure_indexes(self.cols)
                     if not self.lease.wait_for(self.stop):
                         return
+                    if self.folding is not None:   # a consumer that held the lease meanwhile may have put some off
+                        self.folding.pending = True
                     replica_set = self._is_replica_set()
                     if self.app_name and replica_set and not self.orphans_ended:
                         self._end_orphans()
@@ -309,7 +315,7 @@ class Follower:
     def _catch_up(self, full_scan: bool) -> None:
         started = time.perf_counter()
         result = catch_up(self.client, self.cols, self.config, sinks=self.sinks, include_logged=full_scan,
-                          on_batch=self._log_batch, lease=self.lease)
+                          on_batch=self._log_batch, lease=self.lease, folding=self.folding)
         if full_scan:  # withdrawals made while events were lost: only the counted collection knows them
             rechecked, _ = recheck_counted(self.client, self.cols, self.config, sinks=self.sinks,
                                            on_batch=self._log_batch, lease=self.lease)
@@ -330,6 +336,9 @@ class Follower:
                 gathered = upcoming.result()
                 if gathered.batch is None:   # an idle wait: nothing gathered, nothing in flight
                     committed_token = gathered.token
+                    if self.folding is not None and self.folding.pending:
+                        fold_all(self.client, self.cols)
+                        self.folding.committed(False, False)
                     if busy:
                         self.when_idle()
                         busy = False
@@ -349,7 +358,8 @@ class Follower:
                     result = commit_isolating(functools.partial(commit_batch, self.client, self.cols, self.config),
                                               self.cols, batch.review_ids, sinks=self.sinks, inserted=batch.inserted,
                                               checkpoint=gathered.token, lag_seconds=lag, lease=self.lease,
-                                              prefetched=gathered.prefetched)
+                                              prefetched=gathered.prefetched, folding=self.folding,
+                                              full=gathered.full)
                     committed_token, busy = gathered.token, True
                     self._log_batch(result, lag)
                     last_checkpoint = last_renewal = time.monotonic()
@@ -367,7 +377,8 @@ class Follower:
             return Gathered(None, stream.resume_token)
         batch = EventBatch.of(events)
         return Gathered(batch, stream.resume_token,
-                        prefetch(self.cols, self.config, batch.review_ids, skip=set(committing)))
+                        prefetch(self.cols, self.config, batch.review_ids, skip=set(committing)),
+                        len(events) >= self.settings.batch_size)
 
     def _collect(self, stream: CollectionChangeStream) -> list[dict]:
         """Events until the batch is full or `batch_max_seconds` old; [] after an idle wait."""

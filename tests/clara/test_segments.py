@@ -86,6 +86,8 @@ def test_a_counted_entry_keeps_its_segment_and_none_without_segments():
     ({"fields": "site"}, "config.toml: segments.fields = 'site': expected a list of a string"),
     ({"max_values": 0}, "config.toml: segments.max_values = 0: expected a number of distinct values per field from 1"),
     ({"max_values": 5000}, "segments.max_values = 5000"),
+    ({"fold_seconds": -1}, "config.toml: segments.fold_seconds = -1.0: expected a number of seconds from 0"),
+    ({"fold_seconds": 600}, "segments.fold_seconds = 600.0: expected a number of seconds from 0 (apply every batch's"),
     ({"cap": 3}, "unknown key segments.cap"),
 ])
 def test_bad_segment_settings_stop_start_up_naming_the_key(segments, message):

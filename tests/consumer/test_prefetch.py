@@ -107,3 +107,41 @@ def test_with_segments_the_transaction_plans_with_the_values_it_admits(make_conf
     commit_batch(mongo_client, cols, config, ids, sinks=(), prefetched=ahead)
     assert {site for entry in cols.counted.find() for site in [entry["segment"]["site"]]} == {"site-0", "site-1"}
     assert_exactly_once(cols, config.n_classes, predictions=False)
+
+
+def test_with_segments_a_batch_planned_ahead_is_planned_again_only_when_the_admitted_values_changed(
+        make_config, mongo_client, monkeypatch):
+    import consumer.batch
+    from clara.segment_rollups import segment_totals
+    from tests.support.calls import noted_calls
+
+    config = make_config(segments={"fields": ["site"], "max_values": 2})
+    cols = Collections.of(mongo_client, config)
+    ensure_indexes(cols)
+    planned = noted_calls(monkeypatch, consumer.batch, "plan_batch", lambda docs, *args: len(docs))
+
+    def review(site: str, n: int) -> list:
+        docs = [{"filename": f"{site}-{i}.jpg", "output_prediction": 1, "output_confidence": 0.8, "timestamp": START,
+                 "output_validated": 1, "site": site} for i in range(n)]
+        return cols.source.insert_many(docs).inserted_ids
+
+    north = review("north", 3)
+    commit_batch(mongo_client, cols, config, north, sinks=(), prefetched=prefetch(cols, config, north))
+    assert planned == [3]   # it admits `north`: only the transaction may, so the transaction plans it
+
+    more = review("north", 4)
+    commit_batch(mongo_client, cols, config, more, sinks=(), prefetched=prefetch(cols, config, more))
+    assert planned == [3]   # `north` admitted already: the plan made ahead is used
+
+    again = review("north", 2)
+    ahead = prefetch(cols, config, again)   # planned under the values {north} ...
+    commit_batch(mongo_client, cols, config, review("south", 2), sinks=())   # ... then south is admitted
+    assert planned == [3, 2]
+    commit_batch(mongo_client, cols, config, again, sinks=(), prefetched=ahead)
+    assert planned == [3, 2, 2]   # the admitted values changed since the read ahead: planned again
+
+    east = review("east", 2)   # beyond the cap: `other`, nothing admitted, so planned ahead and used
+    commit_batch(mongo_client, cols, config, east, sinks=(), prefetched=prefetch(cols, config, east))
+    assert planned == [3, 2, 2]
+    assert {value: totals.reviews for value, totals in segment_totals(cols, "site").items()} == \
+        {"north": 9, "south": 2, "other": 2}
