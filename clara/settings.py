@@ -49,7 +49,7 @@ class ModelSettings:
 
 @dataclasses.dataclass(frozen=True)
 class ConsumerSettings:
-    batch_size: int = 500
+    batch_size: int = 2000
     batch_max_seconds: float = 0.25
     catchup_batch_size: int = 1000
     poll_interval_seconds: float = 2.0
