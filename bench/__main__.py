@@ -66,6 +66,12 @@ def _replay_rows(data: dict) -> list[tuple]:
                     "", "", ratio) for name, ratio in bounds.items()]
 
 
+def _segments_rows(data: dict) -> list[tuple]:
+    off, on, ratio = data["median"]["off"], data["median"]["on"], data["on_over_off"]
+    return [("segments", f"real consumer {kind.split('_')[0]}/s with 2 segment fields vs without (bulk writes)",
+             on[kind], off[kind], ratio[kind]) for kind in ("predictions_per_second", "reviews_per_second")]
+
+
 def _web_rows(data: dict) -> list[tuple]:
     return [tuple(row) for row in data.get("rows", [])]
 
@@ -79,6 +85,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str], Callable[[dict], list[tup
     "sse": ("bench.sse_bench", [], ["--clients", "100"], _web_rows),
     "estimates": ("bench.estimates_bench", [], ["--per-day", "2000", "--days", "10", "--reference-days", "5"],
                   _web_rows),
+    "segments": ("bench.segments_consumer_bench", [], ["--documents", "10000", "--rounds", "2"], _segments_rows),
 }
 
 

@@ -1,0 +1,156 @@
+"""The real consumer's throughput with and without segments, under bulk writes, alternating on one mongod.
+
+Starts its own mongod (clara.embedded_mongo). Per round and per mode (`off`: the documents carry
+model_version (3 values) and site (10 values) but no segments are configured; `on`: segments.fields = both,
+the default segments.fold_seconds unless --fold-seconds) a fresh database and a fresh consumer
+(`python -m consumer`, a subprocess, profiles to the local store), which first counts one warm-up prediction
+so that its stream is open. Then, while it runs:
+
+1. predictions: N predictions inserted by insert_many of --bulk (a model service's bulk import, prediction
+   times over the last two hours), timed from the first insert until the prediction rollups count all N
+   and, with segments, every field's segment rollups do too (the figures a user reads are complete);
+2. reviews: the same N reviewed by bulk_write of --bulk UpdateOne (a labelling tool's bulk save), timed
+   the same way over the review rollups.
+
+The modes alternate off, on, on, off, ... so that the machine's changing load falls on both alike. Prints the
+median rate per mode and on / off; writes bench/results/segments_consumer.json.
+
+    .venv/bin/python -m bench.segments_consumer_bench [--documents 20000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pymongo import UpdateOne
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.consumer_bench import predictions, review_plan, stop_consumer  # noqa: E402
+from bench.stats import write_result  # noqa: E402
+from clara.config import config_from_mapping  # noqa: E402
+from clara.db import Collections, connect, ensure_indexes  # noqa: E402
+from clara.embedded_mongo import EmbeddedMongo  # noqa: E402
+from tests.support.processes import start, write_config  # noqa: E402
+
+FIELDS = ("model_version", "site")
+KINDS = {"predictions": ("predictions", "segment_predictions"), "reviews": ("rollups", "segment_rollups")}
+
+
+def overall_total(cols: Collections, kind: str) -> int:
+    overall = getattr(cols, KINDS[kind][0])
+    return sum(doc.get(kind, 0) for doc in overall.find({}, {kind: 1}))
+
+
+def segment_totals(cols: Collections, kind: str) -> list[int]:
+    """Each segment field's count of `kind`, summed over its values."""
+    segments = getattr(cols, KINDS[kind][1])
+    counted = []
+    for field in FIELDS:
+        pipeline = [{"$match": {"_id.field": field}}, {"$project": {"values": {"$objectToArray": "$values"}}},
+                    {"$unwind": "$values"}, {"$group": {"_id": None, "n": {"$sum": f"$values.v.{kind}"}}}]
+        counted.append(next(iter(segments.aggregate(pipeline)), {"n": 0})["n"])
+    return counted
+
+
+def wait_for(cols: Collections, kind: str, total: int, segmented: bool, consumer: subprocess.Popen,
+             timeout: float) -> float:
+    """perf_counter time when the overall count of `kind` and then (with segments) every field's first
+    reached `total`, polled every 20 ms: the segment totals only once the overall one is complete, so that
+    polling them does not weigh on the segmented mode alone."""
+    deadline = time.monotonic() + timeout
+    counts = [lambda: [overall_total(cols, kind)]] + ([lambda: segment_totals(cols, kind)] if segmented else [])
+    for count in counts:
+        while True:
+            counted = count()
+            if min(counted) >= total:
+                if max(counted) > total:
+                    raise RuntimeError(f"{kind} over-counted: {counted}, expected {total}")
+                break
+            if consumer.poll() is not None:
+                raise RuntimeError(f"the consumer exited with {consumer.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{kind} did not reach {total} in {timeout:.0f} s: {counted}")
+            time.sleep(0.02)
+    return time.perf_counter()
+
+
+def one_run(uri: str, tmp: Path, mode: str, n: int, bulk: int, fold_seconds: float | None, run: int,
+            timeout: float) -> dict:
+    raw = {"mongodb": {"database": f"segments_consumer_{run}_{mode}"},
+           "profiles": {"local_store": True, "local_store_dir": str(tmp / f"profiles-{run}-{mode}")}}
+    if mode == "on":
+        raw["segments"] = {"fields": list(FIELDS)} | ({"fold_seconds": fold_seconds} if fold_seconds is not None
+                                                      else {})
+    config = config_from_mapping(raw, {"MONGODB_URI": uri}, source="bench")
+    client = connect(config)
+    cols = Collections.of(client, config)
+    ensure_indexes(cols)
+    docs = list(predictions(n + 1, seed=run, segment_fields=True))
+    consumer = start("consumer", write_config(tmp / f"config-{run}-{mode}.toml", raw), uri,
+                     log_path=tmp / f"consumer-{run}-{mode}.log")
+    try:
+        segmented = mode == "on"
+        cols.source.insert_one(docs[0])   # warm-up: the stream is open once it is counted
+        wait_for(cols, "predictions", 1, segmented, consumer, timeout)
+        started = time.perf_counter()
+        for i in range(1, n + 1, bulk):
+            cols.source.insert_many(docs[i:i + bulk], ordered=False)
+        predicted = wait_for(cols, "predictions", n + 1, segmented, consumer, timeout) - started
+        plan = review_plan(cols.source, seed=run)
+        started = time.perf_counter()
+        for i in range(0, len(plan), bulk):
+            now = dt.datetime.now(dt.timezone.utc)
+            cols.source.bulk_write([UpdateOne({"_id": doc_id}, {"$set": {"output_validated": truth,
+                                                                         "timestamp_validated": now}})
+                                    for doc_id, truth in plan[i:i + bulk]], ordered=False)
+        reviewed = wait_for(cols, "reviews", n + 1, segmented, consumer, timeout) - started
+    finally:
+        stop_consumer(consumer)
+    client.drop_database(config.mongodb.database)
+    client.close()
+    return {"predictions_per_second": n / predicted, "reviews_per_second": (n + 1) / reviewed}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--documents", type=int, default=20_000, help="predictions, all reviewed (default 20000)")
+    parser.add_argument("--bulk", type=int, default=1000, help="documents per insert_many / bulk_write (default 1000)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of off and on (default 3)")
+    parser.add_argument("--fold-seconds", type=float, default=None,
+                        help="segments.fold_seconds of the segmented mode (default: the setting's default)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the consumer (default 600)")
+    parser.add_argument("--output", default=str(REPO / "bench" / "results" / "segments_consumer.json"))
+    args = parser.parse_args(argv)
+    runs: dict[str, list[dict]] = {"off": [], "on": []}
+    with tempfile.TemporaryDirectory(prefix="segments-consumer-bench-") as tmp:
+        mongo = EmbeddedMongo(Path(tmp) / "db").start()
+        try:
+            for run in range(1, args.rounds + 1):
+                for mode in ("off", "on") if run % 2 else ("on", "off"):
+                    rates = one_run(mongo.uri, Path(tmp), mode, args.documents, args.bulk, args.fold_seconds, run,
+                                    args.timeout)
+                    runs[mode].append(rates)
+                    print(f"round {run} {mode}: " + ", ".join(f"{k} {v:,.0f}" for k, v in rates.items()), flush=True)
+        finally:
+            mongo.stop()
+    medians = {mode: {key: round(statistics.median(r[key] for r in rows)) for key in rows[0]}
+               for mode, rows in runs.items()}
+    ratios = {key: round(medians["on"][key] / medians["off"][key], 3) for key in medians["off"]}
+    write_result(args.output, {"documents": args.documents, "bulk": args.bulk, "rounds": args.rounds,
+                               "fold_seconds": args.fold_seconds, "runs": runs, "median": medians,
+                               "on_over_off": ratios})
+    print(f"median off: {medians['off']}\nmedian on:  {medians['on']}\non / off: {ratios}\nwrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
