@@ -183,11 +183,11 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
         # The plan made ahead is what plan_batch makes of these documents with nothing counted and, with
         # segments, the values admitted as read then; it admitted none, so this transaction's admission
         # (fresh on every attempt) takes its place.
-        ahead = prefetched.uncounted_plan if prefetched is not None else None
-        if ahead is not None and not counted and prefetched.asked == frozenset(unique_ids) \
-                and (admission is None) == (ahead.admission is None) \
-                and (admission is None or admission.stored == ahead.admission.stored):
-            plan = ahead if admission is None else dataclasses.replace(ahead, admission=admission)
+        planned = prefetched.uncounted_plan if prefetched is not None else None
+        if planned is not None and not counted and prefetched.asked == frozenset(unique_ids) \
+                and (admission is None) == (planned.admission is None) \
+                and (admission is None or admission.stored == planned.admission.stored):
+            plan = planned if admission is None else dataclasses.replace(planned, admission=admission)
         else:
             ahead = prefetched.docs if prefetched is not None else {}
             docs = [ahead[doc_id] for doc_id in unique_ids if doc_id in ahead]

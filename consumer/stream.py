@@ -32,8 +32,8 @@ from pymongo.read_concern import ReadConcern
 from clara.config import Config
 from clara.db import Collections, end_orphaned_transactions, ensure_indexes
 from clara.records import COUNTED_FIELDS
-from consumer.activity import Activity
 from clara.segment_pending import Folding, fold_all
+from consumer.activity import Activity
 from consumer.batch import CONSUMER_STATE_ID, BatchResult, commit_batch
 from consumer.catchup import catch_up, recheck_counted
 from consumer.isolation import commit_isolating, set_aside
