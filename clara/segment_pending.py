@@ -42,6 +42,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from clara.db import Collections
+from clara.rollups import add_into
 from clara.segment_rollups import write_segment_rollups
 
 UTC = dt.timezone.utc
@@ -96,23 +97,30 @@ def commit_segment_writes(session: ClientSession, cols: Collections, writes: Seg
             cols.segment_pending.insert_one({"at": now} | {kind: _packed(getattr(writes, kind)) for kind in KINDS},
                                             session=session)
         return True
-    return fold(session, cols, now, writes, pending)
+    return fold(session, cols, now, writes, read_pending=pending)
 
 
 def fold(session: ClientSession | None, cols: Collections, now: dt.datetime,
-         writes: SegmentWrites | None = None, pending: bool = True) -> bool:
-    """Apply the pending increments (at most FOLD_LIMIT documents; none read unless `pending`) with `writes`
-    to the segment rollups and delete them, in the caller's transaction. Returns whether more remain."""
-    pending = list(cols.segment_pending.find({}, session=session).sort("_id", 1).limit(FOLD_LIMIT)) \
-        if pending else []
+         writes: SegmentWrites | None = None, read_pending: bool = True) -> bool:
+    """Apply the pending increments (at most FOLD_LIMIT documents; none read unless `read_pending`) with
+    `writes` to the segment rollups and delete them, in the caller's transaction. Returns whether more remain."""
+    docs = list(cols.segment_pending.find({}, session=session).sort("_id", 1).limit(FOLD_LIMIT)) \
+        if read_pending else []
     for kind in KINDS:
         sums = _summed([*(getattr(writes, kind) if writes else ()),
-                        *(update for doc in pending if kind in doc for update in _unpacked(doc[kind]))])
+                        *(update for doc in docs if kind in doc for update in _unpacked(doc[kind]))])
         if sums:
             write_segment_rollups(session, getattr(cols, f"segment_{kind}"), sums, now)
-    if pending:
-        cols.segment_pending.delete_many({"_id": {"$in": [doc["_id"] for doc in pending]}}, session=session)
-    return len(pending) == FOLD_LIMIT
+    if docs:
+        cols.segment_pending.delete_many({"_id": {"$in": [doc["_id"] for doc in docs]}}, session=session)
+    return len(docs) == FOLD_LIMIT
+
+
+def fold_every(session: ClientSession | None, cols: Collections, now: dt.datetime) -> None:
+    """Fold every pending document in the caller's transaction: what a rebuild or recount does before it
+    empties the periods it recounts, whose pending increments it counts again."""
+    while fold(session, cols, now):
+        pass
 
 
 def fold_all(client: MongoClient, cols: Collections) -> int:
@@ -132,9 +140,7 @@ def _summed(updates: Iterable[Update]) -> list[Update]:
     the counter at 0, as applying them one by one does)."""
     sums: dict[tuple[dt.datetime, str, str], dict[str, int]] = {}
     for key, inc in updates:
-        into = sums.setdefault(key, {})
-        for name, n in inc.items():
-            into[name] = into.get(name, 0) + n
+        add_into(sums.setdefault(key, {}), inc)
     return list(sums.items())
 
 

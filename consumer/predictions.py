@@ -44,7 +44,7 @@ from clara.db import CONSUMER_STATE_ID, PREDICTIONS_STATE_ID, Collections
 from clara.predictions import PredictionDelta, classify
 from clara.records import COUNTED_FIELDS, Rejection
 from clara.rollups import by_field, hour_of
-from clara.segment_pending import SegmentWrites, fold
+from clara.segment_pending import SegmentWrites, fold_every
 from clara.segment_rollups import hours_filter, write_segment_rollups
 from clara.segments import Admission, canonical, read_admission, save_admission
 from clara.settings import SegmentSettings
@@ -241,8 +241,7 @@ def begin_recount(client: MongoClient, cols: Collections, hours: frozenset[dt.da
                                                           "$set": {"updated_at": now}}, session=session)
         # Pending segment increments are of inserts before the cut, which the recount counts again: applied
         # now, they are emptied with the rest.
-        while fold(session, cols, now):
-            pass
+        fold_every(session, cols, now)
         cols.segment_predictions.delete_many({} if hours is None else hours_filter(hours), session=session)
         cols.state.update_one({"_id": STATE_ID}, {"$set": {
             "cut": plan.at, "recount": {"id": plan.id, "at": plan.at, "hours": None if hours is None else sorted(hours),

@@ -29,7 +29,7 @@ from clara.db import Collections
 from clara.periods import periods_between
 from clara.records import Record
 from clara.rollups import Counted, RollupDelta
-from clara.segment_pending import fold
+from clara.segment_pending import fold_every
 from clara.segment_rollups import hours_filter
 from clara.segments import Admission
 from consumer.batch import BatchPlan, admission_of, apply_plan, plan_batch, read_counted
@@ -80,8 +80,7 @@ def rebuild_hours(session: ClientSession, cols: Collections, config: Config, hou
         group.recount(hour, config.n_classes, config.model.rollup_period)
     cols.rollups.delete_many({"_id": {"$in": periods}}, session=session)
     if group.whole.admission is not None:
-        while fold(session, cols, now):   # pending increments of these hours are in the entries recounted
-            pass
+        fold_every(session, cols, now)   # pending increments of these hours are in the entries recounted
         cols.segment_rollups.delete_many(hours_filter(hours), session=session)
     if group.dropped:
         cols.counted.delete_many({"_id": {"$in": group.dropped}}, session=session)
