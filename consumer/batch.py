@@ -164,7 +164,8 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
     `inserted` are the batch's insert events: their predictions are counted here (those after the cut of
     a recount, read in the transaction), with the checkpoint that moves past them. With a lease, the
     transaction also renews it, and commits nothing when another consumer holds it. `prefetched` holds
-    documents read ahead (consumer.prefetch); the others are read in the transaction. With segments, the
+    documents read ahead and the inserts counted ahead (consumer.prefetch); the others are read, and the
+    inserts counted, in the transaction. With segments, the
     batch's segment increments are put off when `folding` says so for a `full` batch, and otherwise applied
     with every pending one (clara.segment_pending).
     """
@@ -202,7 +203,8 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
         holder["predicted"] = Counter()
         if inserted:
             holder["predicted"] = apply_inserts(session, cols, config.n_classes, config.model.rollup_period,
-                                                inserted, dt.datetime.now(UTC), plan.admission, segment_writes)
+                                                inserted, dt.datetime.now(UTC), plan.admission, segment_writes,
+                                                prefetched.inserts if prefetched is not None else None)
             plan.counts["predictions"] = sum(holder["predicted"].values())
         if segment_writes is not None:
             holder["pending"] = commit_segment_writes(session, cols, segment_writes, dt.datetime.now(UTC), defer,

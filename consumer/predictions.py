@@ -72,18 +72,35 @@ class Inserted:
     at: Timestamp
 
 
-def apply_inserts(session: ClientSession, cols: Collections, n_classes: int, period: dt.timedelta,
-                  inserted: Sequence[Inserted], now: dt.datetime, admission: Admission | None = None,
-                  segment_writes: SegmentWrites | None = None) -> Counter:
-    """$inc the prediction rollups (periods of length `period`) in the caller's transaction, except for
-    inserts a recount holds (at or before its cut, in one of its UTC hours); returns what was counted,
-    by predicted class ("bad" for documents that break the contract). With an `admission` (segments.fields),
-    the segment rollups too (or their increments into `segment_writes`, for the caller to apply or put off),
-    admitting new values in the same transaction."""
-    cut, cut_hours = cut_of(cols.state.find_one({"_id": STATE_ID}, session=session) or {})
+@dataclasses.dataclass(frozen=True)
+class InsertCount:
+    """What a batch's insert events add to the prediction rollups: counted in the transaction, or ahead of it
+    (consumer.prefetch) as if no recount cut held any and under the values admitted as read then."""
+
+    items: Sequence[Inserted]
+    delta: PredictionDelta
+    counted: Counter                      # by predicted class, "bad" for documents that break the contract
+    rejections: list[Rejection]           # unreviewed documents that break it, to set aside
+    admitted: Mapping[str, frozenset] | None = None   # Admission.stored it was counted under (None: no segments)
+
+    def holds(self, inserted: Sequence[Inserted], admission: Admission | None, cut: Timestamp | None) -> bool:
+        """True when it is what counting `inserted` in a transaction that reads `admission` and `cut` gives:
+        the same events (a split batch holds fewer), the very values admitted, and every insert after the cut
+        (the cut stays after its recount: events at or before it are the recount's, whenever they arrive)."""
+        same_values = self.admitted is None if admission is None else self.admitted == admission.stored
+        return same_values and (cut is None or all(item.at > cut for item in inserted)) \
+            and len(self.items) == len(inserted) and all(a is b for a, b in zip(self.items, inserted))
+
+
+def count_inserts(inserted: Sequence[Inserted], n_classes: int, period: dt.timedelta,
+                  admission: Admission | None = None, cut: Timestamp | None = None,
+                  cut_hours: frozenset | None = None) -> InsertCount:
+    """The prediction increments of `inserted` (periods of length `period`), except inserts a recount holds
+    (at or before its `cut`, in one of its UTC hours); with an `admission`, by segment too, admitting new
+    values into it."""
     delta = PredictionDelta()
     counted: Counter = Counter()
-    rejects = []
+    rejections = []
     for item in inserted:
         key, rejection = classify(item.doc, n_classes, period)
         if cut is not None and item.at <= cut and key is not None and (cut_hours is None
@@ -93,20 +110,39 @@ def apply_inserts(session: ClientSession, cols: Collections, n_classes: int, per
             delta.add(*key, admission.segment_of(item.doc) if admission is not None else ())
             counted["bad" if rejection is not None else str(item.doc["output_prediction"])] += 1
         if rejection is not None and item.doc.get("output_validated") is None:
-            rejects.append(reject_write(rejection, now))
+            rejections.append(rejection)
+    return InsertCount(tuple(inserted), delta, counted, rejections,
+                       admission.stored if admission is not None else None)
+
+
+def apply_inserts(session: ClientSession, cols: Collections, n_classes: int, period: dt.timedelta,
+                  inserted: Sequence[Inserted], now: dt.datetime, admission: Admission | None = None,
+                  segment_writes: SegmentWrites | None = None, ahead: InsertCount | None = None) -> Counter:
+    """$inc the prediction rollups (periods of length `period`) in the caller's transaction, except for
+    inserts a recount holds (at or before its cut, in one of its UTC hours); returns what was counted,
+    by predicted class ("bad" for documents that break the contract). With an `admission` (segments.fields),
+    the segment rollups too (or their increments into `segment_writes`, for the caller to apply or put off),
+    admitting new values in the same transaction. `ahead` (counted ahead, admitting nothing) is used when it
+    holds these events, all after the cut, under this transaction's admitted values: the same count."""
+    cut, cut_hours = cut_of(cols.state.find_one({"_id": STATE_ID}, session=session) or {})
+    if ahead is not None and ahead.holds(inserted, admission, cut):
+        count = ahead
+    else:
+        count = count_inserts(inserted, n_classes, period, admission, cut, cut_hours)
     writes = [UpdateOne({"_id": hour}, {"$inc": inc, "$set": {"updated_at": now}}, upsert=True)
-              for hour, inc in delta.updates()]
+              for hour, inc in count.delta.updates()]
     if writes:
         cols.predictions.bulk_write(writes, ordered=False, session=session)
     if admission is not None:
         if segment_writes is not None:
-            segment_writes.add("predictions", delta.segment_updates())
+            segment_writes.add("predictions", count.delta.segment_updates())
         else:
-            write_segment_rollups(session, cols.segment_predictions, delta.segment_updates(), now)
+            write_segment_rollups(session, cols.segment_predictions, count.delta.segment_updates(), now)
         save_admission(cols.state, admission, session)
-    if rejects:   # reviewed ones are set aside by the review path, with the document
-        cols.rejects.bulk_write(rejects, ordered=False, session=session)
-    return counted
+    if count.rejections:   # reviewed ones are set aside by the review path, with the document
+        cols.rejects.bulk_write([reject_write(rejection, now) for rejection in count.rejections], ordered=False,
+                                session=session)
+    return count.counted
 
 
 def admitted(delta: PredictionDelta, admission: Admission) -> list[tuple[tuple[dt.datetime, str, str], dict]]:

@@ -18,6 +18,10 @@ reviews, and with segments under the values admitted as read ahead. The transact
 when what it reads says so: no counted entry for any of them, and the very values admitted that the plan
 was made under (a plan that would admit new ones is not made ahead); that makes it the plan it would have
 made. Otherwise it plans again.
+
+The batch's insert events are counted ahead too (consumer.predictions.count_inserts), as if no recount cut
+held any and admitting no value; the transaction uses that count when every insert is after the cut it
+reads and it reads the same admitted values, else counts them itself.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from clara.db import Collections
 from clara.records import Record, Rejection, parse_document
 from clara.segments import read_admission
 from consumer.batch import BatchPlan, new_batch_id, plan_batch
+from consumer.predictions import InsertCount, Inserted, count_inserts
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,19 +46,38 @@ T = TypeVar("T")
 @dataclasses.dataclass(frozen=True)
 class Prefetched:
     """Source documents by _id as read ahead (those of `asked` that exist), what parse_document made of each,
-    and the plan for exactly the documents of `asked` if none of them had been counted."""
+    the plan for exactly the documents of `asked` if none of them had been counted, and the count of the
+    batch's insert events if no recount cut held any."""
 
     asked: frozenset = frozenset()
     docs: Mapping[Any, Mapping] = dataclasses.field(default_factory=dict)
     parsed: Mapping[Any, Record | Rejection] = dataclasses.field(default_factory=dict)
     uncounted_plan: BatchPlan | None = None
+    inserts: InsertCount | None = None
 
 
 NOTHING = Prefetched()
 
 
-def prefetch(cols: Collections, config: Config, ids: Sequence[Any], *, skip: Collection[Any] = ()) -> Prefetched:
-    """Read, parse and plan the documents of `ids` not in `skip` (majority read concern, no transaction)."""
+def prefetch(cols: Collections, config: Config, ids: Sequence[Any], *, skip: Collection[Any] = (),
+             inserted: Sequence[Inserted] = ()) -> Prefetched:
+    """Read, parse and plan the documents of `ids` not in `skip` (majority read concern, no transaction), and
+    count the insert events `inserted`."""
+    reviews = _reviews_ahead(cols, config, ids, skip)
+    return dataclasses.replace(reviews, inserts=_inserts_ahead(cols, config, inserted)) if inserted else reviews
+
+
+def _inserts_ahead(cols: Collections, config: Config, inserted: Sequence[Inserted]) -> InsertCount | None:
+    try:
+        admission = read_admission(cols.state, config.segments) if config.segments.enabled else None
+    except Exception as exc:  # noqa: BLE001 - the transaction counts them itself
+        log.debug("read ahead of the admitted segment values failed (%s: %s)", type(exc).__name__, exc)
+        return None
+    count = count_inserts(inserted, config.n_classes, config.model.rollup_period, admission)
+    return None if admission is not None and admission.pending() else count   # admitting is the transaction's
+
+
+def _reviews_ahead(cols: Collections, config: Config, ids: Sequence[Any], skip: Collection[Any]) -> Prefetched:
     wanted = [doc_id for doc_id in ids if doc_id not in skip]
     if not wanted:
         return NOTHING

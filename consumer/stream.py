@@ -377,7 +377,8 @@ class Follower:
             return Gathered(None, stream.resume_token)
         batch = EventBatch.of(events)
         return Gathered(batch, stream.resume_token,
-                        prefetch(self.cols, self.config, batch.review_ids, skip=set(committing)),
+                        prefetch(self.cols, self.config, batch.review_ids, skip=set(committing),
+                                 inserted=batch.inserted),
                         len(events) >= self.settings.batch_size)
 
     def _collect(self, stream: CollectionChangeStream) -> list[dict]:

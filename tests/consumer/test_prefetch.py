@@ -145,3 +145,57 @@ def test_with_segments_a_batch_planned_ahead_is_planned_again_only_when_the_admi
     assert planned == [3, 2, 2]
     assert {value: totals.reviews for value, totals in segment_totals(cols, "site").items()} == \
         {"north": 9, "south": 2, "other": 2}
+
+
+def test_inserts_counted_ahead_are_used_only_when_no_cut_applies_and_the_admitted_values_are_the_same(
+        make_config, mongo_client, monkeypatch):
+    import consumer.predictions
+    from bson import Timestamp
+
+    from clara.segment_rollups import segment_prediction_totals
+    from consumer.predictions import Inserted, begin_recount
+    from tests.support.calls import noted_calls
+
+    config = make_config(segments={"fields": ["site"], "max_values": 2})
+    cols = Collections.of(mongo_client, config)
+    ensure_indexes(cols)
+    in_transaction = noted_calls(monkeypatch, consumer.predictions, "count_inserts", lambda inserted, *args: len(inserted))
+
+    def inserts(site: str, n: int, at: Timestamp = Timestamp(2**31, 1)) -> list[Inserted]:
+        docs = [{"filename": f"{site}-{i}.jpg", "output_prediction": 1, "output_confidence": 0.8, "timestamp": START,
+                 "site": site} for i in range(n)]
+        cols.source.insert_many(docs)
+        return [Inserted(doc, at) for doc in docs]
+
+    def commit(inserted: list[Inserted], ahead=None) -> int:
+        ahead = prefetch(cols, config, [], inserted=inserted) if ahead is None else ahead
+        return commit_batch(mongo_client, cols, config, [], sinks=(), inserted=inserted,
+                            prefetched=ahead).counts["predictions"]
+
+    assert commit(inserts("north", 3)) == 3 and in_transaction == [3]   # admits `north`: only the transaction may
+    assert commit(inserts("north", 4)) == 4 and in_transaction == [3]   # counted ahead, and that count is used
+
+    again = inserts("north", 2)
+    ahead = prefetch(cols, config, [], inserted=again)   # counted under the values {north} ...
+    assert commit(inserts("south", 1)) == 1 and in_transaction == [3, 1]   # ... then `south` is admitted
+    assert commit(again, ahead) == 2 and in_transaction == [3, 1, 2]   # the values changed: counted again
+
+    split = inserts("north", 4)
+    ahead = prefetch(cols, config, [], inserted=split)
+    assert commit(split[:2], ahead) == 2 and commit(split[2:], ahead) == 2   # a split batch holds other events
+    assert in_transaction == [3, 1, 2, 2, 2]
+
+    assert commit(inserts("east", 2)) == 2 and in_transaction == [3, 1, 2, 2, 2]   # beyond the cap: `other`
+    assert {value: totals.predictions for value, totals in segment_prediction_totals(cols, "site").items()} \
+        == {"north": 13, "south": 1, "other": 2}
+
+    # A recount's cut holds inserts at or before it (and stays once the recount is done): counted ahead,
+    # those would count twice; the count made ahead is used only when every insert is after the cut.
+    held = inserts("north", 3, at=Timestamp(1, 1))
+    ahead = prefetch(cols, config, [], inserted=held)
+    assert ahead.inserts is not None and sum(ahead.inserts.counted.values()) == 3
+    begin_recount(mongo_client, cols, None, None, None, "test")
+    assert commit(held, ahead) == 0 and in_transaction[-1] == 3
+    assert sum(doc.get("predictions", 0) for doc in cols.predictions.find()) == 0   # emptied for the recount
+    assert commit(inserts("north", 5)) == 5 and in_transaction[-1] == 3   # after the cut: counted ahead, used
+    assert sum(doc.get("predictions", 0) for doc in cols.predictions.find()) == 5
