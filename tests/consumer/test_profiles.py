@@ -128,3 +128,16 @@ def test_the_local_store_profile_leaves_out_only_the_performance_metrics():
         summaries = [view.get_column(column).to_summary_dict() for view in (light, full)]
         counts = [{k: v for k, v in summary.items() if k.startswith(("counts/", "types/"))} for summary in summaries]
         assert counts[0] == counts[1] and counts[0]["counts/n"] == 200
+
+
+def test_the_schema_gives_the_profiles_whylogs_default_schema_gives(monkeypatch):
+    """consumer.profiles leaves out of its schema only a metric whylogs' default config leaves out anyway."""
+    from whylogs.core import DatasetSchema
+
+    created = dt.datetime(2024, 5, 2, tzinfo=UTC)
+    rows = rows_of(records(300, 4))
+    ours = profiles.profile_bytes(rows, HOUR, CLASSES, created=created), \
+        profiles.profile_view(rows, HOUR, CLASSES, created=created).serialize()
+    monkeypatch.setattr(profiles, "_SCHEMA", DatasetSchema())
+    assert (profiles.profile_bytes(rows, HOUR, CLASSES, created=created),
+            profiles.profile_view(rows, HOUR, CLASSES, created=created).serialize()) == ours
