@@ -191,13 +191,13 @@ def fold_by_hour(by_segment: Mapping[tuple[dt.datetime, Segment], Mapping[str, i
     return folded
 
 
-def by_field(by_segment: Mapping[tuple[dt.datetime, Segment], Counter[str]]) -> dict[tuple[dt.datetime, str, str],
-                                                                                     Counter[str]]:
+def by_field(by_segment: Mapping[tuple[dt.datetime, Segment], Mapping[str, int]]) -> dict[tuple[dt.datetime, str, str],
+                                                                                          dict[str, int]]:
     """Counters per (period, whole segment) as counters per (period, field, value)."""
-    split: dict[tuple[dt.datetime, str, str], Counter[str]] = defaultdict(Counter)
+    split: dict[tuple[dt.datetime, str, str], dict[str, int]] = defaultdict(dict)
     for (hour, segment), counter in by_segment.items():
         for field, value in segment:
-            split[(hour, field, value)].update(counter)
+            add_into(split[(hour, field, value)], counter)
     return split
 
 
