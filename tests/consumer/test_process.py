@@ -120,3 +120,55 @@ time.sleep(300)
         assert process.wait(timeout=60) == 0
     assert "ended 1 transaction(s) a killed consumer left open" in (tmp_path / "consumer.log").read_text()
     assert "probe" not in collections.source.find_one({"_id": doc_id})  # the orphan was aborted, not committed
+
+
+def workers_pid(log_path) -> int:
+    """The workers' process id, as the consumer logs it at start."""
+    def logged() -> int | None:
+        for line in log_path.read_text().splitlines():
+            if "outbox delivery and alerts run in process" in line:
+                return int(line.rsplit(" ", 1)[1])
+        return None
+    wait_for(lambda: logged() is not None, what="the workers' process")
+    return logged()
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"   # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
+
+
+def test_profiles_are_delivered_from_a_process_of_their_own_that_stops_with_the_consumer(
+        tmp_path, mongo_uri, collections, config):
+    collections.source.insert_many(predictions(30, start=START))
+    log_path = tmp_path / "consumer.log"
+    process = start("consumer", consumer_config(tmp_path, config), mongo_uri, log_path=log_path)
+    try:
+        pid = workers_pid(log_path)
+        assert pid != process.pid and parent_of(pid) == process.pid
+        wait_for(lambda: rollup_cells(collections)[2] == 30, what="the backlog")
+        wait_for(lambda: collections.outbox.count_documents({}) == 0 and any((tmp_path / "profiles").rglob("*.bin")),
+                 what="the profiles delivered")
+    finally:
+        process.send_signal(signal.SIGTERM)   # the consumer alone: it stops its workers itself
+        code = process.wait(timeout=60)
+    assert code == 0, log_path.read_text()
+    wait_for(lambda: not alive(pid), what="the workers' process to exit")
+
+
+def test_the_workers_process_does_not_outlive_a_killed_consumer(tmp_path, mongo_uri, collections, config):
+    log_path = tmp_path / "consumer.log"
+    process = start("consumer", consumer_config(tmp_path, config), mongo_uri, log_path=log_path)
+    pid = workers_pid(log_path)
+    process.kill()
+    process.wait(timeout=30)
+    wait_for(lambda: not alive(pid), timeout=15, what="the orphaned workers' process to exit")
+    assert "is gone: its workers stop" in log_path.read_text()

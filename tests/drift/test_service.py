@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
-from consumer.main import PeriodicWorker
+from consumer.workers import PeriodicWorker
 from drift.service import alerts_task
 from tests.drift.scenario import drift_settings
 from tests.drift.webhook_server import WebhookServer
