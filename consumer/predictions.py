@@ -82,6 +82,10 @@ class InsertCount:
     counted: Counter                      # by predicted class, "bad" for documents that break the contract
     rejections: list[Rejection]           # unreviewed documents that break it, to set aside
     admitted: Mapping[str, frozenset] | None = None   # Admission.stored it was counted under (None: no segments)
+    # The delta's $incs, per period and (with segments) per period and value: made with the count, so a count
+    # made ahead leaves the transaction only its writes.
+    updates: list = dataclasses.field(default_factory=list)
+    segment_updates: list = dataclasses.field(default_factory=list)
 
     def holds(self, inserted: Sequence[Inserted], admission: Admission | None, cut: Timestamp | None) -> bool:
         """True when it is what counting `inserted` in a transaction that reads `admission` and `cut` gives:
@@ -111,8 +115,8 @@ def count_inserts(inserted: Sequence[Inserted], n_classes: int, period: dt.timed
             counted["bad" if rejection is not None else str(item.doc["output_prediction"])] += 1
         if rejection is not None and item.doc.get("output_validated") is None:
             rejections.append(rejection)
-    return InsertCount(tuple(inserted), delta, counted, rejections,
-                       admission.stored if admission is not None else None)
+    return InsertCount(tuple(inserted), delta, counted, rejections, admission.stored if admission is not None else None,
+                       delta.updates(), delta.segment_updates() if admission is not None else [])
 
 
 def apply_inserts(session: ClientSession, cols: Collections, n_classes: int, period: dt.timedelta,
@@ -130,14 +134,14 @@ def apply_inserts(session: ClientSession, cols: Collections, n_classes: int, per
     else:
         count = count_inserts(inserted, n_classes, period, admission, cut, cut_hours)
     writes = [UpdateOne({"_id": hour}, {"$inc": inc, "$set": {"updated_at": now}}, upsert=True)
-              for hour, inc in count.delta.updates()]
+              for hour, inc in count.updates]
     if writes:
         cols.predictions.bulk_write(writes, ordered=False, session=session)
     if admission is not None:
         if segment_writes is not None:
-            segment_writes.add("predictions", count.delta.segment_updates())
+            segment_writes.add("predictions", count.segment_updates)
         else:
-            write_segment_rollups(session, cols.segment_predictions, count.delta.segment_updates(), now)
+            write_segment_rollups(session, cols.segment_predictions, count.segment_updates, now)
         save_admission(cols.state, admission, session)
     if count.rejections:   # reviewed ones are set aside by the review path, with the document
         cols.rejects.bulk_write([reject_write(rejection, now) for rejection in count.rejections], ordered=False,
