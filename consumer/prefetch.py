@@ -68,12 +68,15 @@ def prefetch(cols: Collections, config: Config, ids: Sequence[Any], *, skip: Col
 
 
 def _inserts_ahead(cols: Collections, config: Config, inserted: Sequence[Inserted]) -> InsertCount | None:
+    """The inserts' count made ahead, or None: whatever fails here (the server away, a document no one
+    foresaw) is met again by the transaction, which sets a failing document aside (consumer.isolation)."""
     try:
         admission = read_admission(cols.state, config.segments) if config.segments.enabled else None
+        count = count_inserts(inserted, config.n_classes, config.model.rollup_period, admission)
     except Exception as exc:  # noqa: BLE001 - the transaction counts them itself
-        log.debug("read ahead of the admitted segment values failed (%s: %s)", type(exc).__name__, exc)
+        log.debug("counting %d inserts ahead failed (%s: %s); the batch counts them itself", len(inserted),
+                  type(exc).__name__, exc)
         return None
-    count = count_inserts(inserted, config.n_classes, config.model.rollup_period, admission)
     return None if admission is not None and admission.pending() else count   # admitting is the transaction's
 
 

@@ -199,3 +199,23 @@ def test_inserts_counted_ahead_are_used_only_when_no_cut_applies_and_the_admitte
     assert sum(doc.get("predictions", 0) for doc in cols.predictions.find()) == 0   # emptied for the recount
     assert commit(inserts("north", 5)) == 5 and in_transaction[-1] == 3   # after the cut: counted ahead, used
     assert sum(doc.get("predictions", 0) for doc in cols.predictions.find()) == 5
+
+
+def test_inserts_that_cannot_be_counted_ahead_are_counted_by_their_transaction(collections, mongo_client, config,
+                                                                               monkeypatch):
+    """Whatever fails on the read-ahead thread (a document no one foresaw) is met by the batch's transaction,
+    which isolates it; it never stops the follower."""
+    import consumer.prefetch
+
+    def unforeseen(*args, **kwargs):
+        raise ValueError("a document no one foresaw")
+
+    def counted() -> int:
+        return sum(doc.get("predictions", 0) for doc in collections.predictions.find())
+
+    with running_follower(mongo_client, collections, config):
+        collections.source.insert_many(predictions(1, start=START, reviewed_fraction=0.0))
+        wait_for(lambda: counted() == 1, what="the start-up recount")   # from now on, inserts come by the stream
+        monkeypatch.setattr(consumer.prefetch, "count_inserts", unforeseen)
+        collections.source.insert_many(predictions(30, start=START, seed=2, reviewed_fraction=0.0))
+        wait_for(lambda: counted() == 31, what="every prediction counted")
