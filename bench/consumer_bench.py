@@ -10,8 +10,8 @@ Starts its own mongod (clara.embedded_mongo, a single-node replica set), inserts
    catches up on that half; then the same writer threads review the second half as fast as they can,
    and the consumer's rate is the second half divided by the time from the first write until the hourly
    rollups count every review. Review-to-rollup lag per review is `logged_at` (stamped by the consumer
-   inside its transaction) minus `timestamp_validated` (stamped by the writer); the consumer's RSS is
-   sampled every 0.2 s. Its JSON log gives the batch sizes and transaction times.
+   inside its transaction) minus `timestamp_validated` (stamped by the writer); the consumer's RSS, and
+   its workers' process's (consumer/workers.py), are sampled every 0.2 s. Its JSON log gives the batch sizes and transaction times.
    The web server (`python -m web`, a subprocess) runs through this phase too, with one SSE client on
    /api/stream recording the wall-clock arrival of every `update` event; review-to-SSE lag per review is
    the first update that arrived at or after its `logged_at`, minus `timestamp_validated`. The hub
@@ -432,10 +432,15 @@ def main(argv: list[str] | None = None) -> int:
                     raise RuntimeError(f"the SSE client did not connect ({sse.error!r})")
                 web_rss = ProcessRss(web.pid)  # stops with a last sample below, or when the web server exits
                 web_rss.start()
+                # The consumer's outbox delivery and alerts run in a child process (consumer/workers.py).
+                workers_rss = ProcessRss(next(child.pid for child in rss.process.children()
+                                              if "spawn_main" in " ".join(child.cmdline())))
+                workers_rss.start()
                 time.sleep(0.5)  # let the stream settle; its RSS here is the "start" figure
-                rss_start = rss.now_mib()
+                rss_start, workers_rss_start = rss.now_mib(), workers_rss.now_mib()
                 e2e_since = dt.datetime.now(UTC)
-                procs = {"consumer": rss.process, "mongod": psutil.Process(mongo.process.pid),
+                procs = {"consumer": rss.process, "its workers' process": workers_rss.process,
+                         "mongod": psutil.Process(mongo.process.pid),
                          "web": web_rss.process, "bench (writers, SSE client)": psutil.Process()}
                 cpu_before = {name: sum(p.cpu_times()[:2]) for name, p in procs.items()}
                 print(f"consumer caught up on {half:,} reviews in {catchup_seconds:.1f} s; writing the second half ...",
@@ -448,8 +453,10 @@ def main(argv: list[str] | None = None) -> int:
                 writer.join()
                 cpu = {name: round(sum(p.cpu_times()[:2]) - cpu_before[name], 1) for name, p in procs.items()}
                 time.sleep(0.5)
-                rss_end = rss.now_mib()
+                rss_end, workers_rss_end = rss.now_mib(), workers_rss.now_mib()
                 peak = max(rss.samples) / 2**20
+                workers_rss.done.set()
+                workers_rss.join()
             times = review_times(cols.source, cols.counted, [doc_id for doc_id, _ in second])
             last_logged, deadline = max(logged for _, logged in times), time.monotonic() + 10
             while not (sse.times and sse.times[-1] >= last_logged) and time.monotonic() < deadline:
@@ -512,6 +519,8 @@ def main(argv: list[str] | None = None) -> int:
                        "drain_after_last_write_seconds": round(done - writes["ended_perf"], 2),
                        "lag": lag, "sse_lag": sse_lag, "batches": batches, "cpu_seconds": cpu},
         "consumer_rss_mib": {"peak": round(peak, 1), "start": rss_start, "end": rss_end, **rss.summary()},
+        "consumer_workers_rss_mib": {"peak": round(max(workers_rss.samples) / 2**20, 1), "start": workers_rss_start,
+                                     "end": workers_rss_end, **workers_rss.summary()},
         "web_rss_mib": {"peak": round(web_peak, 1), **web_rss.summary()},
         "sse_max_updates_per_second": config.web.sse_max_updates_per_second,
         "consumer_exit_code": code, "batch_size": config.consumer.batch_size,
@@ -563,6 +572,8 @@ def main(argv: list[str] | None = None) -> int:
           + ", ".join(f"{name} {value}" for name, value in cpu.items()))
     r = result["consumer_rss_mib"]
     print(f"consumer RSS MiB: peak {r['peak']}, at start of the live phase {r['start']}, at its end {r['end']}")
+    r = result["consumer_workers_rss_mib"]
+    print(f"its workers' process RSS MiB: peak {r['peak']}, at start of the live phase {r['start']}, at its end {r['end']}")
     print(f"web RSS MiB: peak {result['web_rss_mib']['peak']} (1 SSE client, live phase)")
     print(f"wrote {args.output}")
     return 0
