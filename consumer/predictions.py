@@ -78,14 +78,13 @@ class InsertCount:
     (consumer.prefetch) as if no recount cut held any and under the values admitted as read then."""
 
     items: Sequence[Inserted]
-    delta: PredictionDelta
     counted: Counter                      # by predicted class, "bad" for documents that break the contract
     rejections: list[Rejection]           # unreviewed documents that break it, to set aside
-    admitted: Mapping[str, frozenset] | None = None   # Admission.stored it was counted under (None: no segments)
-    # The delta's $incs, per period and (with segments) per period and value: made with the count, so a count
-    # made ahead leaves the transaction only its writes.
-    updates: list = dataclasses.field(default_factory=list)
-    segment_updates: list = dataclasses.field(default_factory=list)
+    admitted: Mapping[str, frozenset] | None   # Admission.stored it was counted under (None: no segments)
+    # The $incs per period and (with segments) per period and value: made with the count, so a count made
+    # ahead leaves the transaction only its writes.
+    updates: list
+    segment_updates: list
 
     def holds(self, inserted: Sequence[Inserted], admission: Admission | None, cut: Timestamp | None) -> bool:
         """True when it is what counting `inserted` in a transaction that reads `admission` and `cut` gives:
@@ -115,7 +114,7 @@ def count_inserts(inserted: Sequence[Inserted], n_classes: int, period: dt.timed
             counted["bad" if rejection is not None else str(item.doc["output_prediction"])] += 1
         if rejection is not None and item.doc.get("output_validated") is None:
             rejections.append(rejection)
-    return InsertCount(tuple(inserted), delta, counted, rejections, admission.stored if admission is not None else None,
+    return InsertCount(tuple(inserted), counted, rejections, admission.stored if admission is not None else None,
                        delta.updates(), delta.segment_updates() if admission is not None else [])
 
 

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 from clara.config import Config
 from clara.db import Collections
 from clara.records import Record, Rejection, parse_document
-from clara.segments import read_admission
+from clara.segments import Admission, read_admission
 from consumer.batch import BatchPlan, new_batch_id, plan_batch
 from consumer.predictions import InsertCount, Inserted, count_inserts
 
@@ -62,16 +62,34 @@ NOTHING = Prefetched()
 def prefetch(cols: Collections, config: Config, ids: Sequence[Any], *, skip: Collection[Any] = (),
              inserted: Sequence[Inserted] = ()) -> Prefetched:
     """Read, parse and plan the documents of `ids` not in `skip` (majority read concern, no transaction), and
-    count the insert events `inserted`."""
-    reviews = _reviews_ahead(cols, config, ids, skip)
-    return dataclasses.replace(reviews, inserts=_inserts_ahead(cols, config, inserted)) if inserted else reviews
-
-
-def _inserts_ahead(cols: Collections, config: Config, inserted: Sequence[Inserted]) -> InsertCount | None:
-    """The inserts' count made ahead, or None: whatever fails here (the server away, a document no one
-    foresaw) is met again by the transaction, which sets a failing document aside (consumer.isolation)."""
+    count the insert events `inserted`; the admitted segment values are read once for both."""
+    wanted = [doc_id for doc_id in ids if doc_id not in skip]
+    if not wanted and not inserted:
+        return NOTHING
     try:
-        admission = read_admission(cols.state, config.segments) if config.segments.enabled else None
+        admitted = read_admission(cols.state, config.segments).stored if config.segments.enabled else None
+    except Exception as exc:  # noqa: BLE001 - the transaction plans and counts the batch itself
+        log.debug("read ahead of the admitted segment values failed (%s: %s)", type(exc).__name__, exc)
+        admitted = UNREAD
+    reviews = _reviews_ahead(cols, config, wanted, admitted) if wanted else NOTHING
+    return dataclasses.replace(reviews, inserts=_inserts_ahead(config, inserted, admitted)) if inserted else reviews
+
+
+UNREAD = object()   # the admitted values could not be read ahead
+
+
+def _admission(config: Config, admitted: Mapping[str, frozenset] | None) -> Admission | None:
+    """An Admission of the values read ahead, its own for each plan or count (each may admit into it)."""
+    return None if admitted is None else Admission(config.segments, admitted)
+
+
+def _inserts_ahead(config: Config, inserted: Sequence[Inserted], admitted: Any) -> InsertCount | None:
+    """The inserts' count made ahead, or None: whatever fails here (the values unread, a document no one
+    foresaw) is met again by the transaction, which sets a failing document aside (consumer.isolation)."""
+    if admitted is UNREAD:
+        return None
+    admission = _admission(config, admitted)
+    try:
         count = count_inserts(inserted, config.n_classes, config.model.rollup_period, admission)
     except Exception as exc:  # noqa: BLE001 - the transaction counts them itself
         log.debug("counting %d inserts ahead failed (%s: %s); the batch counts them itself", len(inserted),
@@ -80,22 +98,17 @@ def _inserts_ahead(cols: Collections, config: Config, inserted: Sequence[Inserte
     return None if admission is not None and admission.pending() else count   # admitting is the transaction's
 
 
-def _reviews_ahead(cols: Collections, config: Config, ids: Sequence[Any], skip: Collection[Any]) -> Prefetched:
-    wanted = [doc_id for doc_id in ids if doc_id not in skip]
-    if not wanted:
-        return NOTHING
+def _reviews_ahead(cols: Collections, config: Config, wanted: Sequence[Any], admitted: Any) -> Prefetched:
     try:
-        docs = {doc["_id"]: doc for doc in cols.source.find({"_id": {"$in": wanted}})}
+        docs = {doc["_id"]: doc for doc in cols.source.find({"_id": {"$in": list(wanted)}})}
     except Exception as exc:  # noqa: BLE001 - the transaction reads them again and meets the cause itself
         log.debug("read ahead of %d documents failed (%s: %s); the batch reads them itself",
                   len(wanted), type(exc).__name__, exc)
         return NOTHING
     parsed = {doc_id: parse_document(doc, config.n_classes) for doc_id, doc in docs.items()}
-    try:
-        admission = read_admission(cols.state, config.segments) if config.segments.enabled else None
-    except Exception as exc:  # noqa: BLE001 - as above: the transaction plans the batch itself
-        log.debug("read ahead of the admitted segment values failed (%s: %s)", type(exc).__name__, exc)
+    if admitted is UNREAD:   # the transaction plans the batch itself
         return Prefetched(frozenset(wanted), docs, parsed)
+    admission = _admission(config, admitted)
     plan = plan_batch(list(docs.values()), config.n_classes, config.model.rollup_period, new_batch_id(),
                       parsed=parsed, admission=admission)
     if admission is not None and admission.pending():

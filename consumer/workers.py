@@ -17,7 +17,7 @@ import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from clara import telemetry
@@ -104,20 +104,24 @@ class Workers:
         if self.process is not None and not self.process.is_alive() and not self._stop.is_set():
             log.error("the workers' process exited with code %s; starting it again", self.process.exitcode)
             self.start()
-        for event in self._wake:
-            event.set()
+        _set_all(self._wake)
 
     def stop(self) -> None:
         self._stop.set()
-        for event in self._wake:
-            event.set()
+        _set_all(self._wake)
         if self.process is None:
             return
-        self.process.join(stop_timeout(self.config))
+        timeout = stop_timeout(self.config)
+        self.process.join(timeout)
         if self.process.is_alive():
-            log.warning("the workers' process did not stop in %.0f s; terminating it", stop_timeout(self.config))
+            log.warning("the workers' process did not stop in %.0f s; terminating it", timeout)
             self.process.terminate()
             self.process.join(5)
+
+
+def _set_all(events: Sequence[Any]) -> None:
+    for event in events:
+        event.set()
 
 
 def run_workers(config_path: str | None, stop: Any, wake_outbox: Any, wake_alerts: Any, parent_pid: int) -> None:
@@ -140,9 +144,7 @@ def run_workers(config_path: str | None, stop: Any, wake_outbox: Any, wake_alert
     while not stop.wait(ORPHAN_CHECK_SECONDS):
         if os.getppid() != parent_pid:
             log.warning("the consumer (process %d) is gone: its workers stop", parent_pid)
-            stop.set()
-            wake_outbox.set()
-            wake_alerts.set()
+            _set_all((stop, wake_outbox, wake_alerts))
     for worker in workers:
         worker.join(stop_timeout(config))
     client.close()

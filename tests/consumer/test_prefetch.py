@@ -20,6 +20,19 @@ UTC = dt.timezone.utc
 START = dt.datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
 
 
+def segmented_by_site(make_config, mongo_client, max_values: int):
+    """A config with `site` as its segment field, and its collections, indexed."""
+    config = make_config(segments={"fields": ["site"], "max_values": max_values})
+    cols = Collections.of(mongo_client, config)
+    ensure_indexes(cols)
+    return config, cols
+
+
+def site_docs(site: str, n: int, **fields) -> list[dict]:
+    return [{"filename": f"{site}-{i}.jpg", "output_prediction": 1, "output_confidence": 0.8, "timestamp": START,
+             "site": site} | fields for i in range(n)]
+
+
 def test_a_review_changed_after_it_was_read_ahead_is_corrected_by_its_event(collections, mongo_client, config):
     doc_id = collections.source.insert_one({"filename": "a.jpg", "output_prediction": 2, "output_confidence": 0.7,
                                            "timestamp": START, "output_validated": 2}).inserted_id
@@ -95,9 +108,7 @@ def test_the_plan_made_ahead_is_used_only_for_exactly_its_uncounted_documents(co
 
 
 def test_with_segments_the_transaction_plans_with_the_values_it_admits(make_config, mongo_client):
-    config = make_config(segments={"fields": ["site"], "max_values": 5})
-    cols = Collections.of(mongo_client, config)
-    ensure_indexes(cols)
+    config, cols = segmented_by_site(make_config, mongo_client, 5)
     docs = predictions(6, start=START)
     for i, doc in enumerate(docs):
         doc["site"] = f"site-{i % 2}"
@@ -115,15 +126,11 @@ def test_with_segments_a_batch_planned_ahead_is_planned_again_only_when_the_admi
     from clara.segment_rollups import segment_totals
     from tests.support.calls import noted_calls
 
-    config = make_config(segments={"fields": ["site"], "max_values": 2})
-    cols = Collections.of(mongo_client, config)
-    ensure_indexes(cols)
+    config, cols = segmented_by_site(make_config, mongo_client, 2)
     planned = noted_calls(monkeypatch, consumer.batch, "plan_batch", lambda docs, *args: len(docs))
 
     def review(site: str, n: int) -> list:
-        docs = [{"filename": f"{site}-{i}.jpg", "output_prediction": 1, "output_confidence": 0.8, "timestamp": START,
-                 "output_validated": 1, "site": site} for i in range(n)]
-        return cols.source.insert_many(docs).inserted_ids
+        return cols.source.insert_many(site_docs(site, n, output_validated=1)).inserted_ids
 
     north = review("north", 3)
     commit_batch(mongo_client, cols, config, north, sinks=(), prefetched=prefetch(cols, config, north))
@@ -156,14 +163,11 @@ def test_inserts_counted_ahead_are_used_only_when_no_cut_applies_and_the_admitte
     from consumer.predictions import Inserted, begin_recount
     from tests.support.calls import noted_calls
 
-    config = make_config(segments={"fields": ["site"], "max_values": 2})
-    cols = Collections.of(mongo_client, config)
-    ensure_indexes(cols)
+    config, cols = segmented_by_site(make_config, mongo_client, 2)
     in_transaction = noted_calls(monkeypatch, consumer.predictions, "count_inserts", lambda inserted, *args: len(inserted))
 
     def inserts(site: str, n: int, at: Timestamp = Timestamp(2**31, 1)) -> list[Inserted]:
-        docs = [{"filename": f"{site}-{i}.jpg", "output_prediction": 1, "output_confidence": 0.8, "timestamp": START,
-                 "site": site} for i in range(n)]
+        docs = site_docs(site, n)
         cols.source.insert_many(docs)
         return [Inserted(doc, at) for doc in docs]
 
