@@ -34,7 +34,6 @@ from clara.records import Rejection, parse_document
 from clara.rollups import CONFIDENCE_BINS, PeriodDelta, add_into, calibration_bin_micros, confidence_bin, local_day
 from clara.segments import Segment
 
-UTC = dt.timezone.utc
 FLAT = ("classes", "no_confidence")                            # {"<pred>": n}
 NESTED = ("confidence", "calibration", "calibration_micros")   # {"<pred>": {"<bin>": n}}
 # Rejections that leave no prediction time to file the document under.
@@ -55,7 +54,7 @@ def classify(doc: Mapping[str, Any], n_classes: int,
     if isinstance(parsed, Rejection):
         if parsed.field in TIMELESS:
             return None, parsed
-        return (period_start(_aware(doc["timestamp"]), period), {"predictions": 1, "bad": 1}), parsed
+        return (period_start(doc["timestamp"], period), {"predictions": 1, "bad": 1}), parsed
     predicted = parsed.predicted
     inc = {"predictions": 1, f"classes.{predicted}": 1}
     if parsed.confidence is None:
@@ -70,8 +69,6 @@ def classify(doc: Mapping[str, Any], n_classes: int,
     return (period_start(parsed.timestamp, period), inc), None
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 class PredictionDelta(PeriodDelta):
@@ -193,5 +190,5 @@ def predictions_by_day(docs: Iterable[Mapping[str, Any]], zone: ZoneInfo) -> dic
     """Prediction counters per calendar day in `zone`, from hour documents."""
     days: dict[dt.date, list] = defaultdict(list)
     for doc in docs:
-        days[local_day(_aware(doc["_id"]), zone)].append(doc)
+        days[local_day(doc["_id"], zone)].append(doc)
     return {day: PredictionTotals.of(hours) for day, hours in days.items()}

@@ -107,7 +107,6 @@ class Counted:
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> Counted:
         hour = doc["hour"]
-        hour = hour.replace(tzinfo=UTC) if hour.tzinfo is None else hour.astimezone(UTC)
         segment = tuple(sorted(doc["segment"].items())) if doc.get("segment") else ()
         return cls(hour, doc["predicted"], doc["truth"], doc["confidence_micros"], doc["latency_ms"], segment)
 
@@ -350,7 +349,5 @@ def day_bounds(first: dt.date, last: dt.date, zone: ZoneInfo) -> tuple[dt.dateti
 def totals_by_day(docs: Iterable[Mapping[str, Any]], zone: ZoneInfo) -> dict[dt.date, Totals]:
     days: dict[dt.date, _Summer] = defaultdict(_Summer)
     for doc in docs:
-        hour = doc["_id"]
-        hour = hour.replace(tzinfo=UTC) if hour.tzinfo is None else hour
-        days[local_day(hour, zone)].add(doc)
+        days[local_day(doc["_id"], zone)].add(doc)
     return {day: summer.totals() for day, summer in days.items()}

@@ -60,7 +60,6 @@ from clara.predictions import PredictionTotals
 from clara.rollups import Totals, day_bounds, local_day
 from clara.segments import field_range, hour_range, key_value, segment_id, value_key
 
-UTC = dt.timezone.utc
 HOUR = dt.timedelta(hours=1)
 T = TypeVar("T")
 
@@ -162,12 +161,10 @@ def segment_days(cols: Collections, field: str, value: str, first: dt.date, last
     def days(collection: Collection) -> dict[dt.date, list]:
         found: dict[dt.date, list] = defaultdict(list)
         for hour, _, counters in _counters(collection, field, start, end, value):
-            found[local_day(_aware(hour), zone)].append(counters)
+            found[local_day(hour, zone)].append(counters)
         return found
 
     return ({day: Totals.of(docs) for day, docs in days(cols.segment_rollups).items()},
             {day: PredictionTotals.of(docs) for day, docs in days(cols.segment_predictions).items()})
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

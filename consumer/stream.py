@@ -353,7 +353,7 @@ class Follower:
                     upcoming = ahead.submit(functools.partial(self._gather, stream, batch.review_ids))
                     for doc_id, exc in batch.undecodable:
                         set_aside(self.cols, doc_id, exc)
-                    lag = (dt.datetime.now(UTC) - min(batch.wall).replace(tzinfo=UTC)).total_seconds() \
+                    lag = (dt.datetime.now(UTC) - min(batch.wall)).total_seconds() \
                         if batch.wall else None
                     result = commit_isolating(functools.partial(commit_batch, self.client, self.cols, self.config),
                                               self.cols, batch.review_ids, sinks=self.sinks, inserted=batch.inserted,

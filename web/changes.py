@@ -156,7 +156,7 @@ class ChangeFence:
             hours = self._hours[role]
             hour = change.get("documentKey", {}).get("_id")
             if hours is not None and isinstance(hour, dt.datetime) and len(hours) < MAX_NOTED_HOURS:
-                hours.add(hour if hour.tzinfo is not None else hour.replace(tzinfo=dt.timezone.utc))
+                hours.add(hour)
             elif not isinstance(hour, dt.datetime):
                 return   # not an hour: no range query of the caches can match it
             else:

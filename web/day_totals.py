@@ -23,7 +23,7 @@ from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from clara.db import Collections
-from clara.rollups import UTC, day_bounds, local_day
+from clara.rollups import day_bounds, local_day
 from web.changes import ChangeFence
 from web.coalesce import Coalesced
 
@@ -113,7 +113,7 @@ class DayTotals(Generic[T]):
         queries += [{"_id": {"$gte": start, "$lt": end}} for start, end in self._runs(missing)]
         for query in queries:
             for doc in await collection.find(query).to_list(None):
-                hour = _utc(doc["_id"])
+                hour = doc["_id"]
                 day = local_day(hour, self.zone)
                 if day not in touched:
                     hours[day] = dict(hours[day])
@@ -142,5 +142,3 @@ def _sum_days(summed: Callable[[Iterable[dict]], T], hours_by_day: dict[dt.date,
     return {day: summed(hours.values()) for day, hours in hours_by_day.items()}
 
 
-def _utc(hour: dt.datetime) -> dt.datetime:
-    return hour.replace(tzinfo=UTC) if hour.tzinfo is None else hour

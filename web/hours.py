@@ -153,7 +153,7 @@ def _moment(name: str, text: str, zone: ZoneInfo) -> dt.datetime:
 async def documents(collection, hours: HourRange) -> dict[dt.datetime, dict[str, Any]]:
     """The stored rollup document of every period of the range, by its UTC start, as stored now."""
     start, end = hours.bounds
-    return {_utc(doc["_id"]): doc
+    return {doc["_id"]: doc
             for doc in await collection.find({"_id": {"$gte": start, "$lt": end}}).to_list(None)}
 
 
@@ -187,5 +187,3 @@ async def by_period(cache, collections: Collections, span: Span) -> tuple[dict, 
     return await cache.by_day_versioned(collections, span)
 
 
-def _utc(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

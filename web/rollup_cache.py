@@ -149,14 +149,14 @@ class RollupCache(Generic[T]):
             fetched = await self._collection(collections).find({"_id": {"$in": stale}}).to_list(None) if stale else []
         else:  # nothing of the range in memory yet: read it all at once
             fetched = await self._collection(collections).find(query).to_list(None)
-            listed = {_utc(doc["_id"]): doc.get("updated_at") for doc in fetched}
+            listed = {doc["_id"]: doc.get("updated_at") for doc in fetched}
         for hour in [hour for hour in self.hours if start <= hour < end and hour not in listed]:
             del self.hours[hour]  # deleted (a rebuilt hour not written again)
         if len(self.hours) + len(fetched) > MAX_HOURS:
             self.hours.clear()
             self.days.clear()
         for doc in fetched:
-            self.hours[_utc(doc["_id"])] = (doc.get("updated_at"), doc)
+            self.hours[doc["_id"]] = (doc.get("updated_at"), doc)
         return listed
 
     async def _listing(self, collections: Collections, start: Hour, end: Hour) -> dict[Hour, Stamp]:
@@ -180,7 +180,7 @@ class RollupCache(Generic[T]):
 
     async def _list(self, collections: Collections, start: Hour, end: Hour) -> dict[Hour, Stamp]:
         query = {"_id": {"$gte": start, "$lt": end}}
-        return {_utc(doc["_id"]): doc.get("updated_at")
+        return {doc["_id"]: doc.get("updated_at")
                 for doc in await self._collection(collections).find(query, {"updated_at": 1}).to_list(None)}
 
     def _trusted(self, hour: Hour, stamp: Stamp, settled: dt.datetime) -> bool:
@@ -194,5 +194,3 @@ def _sum_days(summed: Callable[[Iterable[dict]], T], docs_by_day: dict[dt.date, 
     return {day: summed(docs) for day, docs in docs_by_day.items()}
 
 
-def _utc(hour: dt.datetime) -> dt.datetime:
-    return hour.replace(tzinfo=UTC) if hour.tzinfo is None else hour

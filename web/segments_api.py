@@ -34,7 +34,7 @@ from aiohttp import web
 from clara.config import Config
 from clara.db import Collections
 from clara.predictions import PredictionTotals
-from clara.rollups import UTC, Totals, local_day
+from clara.rollups import Totals, local_day
 from clara.segment_rollups import segments_seen
 from clara.segments import MAX_VALUE_LENGTH, field_range, value_key
 from web import keys
@@ -98,7 +98,7 @@ async def documents(collections: Collections, role: str, segment: Segment,
     collection = getattr(collections, SEGMENT_ROLES[role])
     key = value_key(segment.value)
     found = await collection.find(field_range(segment.field, *span.bounds), {f"values.{key}": 1}).to_list(None)
-    return {_utc(doc["_id"]["hour"]): doc["values"][key] for doc in found if key in (doc.get("values") or {})}
+    return {doc["_id"]["hour"]: doc["values"][key] for doc in found if key in (doc.get("values") or {})}
 
 
 def summed_by_period(span: Span, docs: Mapping[dt.datetime, Mapping[str, Any]],
@@ -159,5 +159,3 @@ async def segments(request: web.Request) -> web.Response:
                    for field in config.segments.fields]})
 
 
-def _utc(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

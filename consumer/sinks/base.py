@@ -49,7 +49,6 @@ class OutboxEntry:
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> OutboxEntry:
         hour = doc["hour"]
-        hour = hour.replace(tzinfo=dt.timezone.utc) if hour.tzinfo is None else hour.astimezone(dt.timezone.utc)
         profile = doc.get("profile")
         return cls(str(doc["_id"]), str(doc.get("batch_id", "")), hour, int(doc.get("rows", 0)), doc.get("columns"),
                    None if profile is None else bytes(profile))

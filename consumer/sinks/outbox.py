@@ -105,7 +105,7 @@ def deliver_pending(collections: Collections, config: Config, sinks: Sequence[Si
 
 def _due(doc: dict, name: str, now: dt.datetime) -> bool:
     not_before = (doc.get("next_attempt_at") or {}).get(name)
-    return not_before is None or _utc(not_before) <= now
+    return not_before is None or not_before <= now
 
 
 def _due_query(name: str, now: dt.datetime) -> dict:
@@ -121,7 +121,7 @@ def _ready(collections: Collections, sink: Sink, now: dt.datetime, limit: int) -
     oldest = collections.outbox.find_one(due, {"created_at": 1}, sort=[("created_at", 1)])
     if oldest is None:
         return False
-    if _utc(oldest["created_at"]) <= now - dt.timedelta(seconds=sink.interval_seconds):
+    if oldest["created_at"] <= now - dt.timedelta(seconds=sink.interval_seconds):
         return True
     return collections.outbox.count_documents(due, limit=limit) >= limit
 
@@ -225,7 +225,7 @@ def _maintain(collections: Collections, config: Config, names: list[str], now: d
     """At most every MAINTENANCE_SECONDS: delete dead entries past their retention, and entries left done."""
     state = collections.state.find_one({"_id": OUTBOX_STATE_ID}, {"maintained_at": 1}) or {}
     last = state.get("maintained_at")
-    if last is not None and now - dt.timedelta(seconds=MAINTENANCE_SECONDS) < _utc(last) <= now:
+    if last is not None and now - dt.timedelta(seconds=MAINTENANCE_SECONDS) < last <= now:
         return
     collections.state.update_one({"_id": OUTBOX_STATE_ID}, {"$set": {"maintained_at": now}}, upsert=True)
     outbox = collections.outbox
@@ -268,8 +268,6 @@ def requeue_dead(collections: Collections, sink: str, entry_ids: Iterable[str] |
 
 
 def _before(moment: object, cutoff: dt.datetime) -> bool:
-    return isinstance(moment, dt.datetime) and _utc(moment) < cutoff
+    return isinstance(moment, dt.datetime) and moment < cutoff
 
 
-def _utc(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment
