@@ -273,18 +273,19 @@ async def _volume_parts(app: web.Application, span: Span, now: dt.datetime) -> t
 async def health(request: web.Request) -> web.Response:
     """Data health. With a `segment`, pending reviews and review latency are that segment's (its rollups); what
     the consumer set aside, the outbox and the consumer's state are the whole system's whatever the segment (a
-    document set aside is counted in no segment, and the outbox and the consumer serve every segment at once)."""
+    document set aside is counted in no segment, and the outbox and the consumer serve every segment at once).
+    `segments_pending` says how much the segment figures trail the overall ones, while the consumer is behind."""
     app = request.app
     config, collections = app[keys.CONFIG], app[keys.COLLECTIONS]
     values = query(request, (*RANGE_PARAMETERS, segments_api.PARAMETER))
     days = span_of(values, config)
     segment = segments_api.segment_of(values, config)
-    (by_day, _), pending, rejects, backlog, consumer = await asyncio.gather(
+    (by_day, _), pending, rejects, backlog, consumer, put_off = await asyncio.gather(
         totals_by_period(app, days, segment=segment), _pending(app, days, segment),
         queries.rejects(collections), queries.outbox_backlog(collections),
-        queries.consumer_state(collections, dt.datetime.now(dt.timezone.utc)))
+        queries.consumer_state(collections, dt.datetime.now(dt.timezone.utc)), queries.segments_pending(collections))
     return web.json_response({
         "range": days.to_json(), "segment": None if segment is None else segment.to_json(), "pending": pending,
         "latency": await _run(reports.from_days, reports.latency, by_day),
-        "rejects": rejects, "outbox_backlog": backlog, "consumer": consumer,
+        "rejects": rejects, "outbox_backlog": backlog, "consumer": consumer, "segments_pending": put_off,
         "live": app[keys.HUB].live})

@@ -64,20 +64,24 @@ async def metrics(request: web.Request) -> web.Response:
     days = default_range(config)
     now = dt.datetime.now(dt.timezone.utc)
     loop = asyncio.get_running_loop()
-    by_day, pending, rejects, backlog, consumer, counters, alerts, segments = await asyncio.gather(
+    by_day, pending, rejects, backlog, consumer, counters, alerts, segments, put_off = await asyncio.gather(
         app[keys.ROLLUP_CACHE].by_day(collections, days), queries.pending_reviews(collections, days),
         collections.rejects.count_documents({}), queries.outbox_backlog(collections),
         queries.consumer_state(collections, now), collections.state.find_one({"_id": telemetry.TELEMETRY_ID}),
         queries.open_alerts_by_severity(collections),
         loop.run_in_executor(None, segment_metrics.window_figures, app[keys.DRIFT_COLLECTIONS], config.segments,
-                             *days.bounds) if config.segments.enabled else asyncio.sleep(0, []))
+                             *days.bounds) if config.segments.enabled else asyncio.sleep(0, []),
+        queries.segments_pending(collections))
     summary = await loop.run_in_executor(None, reports.from_days, reports.summary, by_day, pending, days, config)
     hub = app[keys.HUB]
     figures = telemetry.read(counters)
     scraped = [*_window_families(config, summary, pending),
                *_state_families(consumer, backlog, rejects, alerts, len(hub.clients), hub.live),
                *_consumer_families(config, figures), *_prediction_families(config, figures),
-               *segment_metrics.families(segments, config.web.default_range_days)]
+               *segment_metrics.families(segments, config.web.default_range_days),
+               *([] if put_off is None else [_gauge(
+                   "clara_segments_pending_batches", "Batches whose segment increments the consumer put off while "
+                   "behind: segment figures lack them until folded (the overall ones count them)", put_off["batches"])])]
     return web.Response(body=app[keys.METRICS].render(scraped), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

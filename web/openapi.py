@@ -194,7 +194,9 @@ SCHEMAS = {
                           last_at={"type": "string", "format": "date-time", "nullable": True})}),
                       consumer=_object(known={"type": "boolean"},
                                        last_batch_at={"type": "string", "format": "date-time", "nullable": True},
-                                       lag_seconds=NUMBER, seconds_since_last_batch=NUMBER)),
+                                       lag_seconds=NUMBER, seconds_since_last_batch=NUMBER),
+                      segments_pending={**_object(batches=COUNT, oldest_at={
+                          "type": "string", "format": "date-time", "nullable": True}), "nullable": True}),
     "Alert": ALERT,
     "Alerts": _object(range=RANGE, limit=COUNT, open=ALERT_LIST, past=ALERT_LIST),
     "AlertDetail": {**ALERT, "required": [*ALERT["required"], "transitions"],

@@ -39,6 +39,16 @@ async def outbox_backlog(collections: Collections) -> int:
     return await collections.outbox.count_documents({})
 
 
+async def segments_pending(collections: Collections) -> dict[str, Any] | None:
+    """The segment increments the consumer put off while behind (clara.segment_pending), which segment figures
+    still lack until a fold applies them: how many batches' worth and since when. None without segments.fields."""
+    if not collections.segmented:
+        return None
+    batches = await collections.segment_pending.count_documents({})
+    oldest = await collections.segment_pending.find_one({}, {"at": 1}, sort=[("_id", 1)]) if batches else None
+    return {"batches": batches, "oldest_at": _iso((oldest or {}).get("at"))}
+
+
 async def consumer_state(collections: Collections, now: dt.datetime) -> dict[str, Any]:
     """The consumer's last batch time and lag, from its state document when it has written one."""
     doc = await collections.state.find_one({"_id": CONSUMER_STATE_ID}) or {}

@@ -121,6 +121,7 @@ async def test_training_data_and_health(client, documents, web_config, web_colle
     assert [(r["reason"], r["count"]) for r in health["rejects"]["by_reason"]] == [
         ("output_prediction: missing", 2), ("timestamp: expected a date, got str 'x'", 1)]
     assert health["consumer"]["lag_seconds"] == 0.25
+    assert health["segments_pending"] is None   # no segments.fields: nothing can trail
     assert health["pending"] == summary["pending"]
     reviewed = [doc for doc in _in_days(documents, web_config.model.zone, SPRING, SPRING) if "output_validated" in doc]
     latencies = [(doc["timestamp_validated"] - doc["timestamp"]).total_seconds() for doc in reviewed]

@@ -755,6 +755,7 @@ async def test_data_health_of_a_segment_shows_its_figures_and_names_the_whole_sy
         assert values["latency-mean"] == mine["latency"]["mean_seconds"]
         assert values["rejects-total"] == every["rejects"]["total"] == len(REJECTS)
         assert values["outbox-backlog"] == every["outbox_backlog"]
+        assert values["segments-pending"] == every["segments_pending"]["batches"] == mine["segments_pending"]["batches"]
         assert (await _chart(page, "health-latency"))["data"] == [[b["count"] for b in mine["latency"]["histogram"]]]
         narrowed = await page.eval_on_selector_all("#panel-health > h2, #panel-health > .grid h2",
                                                    "hs => hs.map(h => h.textContent)")

@@ -56,7 +56,9 @@ async def test_segment_gauges_equal_the_documents_counts_within_the_cap(client, 
     count_inserts(mongo_client, web_collections, web_config, docs + old)
     process()
     admitted = web_collections.state.find_one({"_id": SEGMENTS_STATE_ID})["values"]
+    web_collections.segment_pending.insert_one({"at": now})   # a batch put off while behind, not yet folded
     values = await scrape(client)
+    assert values[("clara_segments_pending_batches", ())] == 1
 
     for field in FIELDS:
         def segment(doc) -> str:

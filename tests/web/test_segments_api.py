@@ -255,3 +255,26 @@ async def test_compare_counts_only_the_days_both_sides_have_reviews(client, docu
     whole = await _get(client, "/api/summary", **RANGE, segment="model_version:v1")
     assert sum(row["n"] for row in body["accuracy_by_period"]["a"]) == whole["reviews"] > expected["reviews"]
 
+
+
+async def test_data_health_shows_the_segment_increments_put_off_while_behind_until_they_are_folded(
+        client, documents, mongo_client, web_collections):
+    from clara.segment_pending import SegmentWrites, commit_segment_writes, fold_all
+    from clara.segments import segment_id
+
+    assert (await _get(client, "/api/health", **RANGE))["segments_pending"] == {"batches": 0, "oldest_at": None}
+    hour = dt.datetime(2024, 3, 30, 10, tzinfo=UTC)
+    moments = [dt.datetime(2024, 4, 2, 8, 0, second, tzinfo=UTC) for second in (1, 2)]
+    for moment in moments:   # two full batches put off, as the consumer does while behind
+        writes = SegmentWrites()
+        writes.add("predictions", [((hour, "site", "north"), {"predictions": 1, "classes.0": 1})])
+        with mongo_client.start_session() as session, session.start_transaction():
+            assert commit_segment_writes(session, web_collections, writes, moment, defer=True)
+    before = web_collections.segment_predictions.find_one({"_id": segment_id(hour, "site")})
+
+    health = await _get(client, "/api/health", **RANGE, segment="site:north")
+    assert health["segments_pending"] == {"batches": 2, "oldest_at": moments[0].isoformat()}
+    assert fold_all(mongo_client, web_collections) == 1
+    assert (await _get(client, "/api/health", **RANGE))["segments_pending"] == {"batches": 0, "oldest_at": None}
+    after = web_collections.segment_predictions.find_one({"_id": segment_id(hour, "site")})
+    assert after["values"]["north"]["predictions"] == before["values"]["north"]["predictions"] + 2

@@ -73,6 +73,16 @@ function byReason(rows) {
   return [...groups.values()].sort((a, b) => b.count - a.count || a.field.localeCompare(b.field));
 }
 
+// With segments: the batches whose segment increments the consumer put off while behind. Until a fold applies
+// them, segment figures trail the overall ones; the tile says so, and since when.
+function putOff(pending, zone) {
+  if (!pending) return [];
+  const shown = pending.oldest_at ? `${count(pending.batches)} · since ${dateTime(pending.oldest_at, zone)}`
+    : count(pending.batches);
+  return [["segments-pending", "Batches not yet in the figures of every segment", pending.batches, shown,
+           "Segment increments the consumer put off while behind; the overall figures already count them."]];
+}
+
 export async function refresh({ meta, range }) {
   const body = await getJSON("/api/health", range);
   const consumer = body.consumer;
@@ -90,6 +100,7 @@ export async function refresh({ meta, range }) {
     ["consumer-lag", "Consumer lag (the whole stream)", consumer.lag_seconds, seconds(consumer.lag_seconds)],
     ["last-batch", `Last consumer batch (${zone})`, consumer.last_batch_at, dateTime(consumer.last_batch_at, zone),
      consumer.last_batch_at || "no batch yet"],
+    ...putOff(body.segments_pending, zone),
   ]);
   const histogram = body.latency.histogram;
   retitle(parts.latency, `Review latency, reviewed predictions (n = ${count(body.latency.count)} reviews)`);
