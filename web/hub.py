@@ -8,8 +8,11 @@ event naming the UTC hours whose rollups (of either kind: a review, or a new pre
 `<epoch>-<sequence>`: a client that reconnects with any other Last-Event-ID than the latest has missed
 something and is told at once.
 
-Before an `update` goes out, `before_update` (the API's kept answers, rebuilt: web.response_cache) is
-awaited for at most READY_SECONDS, so the dashboards that reload on it find their answers ready.
+Before an `update` goes out to connected dashboards, `before_update` (the API's kept answers, rebuilt:
+web.response_cache) is awaited for at most READY_SECONDS, so the dashboards that reload on it find their
+answers ready. With none connected nothing is rebuilt: under live traffic that would rebuild every answer
+asked for in the last minutes on every batch (a segment's 90-day summary: hundreds of milliseconds each),
+and the requests that do come would wait behind those builds.
 """
 
 from __future__ import annotations
@@ -104,7 +107,8 @@ class Hub:
             await self._dirty.wait()
             self._dirty.clear()
             if self._rollups_dirty:
-                await self._ready()
+                if self.clients:   # nobody to reload: answers are built when next asked for, not on every batch
+                    await self._ready()
                 self.sequence += 1
                 await self.broadcast(self.update_payload(), event="update", event_id=self.last_id)
             if self._alerts_dirty:

@@ -90,6 +90,8 @@ async def test_an_update_rebuilds_what_the_dashboards_asked_for_before_it_is_sen
         await real_broadcast(data, event, event_id)
 
     hub.broadcast = broadcast
+    listening = Listening()   # a dashboard connected to /api/stream (the hub holds its clients weakly)
+    hub.clients.add(listening)  # type: ignore[arg-type]
     web_collections.rollups.update_one({"_id": HOUR}, {"$inc": {"reviews": 3, "cells.2_2": 3}})
     await asyncio.wait_for(sent, 10)
     assert [step for step, _ in order] == ["refreshed", "sent"]
@@ -98,6 +100,42 @@ async def test_an_update_rebuilds_what_the_dashboards_asked_for_before_it_is_sen
     after = (await _get(client, "/api/daily"))[1]
     index = after["days"].index("2024-03-31")
     assert after["reviews"][index] == before["reviews"][index] + 3
+
+
+class Listening:
+    """A connected dashboard, as the hub sees one: something to send events to."""
+
+    def __init__(self):
+        self.sent = []
+
+    async def send(self, data, id=None, event=None):
+        self.sent.append(event)
+
+
+async def test_with_no_dashboard_connected_an_update_rebuilds_nothing():
+    rebuilt = []
+
+    async def refresh():
+        rebuilt.append(True)
+
+    hub = Hub(max_per_second=100, reconnect_max_seconds=1, before_update=refresh)
+    task = asyncio.create_task(hub.publish())
+    try:
+        hub.changed(HOUR)   # a batch nobody watches: the answers are built when next asked for
+        async with asyncio.timeout(5):
+            while hub.sequence < 1:
+                await asyncio.sleep(0.01)
+        assert rebuilt == []
+        listening = Listening()
+        hub.clients.add(listening)  # type: ignore[arg-type]
+        hub.changed(HOUR)
+        async with asyncio.timeout(5):
+            while not listening.sent:
+                await asyncio.sleep(0.01)
+        assert rebuilt == [True] and listening.sent == ["update"]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_an_update_waits_for_the_rebuild_at_most_ready_seconds(monkeypatch):
