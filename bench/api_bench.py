@@ -28,7 +28,9 @@ PredictionDelta per segment, written by clara.segment_rollups.write_segment_roll
 and the same endpoints are timed with `segment=camera:c3` in the same web process, sequentially, beside the
 unsegmented figures: the first request of each (the answer built from the segment rollups), then the kept ones
 after it, each endpoint's p50 with its ratio to the unsegmented warm p50 printed in one table; the segments'
-reviews must add up to the overall answer.
+reviews must add up to the overall answer. Then, AFTER_BATCH_ROUNDS times, a consumer batch's writes to one
+hour's rollup and segment rollup, each followed by the summary overall and of the segment: what a dashboard
+asks for under live traffic.
 
     .venv/bin/python -m bench.api_bench [--reviews 1000000] [--days 100] [--segments 10]
 """
@@ -74,6 +76,7 @@ from clara.records import Record, parse_document  # noqa: E402
 from clara.predictions import PredictionDelta, prediction_key  # noqa: E402
 from clara.rollups import Counted, RollupDelta, day_bounds  # noqa: E402
 from clara.segment_rollups import write_segment_rollups  # noqa: E402
+from clara.segments import segment_id  # noqa: E402
 from consumer.migrate import migrate_logged_as  # noqa: E402
 from replay.cli import main as replay_main  # noqa: E402
 from tests.support.processes import start, write_config  # noqa: E402
@@ -83,6 +86,7 @@ UTC = dt.timezone.utc
 START = dt.datetime(2025, 1, 1, tzinfo=UTC)
 N_CLASSES = 7
 RANGE_DAYS = 90
+AFTER_BATCH_ROUNDS = 20   # consumer batches written while the summary is asked after each (--segments)
 AVERAGES = ("macro", "weighted")
 ENDPOINTS = ["summary", "daily", "classes"]
 OVERVIEW_TAB = ["summary", "daily", "volume"]   # what the dashboard's first tab asks for (web/static/js/tabs/overview.js)
@@ -413,7 +417,8 @@ async def warm(urls: dict, requests: int) -> tuple[dict, dict]:
     return results, bodies
 
 
-async def by_segment(urls: dict, segments: int, requests: int, overall: dict) -> dict:
+async def by_segment(urls: dict, segments: int, requests: int, overall: dict, cols: Collections,
+                     hour: dt.datetime) -> dict:
     """The endpoints with segment=camera:c3, sequentially: the first request of each (built from the segment
     rollups), then `requests` more (kept while they do not change), and the check that the summaries of every
     segment add up to the overall one's reviews."""
@@ -427,8 +432,28 @@ async def by_segment(urls: dict, segments: int, requests: int, overall: dict) ->
     total = json.loads(overall["summary"])["reviews"]
     if sum(parts) != total:
         raise AssertionError(f"the segments' reviews add up to {sum(parts)}, the overall summary says {total}")
+    after = await after_batches(urls["summary"], chosen["summary"], cols, hour, AFTER_BATCH_ROUNDS)
     return {"values": segments, "requests": requests, "segment": "camera:c3", "first_ms": first, "warm": results,
-            "segment_reviews": json.loads(bodies["summary"])["reviews"], "segments_add_up": True}
+            "segment_reviews": json.loads(bodies["summary"])["reviews"], "segments_add_up": True,
+            "summary_after_a_batch": after}
+
+
+async def after_batches(overall_url: str, segment_url: str, cols: Collections, hour: dt.datetime,
+                        rounds: int) -> dict:
+    """The summary, overall and of the segment, each asked first after a consumer batch: before each pair, the
+    rollup and the segment rollup of `hour` (in the range) are written as a batch writes them (a $set of
+    updated_at, so the figures stay those compared at the end). The overall answer re-reads the hours that
+    changed; the segment's is kept by its collection's count of changes, so it is built again."""
+    overall, segment = [], []
+    async with aiohttp.ClientSession() as session:
+        for _ in range(rounds):
+            now = dt.datetime.now(UTC)
+            cols.rollups.update_one({"_id": hour}, {"$set": {"updated_at": now}})
+            cols.segment_rollups.update_one({"_id": segment_id(hour, "camera")}, {"$set": {"updated_at": now}})
+            overall.append((await timed_get(session, overall_url))[0])
+            segment.append((await timed_get(session, segment_url))[0])
+    return {"rounds": rounds, "overall": percentiles(overall, digits=2), "segment": percentiles(segment, digits=2),
+            "overall_ms": [round(ms, 1) for ms in overall], "segment_ms": [round(ms, 1) for ms in segment]}
 
 
 async def concurrent(urls: dict, clients: int, per_client: int) -> dict:
@@ -539,8 +564,9 @@ def main(argv: list[str] | None = None) -> int:
                 viewers = asyncio.run(viewers_reload(base, urls, OVERVIEW_TAB, cols, args.viewers, args.reload_rounds,
                                                      json.loads(bodies["summary"])["reviews"], psutil.Process(web_pid)))
                 _, bodies = asyncio.run(warm(measured, 1))   # the answers after those reviews, compared below
-            segmented = (asyncio.run(by_segment(measured, args.segments, args.segment_requests, bodies))
-                         if args.segments else None)
+            in_range = dt.datetime.combine(first + dt.timedelta(days=1), dt.time(12), zone).astimezone(UTC)
+            segmented = (asyncio.run(by_segment(measured, args.segments, args.segment_requests, bodies, cols,
+                                                in_range.replace(minute=0))) if args.segments else None)
             web_rss = round(psutil.Process(web_pid).memory_info().rss / 2**20, 1)
             stop(web_process)
             web_process = None
@@ -626,6 +652,12 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(["api", f"/api/{name}?segment=camera:c3 first request (built) ms vs unsegmented cold p50 ms",
                          segmented["first_ms"][name], cold_one["p50_ms"],
                          f"{round(segmented['first_ms'][name] / cold_one['p50_ms'], 2)}x cold"])
+    if segmented:
+        after = segmented["summary_after_a_batch"]
+        rows.append(["api", f"/api/summary first request after a consumer batch ({after['rounds']} batches) p50 / p95 ms: "
+                     "segment=camera:c3 vs overall", f"{after['segment']['p50_ms']} / {after['segment']['p95_ms']}",
+                     f"{after['overall']['p50_ms']} / {after['overall']['p95_ms']}",
+                     f"{round(after['segment']['p50_ms'] / after['overall']['p50_ms'], 1)}x (p50)"])
     rows.append(["api", "rollups: derived in memory by clara.rollups; replay --rebuild check reviews/s",
                  verify["reviews_per_second"], "", "identical"])
     result["rows"] = rows
