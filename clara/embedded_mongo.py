@@ -191,31 +191,30 @@ class EmbeddedMongo:
         self.stop()
 
 
-def clara_clients(port: int) -> int:
-    """How many connections CLARA's own processes hold now."""
-    client = MongoClient(f"mongodb://127.0.0.1:{port}/?directConnection=true", serverSelectionTimeoutMS=1000,
-                         appname=OWN_APPNAME)
-    try:
-        found = client.admin.aggregate([{"$currentOp": {"allUsers": True, "idleConnections": True}},
-                                        {"$match": CLARA_CLIENTS}, {"$count": "n"}])
-        return next(iter(found), {"n": 0})["n"]
-    finally:
-        client.close()
+def clara_clients(client: MongoClient) -> int:
+    """How many connections CLARA's own processes hold now on the server `client` is connected to."""
+    found = client.admin.aggregate([{"$currentOp": {"allUsers": True, "idleConnections": True}},
+                                    {"$match": CLARA_CLIENTS}, {"$count": "n"}])
+    return next(iter(found), {"n": 0})["n"]
 
 
 def drain(mongo: EmbeddedMongo, grace: float) -> None:
     """Keep serving, for at most `grace` seconds, while CLARA's processes still hold connections: a Ctrl-C
     stops them all at once, and the consumer's last batch and its workers' last round need the database."""
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and mongo.process and mongo.process.poll() is None:
-        try:
-            left = clara_clients(mongo.port)
-        except PyMongoError:
-            return
-        if not left:
-            return
-        time.sleep(0.1)
-    log.info("stopping mongod with CLARA's processes still connected after %.1f s", grace)
+    client = MongoClient(f"mongodb://127.0.0.1:{mongo.port}/?directConnection=true", serverSelectionTimeoutMS=1000,
+                         appname=OWN_APPNAME)
+    try:
+        while time.monotonic() < deadline and mongo.process and mongo.process.poll() is None:
+            if not clara_clients(client):
+                return
+            time.sleep(0.1)
+    except PyMongoError:
+        return
+    finally:
+        client.close()
+    if mongo.process and mongo.process.poll() is None:
+        log.info("stopping mongod with CLARA's processes still connected after %.1f s", grace)
 
 
 def main(argv: list[str] | None = None) -> int:

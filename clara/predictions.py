@@ -69,8 +69,6 @@ def classify(doc: Mapping[str, Any], n_classes: int,
     return (period_start(parsed.timestamp, period), inc), None
 
 
-
-
 class PredictionDelta(PeriodDelta):
     """The prediction rollups' increments, merged: one $inc per hour (and per hour and segment value)."""
 

@@ -76,12 +76,9 @@ async def metrics(request: web.Request) -> web.Response:
     hub = app[keys.HUB]
     figures = telemetry.read(counters)
     scraped = [*_window_families(config, summary, pending),
-               *_state_families(consumer, backlog, rejects, alerts, len(hub.clients), hub.live),
+               *_state_families(consumer, backlog, rejects, alerts, len(hub.clients), hub.live, put_off),
                *_consumer_families(config, figures), *_prediction_families(config, figures),
-               *segment_metrics.families(segments, config.web.default_range_days),
-               *([] if put_off is None else [_gauge(
-                   "clara_segments_pending_batches", "Batches whose segment increments the consumer put off while "
-                   "behind: segment figures lack them until folded (the overall ones count them)", put_off["batches"])])]
+               *segment_metrics.families(segments, config.web.default_range_days)]
     return web.Response(body=app[keys.METRICS].render(scraped), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -134,7 +131,7 @@ def _window_families(config: Config, summary: Mapping[str, Any], pending: int) -
 
 
 def _state_families(consumer: Mapping[str, Any], backlog: int, rejects: int, alerts: Mapping[str, int],
-                    clients: int, live: bool) -> list[Metric]:
+                    clients: int, live: bool, segments_pending: Mapping[str, Any] | None) -> list[Metric]:
     open_alerts = GaugeMetricFamily("clara_open_alerts", "Drift, performance and operational alerts open now",
                                     labels=["severity"])
     for severity in sorted(set(SEVERITIES) | set(alerts)):
@@ -148,6 +145,9 @@ def _state_families(consumer: Mapping[str, Any], backlog: int, rejects: int, ale
         open_alerts,
         _gauge("clara_live_clients", "Connected live-update (SSE) clients", clients),
         _gauge("clara_rollups_followed", "1 while the web process follows the rollups' change stream", int(live)),
+        *([] if segments_pending is None else [_gauge(
+            "clara_segments_pending_batches", "Batches whose segment increments the consumer put off while behind: "
+            "segment figures lack them until folded (the overall ones count them)", segments_pending["batches"])]),
     ]
 
 

@@ -44,9 +44,10 @@ async def segments_pending(collections: Collections) -> dict[str, Any] | None:
     still lack until a fold applies them: how many batches' worth and since when. None without segments.fields."""
     if not collections.segmented:
         return None
-    batches = await collections.segment_pending.count_documents({})
-    oldest = await collections.segment_pending.find_one({}, {"at": 1}, sort=[("_id", 1)]) if batches else None
-    return {"batches": batches, "oldest_at": _iso((oldest or {}).get("at"))}
+    cursor = await collections.segment_pending.aggregate(
+        [{"$group": {"_id": None, "batches": {"$sum": 1}, "oldest": {"$min": "$at"}}}])
+    found = await cursor.to_list(None)
+    return {"batches": found[0]["batches"] if found else 0, "oldest_at": _iso(found[0]["oldest"] if found else None)}
 
 
 async def consumer_state(collections: Collections, now: dt.datetime) -> dict[str, Any]:

@@ -256,7 +256,6 @@ async def test_compare_counts_only_the_days_both_sides_have_reviews(client, docu
     assert sum(row["n"] for row in body["accuracy_by_period"]["a"]) == whole["reviews"] > expected["reviews"]
 
 
-
 async def test_data_health_shows_the_segment_increments_put_off_while_behind_until_they_are_folded(
         client, documents, mongo_client, web_collections):
     from clara.segment_pending import SegmentWrites, commit_segment_writes, fold_all
