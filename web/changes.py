@@ -20,6 +20,10 @@ finished answers by them, a segment's as the overall ones). The segment collecti
 collection, not per field: every review and prediction counts under every configured field in one
 transaction (clara.segments), so the fields' counts would always move together.
 
+The changed hours are noted for whoever subscribed (`subscribe`: web.day_totals, one per cache): of a
+rollup role, or of one field of a segment collection (its documents' _id is {hour, field}). Each
+subscriber takes its own, so any number of caches follow the same role.
+
 When the stream cannot be followed `sync()` returns None, and callers read MongoDB as they did before;
 each (re)opening is a new `generation`, and what was held under an older one may have missed changes.
 A background drain every IDLE_DRAIN_SECONDS keeps the backlog short while nobody asks.
@@ -42,7 +46,7 @@ from web.coalesce import Coalesced
 
 log = logging.getLogger(__name__)
 ROLES = ("rollups", "predictions")                     # the changed hours are noted too
-SEGMENTS = ("segment_rollups", "segment_predictions")  # clara.segment_rollups; counted only
+SEGMENTS = ("segment_rollups", "segment_predictions")  # clara.segment_rollups; changed hours noted per field
 COUNTED = (*ROLES, "source", "state", *SEGMENTS)
 CRUD = frozenset({"insert", "update", "replace", "delete"})
 PENDING_FIELDS = ("output_validated", "timestamp")
@@ -53,6 +57,27 @@ IDLE_DRAIN_SECONDS = 1.0
 Hour = dt.datetime
 
 
+class Noted:
+    """The hours of one role (and segment field) changed since the last take, for one subscriber."""
+
+    def __init__(self, role: str, field: str | None = None) -> None:
+        self.role, self.field = role, field
+        self.hours: set[Hour] | None = None   # None: unknown, every hour counts as changed
+        self.following = True
+
+    def take(self) -> set[Hour] | None:
+        """The hours that changed since the last take; None: unknown, take every hour as changed (always
+        after `ChangeFence.unsubscribe`)."""
+        hours, self.hours = self.hours, set() if self.following else None
+        return hours
+
+    def add(self, hour: Hour) -> None:
+        if self.hours is not None and len(self.hours) < MAX_NOTED_HOURS:
+            self.hours.add(hour)
+        else:
+            self.hours = None
+
+
 class ChangeFence:
     """The changes committed up to the last drain, noted for the caches that take them."""
 
@@ -60,7 +85,7 @@ class ChangeFence:
         self.generation = 0
         self.changes: dict[str, int] = dict.fromkeys(COUNTED, 0)
         self.collections: Collections | None = None
-        self._hours: dict[str, set[Hour] | None] = {role: set() for role in ROLES}
+        self._noted: dict[str, list[Noted]] = {role: [] for role in (*ROLES, *SEGMENTS)}
         self._roles: dict[str, str] = {}
         self._stream: Any = None
         self._failed_at = -math.inf
@@ -79,10 +104,20 @@ class ChangeFence:
         """The generation once every change committed before this call is noted; None: not following."""
         return await self._drains.run()
 
-    def take(self, role: str) -> set[Hour] | None:
-        """The hours of `role` that changed since the last take; None: unknown, take every hour as changed."""
-        hours, self._hours[role] = self._hours[role], set()
-        return hours
+    def subscribe(self, role: str, field: str | None = None) -> Noted:
+        """Note from now on the changed hours of `role` (of a segment collection: of its `field`); the
+        first take is None (what changed before is unknown)."""
+        if (role in SEGMENTS) != (field is not None):
+            raise ValueError(f"a segment collection's hours are noted per field, a rollup's not: {role!r}, {field!r}")
+        noted = Noted(role, field)
+        self._noted[role].append(noted)
+        return noted
+
+    def unsubscribe(self, noted: Noted) -> None:
+        """Stop noting for `noted`: its takes are None from now on, so a cache still using it reads afresh."""
+        noted.following, noted.hours = False, None
+        with contextlib.suppress(ValueError):
+            self._noted[noted.role].remove(noted)
 
     async def close(self) -> None:
         await self._drains.close()
@@ -139,7 +174,6 @@ class ChangeFence:
         self._stream = await self.collections.db.watch(self.pipeline(), max_await_time_ms=0)
         self.generation += 1
         self._changed_all()
-        self._hours = dict.fromkeys(ROLES, None)
 
     async def _close_stream(self) -> None:
         stream, self._stream = self._stream, None
@@ -151,21 +185,23 @@ class ChangeFence:
         role = self._roles.get(change.get("ns", {}).get("coll", ""))
         if change.get("operationType") in CRUD and role is not None:
             self.changes[role] += 1
-            if role not in ROLES:
+            noted = self._noted.get(role)
+            if not noted:
                 return
-            hours = self._hours[role]
-            hour = change.get("documentKey", {}).get("_id")
-            if hours is not None and isinstance(hour, dt.datetime) and len(hours) < MAX_NOTED_HOURS:
-                hours.add(hour)
-            elif not isinstance(hour, dt.datetime):
+            key = change.get("documentKey", {}).get("_id")
+            hour, field = (key.get("hour"), key.get("field")) if isinstance(key, dict) else (key, None)
+            if not isinstance(hour, dt.datetime):
                 return   # not an hour: no range query of the caches can match it
-            else:
-                self._hours[role] = None
+            for one in noted:
+                if one.field == field:
+                    one.add(hour)
             return
         self._changed_all()
-        self._hours = dict.fromkeys(ROLES, None)
 
     def _changed_all(self) -> None:
         for role in COUNTED:
             self.changes[role] += 1
+        for noted in self._noted.values():
+            for one in noted:
+                one.hours = None
 

@@ -10,6 +10,11 @@ One refresh at a time, for every caller that arrived before it started (web.coal
 immutable Snapshot, so what a caller reads is what its own refresh left, whatever runs after. When the
 fence cannot vouch (not following, or a new generation of its stream), what is held is dropped: the
 caller falls back to reading MongoDB (web.rollup_cache) and the next refresh loads afresh.
+
+What an hour's document is comes from its `HourDocs`: by default a rollup role's documents, keyed by hour
+(`RollupHours`); for a segment, its counters in one field's segment rollups (web.segment_totals). The
+`seq` numbers come from one counter for the whole process, so a cache dropped and made again for the same
+data never hands out a version an earlier one gave to other totals.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ import asyncio
 import dataclasses
 import datetime as dt
 import functools
+import itertools
 from collections.abc import Callable, Iterable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from clara.db import Collections
@@ -31,6 +37,41 @@ MAX_HOURS = 200_000  # about 23 years of hours; beyond that the memory is starte
 
 Hour = dt.datetime
 T = TypeVar("T")
+Filter = dict[str, Any]
+_SEQ = itertools.count(1)   # every day's seq, of every cache (see the module docstring)
+
+
+class HourDocs(Protocol):
+    """Where a DayTotals reads its hour documents: which collection role (and segment field) the change
+    fence notes for it, the filters of some hours and of a range, and each found document's hour and part."""
+
+    role: str
+    field: str | None
+    projection: dict[str, int] | None
+
+    def of_hours(self, hours: list[Hour]) -> Filter: ...
+
+    def of_range(self, start: Hour, end: Hour) -> Filter: ...
+
+    def entry(self, doc: dict[str, Any]) -> tuple[Hour, dict[str, Any]] | None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class RollupHours:
+    """A rollup role's documents, one per period, keyed by its UTC start."""
+
+    role: str
+    field = None
+    projection = None
+
+    def of_hours(self, hours: list[Hour]) -> Filter:
+        return {"_id": {"$in": hours}}
+
+    def of_range(self, start: Hour, end: Hour) -> Filter:
+        return {"_id": {"$gte": start, "$lt": end}}
+
+    def entry(self, doc: dict[str, Any]) -> tuple[Hour, dict[str, Any]]:
+        return doc["_id"], doc
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,12 +94,15 @@ class Snapshot(Generic[T]):
 
 
 class DayTotals(Generic[T]):
-    """`role` names the clara.db.Collections field to read; `summed` adds hour documents up into a T."""
+    """`role` names the clara.db.Collections field to read (`docs`: how to read it, RollupHours by default);
+    `summed` adds hour documents up into a T."""
 
-    def __init__(self, zone: ZoneInfo, fence: ChangeFence, role: str, summed: Callable[[Iterable[dict]], T]):
+    def __init__(self, zone: ZoneInfo, fence: ChangeFence, role: str, summed: Callable[[Iterable[dict]], T],
+                 docs: HourDocs | None = None):
         self.zone, self.fence, self.role, self.summed = zone, fence, role, summed
+        self.docs = docs or RollupHours(role)
+        self.noted = fence.subscribe(role, self.docs.field)
         self.state: Snapshot[T] = Snapshot()
-        self._seq = 0
         self._wanted: set[dt.date] = set()
         self._collections: Collections | None = None
         self._refreshes: Coalesced[Snapshot[T] | None] = Coalesced(self._refresh)
@@ -70,6 +114,7 @@ class DayTotals(Generic[T]):
         return await self._refreshes.run()
 
     async def close(self) -> None:
+        self.fence.unsubscribe(self.noted)
         await self._refreshes.close()
 
     async def _refresh(self) -> Snapshot[T] | None:
@@ -78,7 +123,7 @@ class DayTotals(Generic[T]):
         if generation is None:
             self.state = Snapshot()
             return None
-        changed = self.fence.take(self.role)
+        changed = self.noted.take()
         state = self.state
         if state.generation != generation or changed is None:
             state = Snapshot(generation)
@@ -109,11 +154,14 @@ class DayTotals(Generic[T]):
             if hour in hours[day]:
                 hours[day] = {h: doc for h, doc in hours[day].items() if h != hour}
                 touched.add(day)
-        queries = [{"_id": {"$in": reread}}] if reread else []
-        queries += [{"_id": {"$gte": start, "$lt": end}} for start, end in self._runs(missing)]
+        queries = [self.docs.of_hours(reread)] if reread else []
+        queries += [self.docs.of_range(start, end) for start, end in self._runs(missing)]
         for query in queries:
-            for doc in await collection.find(query).to_list(None):
-                hour = doc["_id"]
+            for doc in await collection.find(query, self.docs.projection).to_list(None):
+                entry = self.docs.entry(doc)
+                if entry is None:
+                    continue   # the period has no part for these totals (a segment value not in it)
+                hour, doc = entry
                 day = local_day(hour, self.zone)
                 if day not in touched:
                     hours[day] = dict(hours[day])
@@ -123,8 +171,7 @@ class DayTotals(Generic[T]):
             None, functools.partial(_sum_days, self.summed, {day: hours[day] for day in touched if hours[day]}))
         totals = {day: value for day, value in state.totals.items() if day not in touched} | summed
         seq = dict(state.seq)
-        self._seq += 1
-        seq.update(dict.fromkeys(touched, self._seq))
+        seq.update(dict.fromkeys(touched, next(_SEQ)))
         return Snapshot(state.generation, hours, totals, seq)
 
     def _runs(self, days: list[dt.date]) -> list[tuple[Hour, Hour]]:
