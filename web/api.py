@@ -9,7 +9,7 @@ costs one drain of the fence, no listing and no scikit-learn. Pending counts are
 
 In front of that, each whole answer is kept by its endpoint, range (and segment) under the fence's
 generation and its change counts (web.changes) of the collections the answer is made of (a segment's: the
-segment collections, whose totals per period web.segments_api keeps the same way): a request that finds them
+segment collections; its totals per day are kept as the overall ones, web.segment_totals): a request that finds them
 unchanged after its own drain gets the bytes kept, without reading a cache of rollups (a dashboard
 reload after an update: one build per endpoint, the other viewers' requests share it). Any change to
 those collections, wherever in time, builds the answer again through the versioned path above.

@@ -21,6 +21,7 @@ from web.metrics import count_requests
 from web.pending import PendingCounts
 from web.response_cache import ResponseCache
 from web.rollup_cache import RollupCache
+from web.segment_totals import SegmentTotals
 from web.routes import setup_routes
 from web.security import security_headers, time_limit
 from web.stopping import cancel_and_wait, within
@@ -47,7 +48,7 @@ def memory_ctx(fence: ChangeFence):
         yield
         await cancel_and_wait(idle, warming)
         for owner in (app[keys.RESPONSES], app[keys.PENDING], app[keys.ROLLUP_CACHE], app[keys.PREDICTION_CACHE],
-                      fence):
+                      app[keys.SEGMENT_TOTALS], fence):
             await within(owner.close(), f"closing {type(owner).__name__}")
     return ctx
 
@@ -66,6 +67,7 @@ def create_app(config: Config) -> web.Application:
     app[keys.ROLLUP_CACHE] = RollupCache(config.model.zone, fence=fence)
     app[keys.PREDICTION_CACHE] = RollupCache(config.model.zone, role="predictions", summed=PredictionTotals.of,
                                              fence=fence)
+    app[keys.SEGMENT_TOTALS] = SegmentTotals(config.model.zone, fence)
     app[keys.PENDING] = PendingCounts(fence)
     app[keys.RESPONSES] = ResponseCache()
     app.cleanup_ctx.extend([mongo_ctx, drift_client_ctx, memory_ctx(fence), sse.hub_ctx])

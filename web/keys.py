@@ -11,6 +11,7 @@ from web.instruments import Metrics
 from web.pending import PendingCounts
 from web.response_cache import ResponseCache
 from web.rollup_cache import RollupCache
+from web.segment_totals import SegmentTotals
 
 CONFIG = web.AppKey("config", Config)
 # clara.db.Collections built over the async client: the same roles, asynchronous collections.
@@ -22,6 +23,8 @@ HUB = web.AppKey("hub", Hub)
 ROLLUP_CACHE = web.AppKey("rollup_cache", RollupCache)
 # The same for the prediction rollups (every prediction, counted at insert): PredictionTotals per day.
 PREDICTION_CACHE = web.AppKey("prediction_cache", RollupCache)
+# The same per segment and kind, for the segments asked for lately (web.segment_totals).
+SEGMENT_TOTALS = web.AppKey("segment_totals", SegmentTotals)
 # This process's Prometheus registry (request counters and latency; web.metrics).
 METRICS = web.AppKey("metrics", Metrics)
 # Pending-review counts per range, kept until the source changes (web.pending).

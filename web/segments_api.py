@@ -8,11 +8,12 @@ since the value may simply not have arrived yet.
 
 Segmented answers are kept as the overall ones are (web.api): by the change fence's generation and its counts
 (web.changes) of the segment collections the answer is made of (`fence_roles`), so a segment rollup written
-before the request arrives is in the answer, and a kept one costs one drain of the fence. A segment's totals
-per period are kept the same way, by the count of their one collection (`by_period_kept`), for every build
-of the same segment and range. They are read once per kind: one range of the field's segment rollups with a
+before the request arrives is in the answer, and a kept one costs one drain of the fence. Behind a changed
+count, a segment's totals per day are kept as the overall ones are (web.segment_totals): only the hours of
+its field that changed are read again, and the finished answers are kept by the version of the range's days
+(`by_period_kept`). They are first read once per kind: one range of the field's segment rollups with a
 projection of the one value (a 90-day range: about 2,200 small documents per kind; the index
-clara_segment_field_hour reads only the field's).
+clara_segment_field_hour reads only the field's). Hour ranges are read whole, kept by the collection's count.
 
 Pending reviews of a segment come from its rollups: its predictions minus the bad ones minus its reviews
 (web.volume.Volume.pending), where the overall figure counts the source collection (the two agree except
@@ -40,7 +41,7 @@ from clara.segments import MAX_VALUE_LENGTH, field_range, value_key
 from web import keys
 from web.errors import BadParameter
 from web.hours import HourRange, Span, span_of
-from web.params import RANGE_PARAMETERS, query
+from web.params import RANGE_PARAMETERS, DateRange, query
 from web.volume import Volume
 
 PARAMETER = "segment"
@@ -126,11 +127,20 @@ def fence_roles(roles: Iterable[str]) -> tuple[str, ...]:
 
 async def by_period_kept(app: web.Application, role: str, segment: Segment, span: Span,
                          summing: Callable[[Iterable[Mapping[str, Any]]], T]) -> tuple[dict[Any, T], Hashable | None]:
-    """`by_period` and its version: the fence's generation and count of the role's segment collection
-    (web.changes), under which it is kept for every build of the same segment and range (summary's totals and
-    pending count, daily, classes, ... read one kind once); None, read afresh, while the fence is not following."""
+    """`by_period` and its version, under which what is built from it is kept (None: read afresh, while the
+    fence is not following). A range of days: the segment's day totals (web.segment_totals), re-read and
+    re-summed only for the hours its field's segment rollups changed in, versioned by those days. An hour
+    range: read whole, kept for every build of the same segment and range (summary's totals and pending count,
+    daily, classes, ... read one kind once) by the fence's count of the role's segment collection."""
     fence = app[keys.PENDING].fence
-    build = functools.partial(by_period, app[keys.COLLECTIONS], role, segment, span, summing)
+    collections = app[keys.COLLECTIONS]
+    if isinstance(span, DateRange):
+        kept = app[keys.SEGMENT_TOTALS].of(SEGMENT_ROLES[role], segment.field, segment.value, summing)
+        snapshot = await kept.snapshot(collections, span.days)
+        if snapshot is not None:
+            return snapshot.by_day(span.days), ("segment days", snapshot.version(span.days))
+        return await by_period(collections, role, segment, span, summing), None
+    build = functools.partial(by_period, collections, role, segment, span, summing)
     generation = await fence.sync()
     if generation is None:
         return await build(), None

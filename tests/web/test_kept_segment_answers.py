@@ -1,7 +1,7 @@
 """Segmented answers kept by the change fence's counts of the segment collections, as the overall ones are: kept
 right after a write, read-your-writes for every write to the segment rollups of either kind (whatever its
 `updated_at` says), each answer rebuilt only by the kinds it is made of, and the builds of one segment and range
-sharing one read of each kind."""
+sharing one read of each kind, after which only the hours that changed are read again (web.segment_totals)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,21 @@ from tests.support.inserts import count_inserts
 from tests.web.conftest import UTC, make_documents
 from tests.web.test_response_cache import builds  # noqa: F401 - the fixture
 from tests.web.test_segments_api import RANGE, documents, web_config  # noqa: F401 - the same data and fixtures
-from web import keys, segments_api
+from web import keys
+from web.segment_totals import SegmentHours
 
 NORTH = {**RANGE, "segment": "site:north"}
 HOUR = dt.datetime(2024, 3, 31, 10, tzinfo=UTC)   # in the range, with reviews of every site
 ID = {"hour": HOUR, "field": "site"}              # its segment rollup (clara.segments.segment_id)
+
+
+def _reads(monkeypatch) -> list:
+    """Every read of a segment's rollups from now on: (kind, value, the hours read again or "range")."""
+    read: list = []
+    for name, what in (("of_hours", lambda hours: sorted(hours)), ("of_range", lambda *_: "range")):
+        noted_calls(monkeypatch, SegmentHours, name, lambda docs, *args, what=what: read.append(
+            (docs.role.removeprefix("segment_"), docs.value, what(*args))))
+    return read
 
 
 async def _get(client, path, **params):
@@ -94,27 +104,28 @@ async def test_the_fence_counts_each_segment_collections_changes(client, documen
     assert moved == {"segment_rollups": 1, "segment_predictions": 2}
 
 
-async def test_the_builds_of_one_segment_and_range_read_each_kind_of_its_rollups_once(client, documents,
-                                                                                     web_collections, monkeypatch):
-    read = noted_calls(monkeypatch, segments_api, "documents", lambda collections, role, *_: role)
+async def test_the_builds_of_one_segment_and_range_read_each_kind_once_then_only_the_hour_that_changed(
+        client, documents, web_collections, monkeypatch):
+    # The client started before the documents were written: nothing was loaded at start (web.warm).
+    read = _reads(monkeypatch)
     bodies = [await _get(client, path, **NORTH) for path in ("/api/summary", "/api/daily", "/api/classes")]
-    assert sorted(read) == ["predictions", "rollups"]   # summary's totals and pending, daily and classes: one each
+    # summary's totals and pending, daily and classes: one range read of each kind
+    assert sorted(read) == [("predictions", "north", "range"), ("rollups", "north", "range")]
     web_collections.segment_rollups.update_one({"_id": ID}, {"$inc": {"values.north.reviews": 1,
                                                                        "values.north.cells.2_2": 1}})
     assert (await _get(client, "/api/summary", **NORTH))["reviews"] == bodies[0]["reviews"] + 1
     assert sum((await _get(client, "/api/daily", **NORTH))["reviews"]) == sum(bodies[1]["reviews"]) + 1
-    assert sorted(read) == ["predictions", "rollups", "rollups"]   # the new review rollups, read once
+    assert sorted(read[2:]) == [("rollups", "north", [HOUR])]   # the one hour written, read once
 
 
 async def test_the_estimates_and_compare_of_a_segment_share_the_totals_the_rollup_endpoints_read(
         client, documents, web_collections, monkeypatch):
     """Intervals, calibration, unreviewed accuracy, label shift and the version comparison read no segment rollups
     that summary and daily have read already, and see the next write to them."""
-    read = noted_calls(monkeypatch, segments_api, "documents", lambda collections, role, segment, *_: (role, segment.value))
+    read = _reads(monkeypatch)
     await _get(client, "/api/summary", **NORTH)
     await _get(client, "/api/summary", **RANGE, segment="site:south")
-    assert sorted(read) == [("predictions", "north"), ("predictions", "south"), ("rollups", "north"),
-                            ("rollups", "south")]
+    assert sorted(read) == [(kind, value, "range") for kind in ("predictions", "rollups") for value in ("north", "south")]
     before = {path: await _get(client, path, **NORTH) for path in ("/api/intervals", "/api/calibration")}
     await _get(client, "/api/unreviewed", **NORTH, reference="range")
     await _get(client, "/api/label-shift", **NORTH, reference="range")
@@ -125,5 +136,5 @@ async def test_the_estimates_and_compare_of_a_segment_share_the_totals_the_rollu
     after = await _get(client, "/api/intervals", **NORTH)
     assert after["total"]["reviews"] == before["/api/intervals"]["total"]["reviews"] + 1
     assert await _get(client, "/api/compare", **RANGE, field="site", a="north", b="south") != compared
-    # The review rollups read once more per side (the fence counts per collection), the predictions' kept.
-    assert sorted(read[4:]) == [("rollups", "north"), ("rollups", "south")]
+    # The hour written read again once per side (both follow the field's hours), the predictions' kept.
+    assert sorted(read[4:]) == [("rollups", "north", [HOUR]), ("rollups", "south", [HOUR])]
