@@ -4,8 +4,11 @@ A 90-day range read cold costs a few hundred milliseconds (decoding ~2,200 hour 
 them), so at start the app loads the WARM_DAYS local days up to the newest review rollup, and the default
 range, into both caches (web.day_totals), counts those days' pending reviews (web.pending), and computes
 every loaded day's metrics once (web.reports keeps them by their counters; scikit-learn's slower first
-call is paid there). The app waits for this at most WARM_WAIT_SECONDS before serving; the rest goes
-on in the background, and a request that needs it meanwhile waits for it, or reads MongoDB itself.
+call is paid there). With segments configured, the busiest WARM_SEGMENT_VALUES values of each field over
+those days (at most what web.segment_totals keeps) are loaded next, one after another, both kinds: a
+segment's first answer then costs what an overall one does. The app waits for this at most
+WARM_WAIT_SECONDS before serving; the rest goes on in the background, and a request that needs it
+meanwhile waits for it, or reads MongoDB itself.
 """
 
 from __future__ import annotations
@@ -19,12 +22,16 @@ from aiohttp import web
 from pymongo.errors import PyMongoError
 
 from clara.rollups import Totals, local_day
+from clara.segment_rollups import segments_seen
 from web import keys, reports
-from web.params import default_range
+from web.params import DateRange, default_range
+from web.segment_totals import MAX_KEPT
+from web.segments_api import SEGMENT_ROLES
 
 log = logging.getLogger(__name__)
 WARM_DAYS = 100      # the longest range a dashboard asks for often (90 days), with a margin
 WARM_WAIT_SECONDS = 1.5
+WARM_SEGMENT_VALUES = 10   # per field, busiest first
 FIRST_CALL = Totals(reviews=1, cells=Counter({(0, 0): 1}))
 
 
@@ -38,6 +45,7 @@ async def warm(app: web.Application) -> None:
             last = local_day(newest["_id"], zone)
             days.update(last - dt.timedelta(days=n) for n in range(WARM_DAYS))
         await asyncio.gather(_rollups(app, sorted(days)), app[keys.PENDING].warm(collections, days, zone))
+        await _segments(app, sorted(days))
     except PyMongoError as exc:
         log.info("rollups not loaded at start (%s: %s); the first requests read them", type(exc).__name__, exc)
     except Exception:  # noqa: BLE001 - a failed warm-up costs the first requests time, never the app
@@ -52,3 +60,19 @@ async def _rollups(app: web.Application, days: list[dt.date]) -> None:
     # here, with one-cell Totals when no day has reviews yet.
     await asyncio.get_running_loop().run_in_executor(
         None, reports.metrics_each, list(reviews.values()) or [FIRST_CALL], app[keys.CONFIG].n_classes)
+
+
+async def _segments(app: web.Application, days: list[dt.date]) -> None:
+    """Load the busiest values of every segment field over `days` into the segment totals, both kinds."""
+    config = app[keys.CONFIG]
+    fields = config.segments.fields
+    if not fields:
+        return
+    bounds = DateRange(days[0], days[-1], config.model.zone).bounds
+    seen = await asyncio.get_running_loop().run_in_executor(None, segments_seen, app[keys.DRIFT_COLLECTIONS], *bounds)
+    per_field = min(WARM_SEGMENT_VALUES, MAX_KEPT // (len(SEGMENT_ROLES) * len(fields)))
+    kept, collections = app[keys.SEGMENT_TOTALS], app[keys.COLLECTIONS]
+    for field in fields:
+        for one in seen.get(field, [])[:per_field]:
+            for cache in (app[keys.ROLLUP_CACHE], app[keys.PREDICTION_CACHE]):
+                await kept.of(SEGMENT_ROLES[cache.role], field, one.value, cache.summed).snapshot(collections, days)

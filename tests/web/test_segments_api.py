@@ -4,6 +4,7 @@ never seen is an empty answer, and /api/segments lists the values seen."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import random
 
@@ -277,3 +278,31 @@ async def test_data_health_shows_the_segment_increments_put_off_while_behind_unt
     assert (await _get(client, "/api/health", **RANGE))["segments_pending"] == {"batches": 0, "oldest_at": None}
     after = web_collections.segment_predictions.find_one({"_id": segment_id(hour, "site")})
     assert after["values"]["north"]["predictions"] == before["values"]["north"]["predictions"] + 2
+
+
+async def test_the_busiest_values_are_loaded_at_start_and_their_answers_read_only_what_changes_after(
+        documents, client, web_config, mongo_client, web_collections, process):
+    from clara.rollups import Totals
+    from web import keys
+    from web.params import DateRange
+
+    kept = client.app[keys.SEGMENT_TOTALS]
+    async with asyncio.timeout(10):
+        while len(kept) < 10:   # the warm-up (web.warm): 5 values seen, both kinds
+            await asyncio.sleep(0.05)
+    days = DateRange(*(dt.date.fromisoformat(RANGE[end]) for end in ("from", "to")), web_config.model.zone).days
+    v1 = kept.of("segment_rollups", "model_version", "v1", Totals.of)
+    loaded = v1.state
+    assert set(days) <= loaded.hours.keys()
+    chosen = [doc for doc in _in_range(documents, web_config.model.zone) if doc.get("model_version") == "v1"]
+    summary = await _get(client, "/api/summary", **RANGE, segment="model_version:v1")
+    assert summary["reviews"] == expected_metrics(chosen, web_config.n_classes)["reviews"]
+    assert v1.state is loaded   # answered from what the warm-up loaded, nothing read again
+    pending = next(doc for doc in chosen if "output_validated" not in doc)
+    web_collections.source.update_one({"_id": pending["_id"]}, {"$set": {"output_validated": pending["output_prediction"]}})
+    process()
+    reviewed = [doc | ({"output_validated": doc["output_prediction"]} if doc is pending else {}) for doc in chosen]
+    summary = await _get(client, "/api/summary", **RANGE, segment="model_version:v1")
+    assert summary["reviews"] == expected_metrics(reviewed, web_config.n_classes)["reviews"]
+    day = pending["timestamp"].astimezone(web_config.model.zone).date()
+    assert [d for d in days if v1.state.hours[d] is not loaded.hours[d]] == [day]   # only its day read again
