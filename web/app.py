@@ -19,6 +19,7 @@ from web.errors import error_middleware
 from web.instruments import Metrics
 from web.metrics import count_requests
 from web.pending import PendingCounts
+from web.quiet import Quiet, note_requests
 from web.response_cache import ResponseCache
 from web.rollup_cache import RollupCache
 from web.segment_totals import SegmentTotals
@@ -54,7 +55,8 @@ def memory_ctx(fence: ChangeFence):
 
 
 def create_app(config: Config) -> web.Application:
-    middlewares = [count_requests, error_middleware]
+    quiet = Quiet()
+    middlewares = [note_requests(quiet), count_requests, error_middleware]
     auth = auth_middleware(config.web)
     if auth is not None:
         middlewares.append(auth)
@@ -62,6 +64,7 @@ def create_app(config: Config) -> web.Application:
     app = web.Application(middlewares=middlewares)
     app.on_response_prepare.append(security_headers)
     app[keys.CONFIG] = config
+    app[keys.QUIET] = quiet
     app[keys.METRICS] = Metrics()
     fence = ChangeFence()
     app[keys.ROLLUP_CACHE] = RollupCache(config.model.zone, fence=fence)

@@ -9,6 +9,7 @@ from clara.db import Collections
 from web.hub import Hub
 from web.instruments import Metrics
 from web.pending import PendingCounts
+from web.quiet import Quiet
 from web.response_cache import ResponseCache
 from web.rollup_cache import RollupCache
 from web.segment_totals import SegmentTotals
@@ -31,3 +32,5 @@ METRICS = web.AppKey("metrics", Metrics)
 PENDING = web.AppKey("pending_counts", PendingCounts)
 # Finished JSON answers per endpoint, range and data version (web.response_cache).
 RESPONSES = web.AppKey("responses", ResponseCache)
+# When requests last started or ended: the segment warm-up waits for a pause in them (web.quiet).
+QUIET = web.AppKey("quiet", Quiet)

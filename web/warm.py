@@ -5,8 +5,10 @@ them), so at start the app loads the WARM_DAYS local days up to the newest revie
 range, into both caches (web.day_totals), counts those days' pending reviews (web.pending), and computes
 every loaded day's metrics once (web.reports keeps them by their counters; scikit-learn's slower first
 call is paid there). With segments configured, the busiest WARM_SEGMENT_VALUES values of each field over
-those days (at most what web.segment_totals keeps) are loaded next, one after another, both kinds: a
-segment's first answer then costs what an overall one does. The app waits for this at most
+those days (at most what web.segment_totals keeps) are loaded next, one after another, both kinds, each
+in a pause of QUIET_SECONDS in requests (web.quiet: a value costs a few hundred milliseconds of CPU at 1M
+reviews, which would otherwise slow the requests being answered): a segment's first answer then costs what
+an overall one does. The app waits for this at most
 WARM_WAIT_SECONDS before serving; the rest goes on in the background, and a request that needs it
 meanwhile waits for it, or reads MongoDB itself.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections import Counter
 
 from aiohttp import web
@@ -32,6 +35,7 @@ log = logging.getLogger(__name__)
 WARM_DAYS = 100      # the longest range a dashboard asks for often (90 days), with a margin
 WARM_WAIT_SECONDS = 1.5
 WARM_SEGMENT_VALUES = 10   # per field, busiest first
+QUIET_SECONDS = 0.25       # the pause in requests each segment value's load waits for (web.quiet)
 FIRST_CALL = Totals(reviews=1, cells=Counter({(0, 0): 1}))
 
 
@@ -44,8 +48,12 @@ async def warm(app: web.Application) -> None:
         if newest is not None:
             last = local_day(newest["_id"], zone)
             days.update(last - dt.timedelta(days=n) for n in range(WARM_DAYS))
+        began = time.perf_counter()
         await asyncio.gather(_rollups(app, sorted(days)), app[keys.PENDING].warm(collections, days, zone))
-        await _segments(app, sorted(days))
+        log.info("loaded %d days of rollups at start in %.2f s", len(days), time.perf_counter() - began)
+        began = time.perf_counter()
+        if warmed := await _segments(app, sorted(days)):
+            log.info("loaded %d segment values at start in %.2f s", warmed, time.perf_counter() - began)
     except PyMongoError as exc:
         log.info("rollups not loaded at start (%s: %s); the first requests read them", type(exc).__name__, exc)
     except Exception:  # noqa: BLE001 - a failed warm-up costs the first requests time, never the app
@@ -62,17 +70,27 @@ async def _rollups(app: web.Application, days: list[dt.date]) -> None:
         None, reports.metrics_each, list(reviews.values()) or [FIRST_CALL], app[keys.CONFIG].n_classes)
 
 
-async def _segments(app: web.Application, days: list[dt.date]) -> None:
-    """Load the busiest values of every segment field over `days` into the segment totals, both kinds."""
+async def _segments(app: web.Application, days: list[dt.date]) -> int:
+    """Load the busiest values of every segment field over `days` into the segment totals, both kinds;
+    returns how many values."""
     config = app[keys.CONFIG]
     fields = config.segments.fields
     if not fields:
-        return
+        return 0
     bounds = DateRange(days[0], days[-1], config.model.zone).bounds
     seen = await asyncio.get_running_loop().run_in_executor(None, segments_seen, app[keys.DRIFT_COLLECTIONS], *bounds)
     per_field = min(WARM_SEGMENT_VALUES, MAX_KEPT // (len(SEGMENT_ROLES) * len(fields)))
     kept, collections = app[keys.SEGMENT_TOTALS], app[keys.COLLECTIONS]
+    warmed = 0
     for field in fields:
         for one in seen.get(field, [])[:per_field]:
             for cache in (app[keys.ROLLUP_CACHE], app[keys.PREDICTION_CACHE]):
-                await kept.of(SEGMENT_ROLES[cache.role], field, one.value, cache.summed).snapshot(collections, days)
+                await app[keys.QUIET].wait(QUIET_SECONDS)
+                loaded = await kept.of(SEGMENT_ROLES[cache.role], field, one.value, cache.summed).snapshot(
+                    collections, days)
+                if loaded is not None and cache is app[keys.ROLLUP_CACHE] and loaded.totals:
+                    await app[keys.QUIET].wait(QUIET_SECONDS)
+                    await asyncio.get_running_loop().run_in_executor(
+                        None, reports.metrics_each, list(loaded.totals.values()), config.n_classes)
+            warmed += 1
+    return warmed
