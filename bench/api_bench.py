@@ -83,6 +83,7 @@ from clara.segments import segment_id  # noqa: E402
 from consumer.migrate import migrate_logged_as  # noqa: E402
 from replay.cli import main as replay_main  # noqa: E402
 from tests.support.processes import start, write_config  # noqa: E402
+from tests.support.running import wait_for  # noqa: E402
 from tests.support.sse import sse_events  # noqa: E402
 
 UTC = dt.timezone.utc
@@ -309,15 +310,13 @@ SEGMENT_WARM_LOGGED = re.compile(r"loaded (\d+) segment values at start in ([\d.
 def wait_segment_warm_up(log_path: Path, offset: int, timeout: float = 300) -> dict:
     """Wait until the web started last (its log from `offset`) says its segment warm-up is done: it loads a
     value only in a pause in requests (web.quiet), so the bench's back-to-back requests hold it back."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def logged() -> re.Match | None:
         with open(log_path, "rb") as log:
             log.seek(offset)
-            found = SEGMENT_WARM_LOGGED.search(log.read().decode(errors="replace"))
-        if found:
-            return {"values": int(found[1]), "seconds": float(found[2])}
-        time.sleep(0.2)
-    raise TimeoutError(f"python -m web did not log its segment warm-up within {timeout:.0f} s ({log_path})")
+            return SEGMENT_WARM_LOGGED.search(log.read().decode(errors="replace"))
+
+    found = wait_for(logged, timeout=timeout, interval=0.2, what=f"the web's segment warm-up logged in {log_path}")
+    return {"values": int(found[1]), "seconds": float(found[2])}
 
 
 async def viewers_reload(base: str, urls: dict, tab: list[str], cols: Collections, viewers: int, rounds: int,

@@ -5,7 +5,8 @@ The segment warm-up (web.warm) decodes and sums thousands of segment rollup docu
 hundred milliseconds of CPU each at 1M reviews; run while requests arrive it took the interpreter from them
 (bench/api_bench.py measured the unsegmented cold classes at 140 ms against 44 ms). Every request notes its
 start and its end here (the middleware); `wait` returns once none was noted for `seconds`. A connected
-dashboard's event stream notes its start only, so it does not hold the work back for as long as it stays.
+dashboard's event stream is noted when it opens and when it closes, so it does not hold the work back for
+as long as it stays open.
 """
 
 from __future__ import annotations

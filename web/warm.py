@@ -27,7 +27,9 @@ from pymongo.errors import PyMongoError
 from clara.rollups import Totals, local_day
 from clara.segment_rollups import segments_seen
 from web import keys, reports
+from web.day_totals import Snapshot
 from web.params import DateRange, default_range
+from web.rollup_cache import RollupCache
 from web.segment_totals import MAX_KEPT
 from web.segments_api import SEGMENT_ROLES
 
@@ -66,8 +68,12 @@ async def _rollups(app: web.Application, days: list[dt.date]) -> None:
                                       app[keys.PREDICTION_CACHE].warm(collections, days))
     # scikit-learn's first call in a process costs ~25 ms more than the next ones (lazy imports): paid
     # here, with one-cell Totals when no day has reviews yet.
-    await asyncio.get_running_loop().run_in_executor(
-        None, reports.metrics_each, list(reviews.values()) or [FIRST_CALL], app[keys.CONFIG].n_classes)
+    await _metrics(app, list(reviews.values()) or [FIRST_CALL])
+
+
+async def _metrics(app: web.Application, totals: list[Totals]) -> None:
+    """Compute these Totals' metrics once, in the executor, for web.reports to keep."""
+    await asyncio.get_running_loop().run_in_executor(None, reports.metrics_each, totals, app[keys.CONFIG].n_classes)
 
 
 async def _segments(app: web.Application, days: list[dt.date]) -> int:
@@ -80,17 +86,19 @@ async def _segments(app: web.Application, days: list[dt.date]) -> int:
     bounds = DateRange(days[0], days[-1], config.model.zone).bounds
     seen = await asyncio.get_running_loop().run_in_executor(None, segments_seen, app[keys.DRIFT_COLLECTIONS], *bounds)
     per_field = min(WARM_SEGMENT_VALUES, MAX_KEPT // (len(SEGMENT_ROLES) * len(fields)))
-    kept, collections = app[keys.SEGMENT_TOTALS], app[keys.COLLECTIONS]
-    warmed = 0
-    for field in fields:
-        for one in seen.get(field, [])[:per_field]:
-            for cache in (app[keys.ROLLUP_CACHE], app[keys.PREDICTION_CACHE]):
-                await app[keys.QUIET].wait(QUIET_SECONDS)
-                loaded = await kept.of(SEGMENT_ROLES[cache.role], field, one.value, cache.summed).snapshot(
-                    collections, days)
-                if loaded is not None and cache is app[keys.ROLLUP_CACHE] and loaded.totals:
-                    await app[keys.QUIET].wait(QUIET_SECONDS)
-                    await asyncio.get_running_loop().run_in_executor(
-                        None, reports.metrics_each, list(loaded.totals.values()), config.n_classes)
-            warmed += 1
-    return warmed
+    chosen = [(field, one.value) for field in fields for one in seen.get(field, [])[:per_field]]
+    for field, value in chosen:
+        reviews = await _segment_kind(app, app[keys.ROLLUP_CACHE], field, value, days)
+        if reviews is not None and reviews.totals:
+            await app[keys.QUIET].wait(QUIET_SECONDS)
+            await _metrics(app, list(reviews.totals.values()))
+        await _segment_kind(app, app[keys.PREDICTION_CACHE], field, value, days)
+    return len(chosen)
+
+
+async def _segment_kind(app: web.Application, cache: RollupCache, field: str, value: str,
+                        days: list[dt.date]) -> Snapshot | None:
+    """One segment value's day totals of the kind `cache` keeps overall, loaded in a pause in requests."""
+    await app[keys.QUIET].wait(QUIET_SECONDS)
+    totals = app[keys.SEGMENT_TOTALS].of(SEGMENT_ROLES[cache.role], field, value, cache.summed)
+    return await totals.snapshot(app[keys.COLLECTIONS], days)
