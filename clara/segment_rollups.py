@@ -51,7 +51,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from pymongo import UpdateOne
+import bson
+from bson.raw_bson import RawBSONDocument
+from pymongo import ReplaceOne, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 
@@ -61,6 +63,11 @@ from clara.rollups import Totals, day_bounds, local_day
 from clara.segments import field_range, hour_range, key_value, segment_id, value_key
 
 HOUR = dt.timedelta(hours=1)
+# write_segment_rollups replaces a document instead of $inc'ing it from REWRITE_COUNTERS increments, when
+# they name at least 1/REWRITE_SHARE of its counters (each about COUNTER_BYTES of BSON).
+REWRITE_COUNTERS = 500
+REWRITE_SHARE = 6
+COUNTER_BYTES = 12
 T = TypeVar("T")
 
 
@@ -68,11 +75,48 @@ def write_segment_rollups(session: ClientSession | None, collection: Collection,
                           updates: Sequence[tuple[tuple[dt.datetime, str, str], Mapping[str, int]]],
                           now: dt.datetime) -> None:
     """$inc segment rollups (review or prediction ones) from ((hour, field, value), $inc) pairs: one upsert per
-    period and field, in the caller's transaction."""
-    writes = [UpdateOne({"_id": segment_id(hour, field)}, {"$inc": inc, "$set": {"updated_at": now}}, upsert=True)
-              for (hour, field), inc in segment_increments(updates).items()]
+    period and field, in the caller's transaction.
+
+    MongoDB applies a $inc counter by counter, about 7 us each, while reading and replacing a document costs
+    about 1 us per counter it holds (four documents of 5,200 counters, every one incremented: 210 ms as $inc,
+    54 ms read and replaced). So a document whose increments name REWRITE_COUNTERS counters or more (a fold of
+    put-off increments: a second of bulk traffic gives 900 to 4,000) is read, and replaced with the sums when
+    they name at least 1/REWRITE_SHARE of the counters it holds. Only in a transaction, whose snapshot makes
+    the read and the replace one: a writer that changes the document meanwhile makes one of the two retry
+    (a write conflict) instead of being overwritten."""
+    increments = segment_increments(updates)
+    rewritten: dict[bytes, dict[str, Any]] = {}
+    large = [key for key, inc in increments.items() if len(inc) >= REWRITE_COUNTERS]
+    if large and session is not None and session.in_transaction:
+        raw = collection.with_options(codec_options=collection.codec_options.with_options(
+            document_class=RawBSONDocument))
+        # Keyed by the _id's BSON, the same whether the client decodes dates aware or naive.
+        stored = {bson.encode(doc["_id"]): doc for doc in raw.find(
+            {"_id": {"$in": [segment_id(*key) for key in large]}}, session=session)}
+        for key in large:
+            _id = bson.encode(segment_id(*key))
+            doc = stored.get(_id)
+            if doc is None or len(doc.raw) <= REWRITE_SHARE * COUNTER_BYTES * len(increments[key]):
+                rewritten[_id] = {"_id": segment_id(*key)} if doc is None else \
+                    bson.decode(doc.raw, collection.codec_options)
+                add_paths(rewritten[_id], increments[key])
+    writes: list[UpdateOne | ReplaceOne] = [
+        ReplaceOne({"_id": segment_id(*key)}, rewritten[_id] | {"updated_at": now}, upsert=True)
+        if (_id := bson.encode(segment_id(*key))) in rewritten else
+        UpdateOne({"_id": segment_id(*key)}, {"$inc": inc, "$set": {"updated_at": now}}, upsert=True)
+        for key, inc in increments.items()]
     if writes:
         collection.bulk_write(writes, ordered=False, session=session)
+
+
+def add_paths(doc: dict[str, Any], inc: Mapping[str, int]) -> None:
+    """What {$inc: inc} does to `doc` (dotted paths into nested documents, missing ones made), in place."""
+    for path, n in inc.items():
+        *parents, leaf = path.split(".")
+        node = doc
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = node.get(leaf, 0) + n
 
 
 def segment_increments(updates: Iterable[tuple[tuple[dt.datetime, str, str], Mapping[str, int]]]
