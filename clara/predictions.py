@@ -91,13 +91,18 @@ class PredictionDelta(PeriodDelta):
 def nest(flat: Mapping[str, int]) -> dict[str, Any]:
     """{"classes.3": 2} -> {"classes": {"3": 2}}: the shape $inc leaves behind, for a replace."""
     result: dict[str, Any] = {}
-    for path, value in flat.items():
+    add_paths(result, flat)
+    return result
+
+
+def add_paths(doc: dict[str, Any], inc: Mapping[str, int]) -> None:
+    """What {$inc: inc} does to `doc` (dotted paths into nested documents, missing ones made), in place."""
+    for path, n in inc.items():
         *parents, leaf = path.split(".")
-        node = result
+        node = doc
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = value
-    return result
+        node[leaf] = node.get(leaf, 0) + n
 
 
 @dataclasses.dataclass

@@ -58,7 +58,7 @@ from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 
 from clara.db import Collections
-from clara.predictions import PredictionTotals
+from clara.predictions import PredictionTotals, add_paths
 from clara.rollups import Totals, day_bounds, local_day
 from clara.segments import field_range, hour_range, key_value, segment_id, value_key
 
@@ -85,7 +85,7 @@ def write_segment_rollups(session: ClientSession | None, collection: Collection,
     the read and the replace one: a writer that changes the document meanwhile makes one of the two retry
     (a write conflict) instead of being overwritten."""
     increments = segment_increments(updates)
-    rewritten: dict[bytes, dict[str, Any]] = {}
+    rewritten: dict[tuple[dt.datetime, str], dict[str, Any]] = {}   # (period, field) -> the document to store
     large = [key for key, inc in increments.items() if len(inc) >= REWRITE_COUNTERS]
     if large and session is not None and session.in_transaction:
         raw = collection.with_options(codec_options=collection.codec_options.with_options(
@@ -94,29 +94,17 @@ def write_segment_rollups(session: ClientSession | None, collection: Collection,
         stored = {bson.encode(doc["_id"]): doc for doc in raw.find(
             {"_id": {"$in": [segment_id(*key) for key in large]}}, session=session)}
         for key in large:
-            _id = bson.encode(segment_id(*key))
-            doc = stored.get(_id)
+            doc = stored.get(bson.encode(segment_id(*key)))
             if doc is None or len(doc.raw) <= REWRITE_SHARE * COUNTER_BYTES * len(increments[key]):
-                rewritten[_id] = {"_id": segment_id(*key)} if doc is None else \
+                rewritten[key] = {"_id": segment_id(*key)} if doc is None else \
                     bson.decode(doc.raw, collection.codec_options)
-                add_paths(rewritten[_id], increments[key])
+                add_paths(rewritten[key], increments[key])
     writes: list[UpdateOne | ReplaceOne] = [
-        ReplaceOne({"_id": segment_id(*key)}, rewritten[_id] | {"updated_at": now}, upsert=True)
-        if (_id := bson.encode(segment_id(*key))) in rewritten else
-        UpdateOne({"_id": segment_id(*key)}, {"$inc": inc, "$set": {"updated_at": now}}, upsert=True)
+        ReplaceOne({"_id": segment_id(*key)}, rewritten[key] | {"updated_at": now}, upsert=True) if key in rewritten
+        else UpdateOne({"_id": segment_id(*key)}, {"$inc": inc, "$set": {"updated_at": now}}, upsert=True)
         for key, inc in increments.items()]
     if writes:
         collection.bulk_write(writes, ordered=False, session=session)
-
-
-def add_paths(doc: dict[str, Any], inc: Mapping[str, int]) -> None:
-    """What {$inc: inc} does to `doc` (dotted paths into nested documents, missing ones made), in place."""
-    for path, n in inc.items():
-        *parents, leaf = path.split(".")
-        node = doc
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = node.get(leaf, 0) + n
 
 
 def segment_increments(updates: Iterable[tuple[tuple[dt.datetime, str, str], Mapping[str, int]]]
