@@ -3,20 +3,23 @@
 Starts its own mongod (clara.embedded_mongo). Per round and per mode (`off`: the documents carry
 model_version (3 values) and site (10 values) but no segments are configured; `on`: segments.fields = both,
 the default segments.fold_seconds unless --fold-seconds) a fresh database and a fresh consumer
-(`python -m consumer`, a subprocess, profiles to the local store). It first counts one warm-up prediction,
-reviewed at insert, and the bench waits until the consumer's workers have done their first rounds (its
-profile delivered, drift evaluated): their first round imports whylogs, scipy and scikit-learn, seconds of
-CPU once per start, which would otherwise land on the first phase at a moment that varies run to run. What
-is measured is the consumer's steady pace. Then, while it runs:
+(`python -m consumer`, a subprocess, profiles to the local store). It first counts warm-up predictions,
+reviewed at insert, one per model version and per site, and the bench waits until the consumer's workers
+have done their first rounds (their profiles delivered, drift evaluated): their first round imports
+whylogs, scipy and scikit-learn, seconds of CPU once per start, which would otherwise land on the first
+phase at a moment that varies run to run, and a segment value is admitted once in a deployment's life (the
+batch that admits one counts in its transaction, not ahead). What is measured is the consumer's steady
+pace. Then, while it runs:
 
 1. predictions: N predictions inserted by insert_many of --bulk (a model service's bulk import, prediction
    times over the last two hours), timed from the first insert until the prediction rollups count all N
-   and, with segments, every field's segment rollups do too (the figures a user reads are complete);
+   and, with segments, every field's segment rollups do too (the figures a user reads are complete; how
+   long after the overall ones is printed as the segments' trail);
 2. reviews: the same N reviewed by bulk_write of --bulk UpdateOne (a labelling tool's bulk save), timed
    the same way over the review rollups.
 
 The modes alternate off, on, on, off, ... so that the machine's changing load falls on both alike. Prints the
-median rate per mode, on / off of the medians and the median of each round's on / off; writes
+median rate per mode, on / off of the medians, each round's on / off and their median; writes
 bench/results/segments_consumer.json.
 
     .venv/bin/python -m bench.segments_consumer_bench [--documents 20000] [--rounds 3]
@@ -47,6 +50,7 @@ from drift.evaluate import DRIFT_STATE_ID  # noqa: E402
 from tests.support.processes import start, write_config  # noqa: E402
 
 FIELDS = ("model_version", "site")
+RATES = ("predictions_per_second", "reviews_per_second")
 KINDS = {"predictions": ("predictions", "segment_predictions"), "reviews": ("rollups", "segment_rollups")}
 
 
@@ -67,12 +71,13 @@ def segment_totals(cols: Collections, kind: str) -> list[int]:
 
 
 def wait_for(cols: Collections, kind: str, total: int, segmented: bool, consumer: subprocess.Popen,
-             timeout: float) -> float:
-    """perf_counter time when the overall count of `kind` and then (with segments) every field's first
+             timeout: float) -> tuple[float, float]:
+    """perf_counter times when the overall count of `kind` and then (with segments) every field's first
     reached `total`, polled every 20 ms: the segment totals only once the overall one is complete, so that
     polling them does not weigh on the segmented mode alone."""
     deadline = time.monotonic() + timeout
     counts = [lambda: [overall_total(cols, kind)]] + ([lambda: segment_totals(cols, kind)] if segmented else [])
+    reached = []
     for count in counts:
         while True:
             counted = count()
@@ -85,7 +90,8 @@ def wait_for(cols: Collections, kind: str, total: int, segmented: bool, consumer
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{kind} did not reach {total} in {timeout:.0f} s: {counted}")
             time.sleep(0.02)
-    return time.perf_counter()
+        reached.append(time.perf_counter())
+    return reached[0], reached[-1]
 
 
 def wait_for_workers(cols: Collections, consumer: subprocess.Popen, timeout: float) -> None:
@@ -112,34 +118,49 @@ def one_run(uri: str, tmp: Path, mode: str, n: int, bulk: int, fold_seconds: flo
     client = connect(config)
     cols = Collections.of(client, config)
     ensure_indexes(cols)
-    docs = list(predictions(n + 1, seed=run, segment_fields=True))
+    docs = list(predictions(n, seed=run, segment_fields=True))
     consumer = start("consumer", write_config(tmp / f"config-{run}-{mode}.toml", raw), uri,
                      log_path=tmp / f"consumer-{run}-{mode}.log")
     try:
         segmented = mode == "on"
-        warm_up = docs[0] | {"output_validated": docs[0]["output_prediction"],
-                             "timestamp_validated": dt.datetime.now(dt.timezone.utc)}
-        cols.source.insert_one(warm_up)   # the stream is open once it is counted
-        wait_for(cols, "predictions", 1, segmented, consumer, timeout)
-        wait_for(cols, "reviews", 1, segmented, consumer, timeout)
+        warm_up = warm_up_docs(run)
+        cols.source.insert_many(warm_up)   # the stream is open once they are counted
+        wait_for(cols, "predictions", len(warm_up), segmented, consumer, timeout)
+        wait_for(cols, "reviews", len(warm_up), segmented, consumer, timeout)
         wait_for_workers(cols, consumer, timeout)
         started = time.perf_counter()
-        for i in range(1, n + 1, bulk):
+        for i in range(0, n, bulk):
             cols.source.insert_many(docs[i:i + bulk], ordered=False)
-        predicted = wait_for(cols, "predictions", n + 1, segmented, consumer, timeout) - started
-        plan = [(doc_id, truth) for doc_id, truth in review_plan(cols.source, seed=run) if doc_id != warm_up["_id"]]
+        overall, predicted = (at - started for at in wait_for(cols, "predictions", n + len(warm_up), segmented,
+                                                               consumer, timeout))
+        warm_ids = {doc["_id"] for doc in warm_up}
+        plan = [(doc_id, truth) for doc_id, truth in review_plan(cols.source, seed=run) if doc_id not in warm_ids]
         started = time.perf_counter()
         for i in range(0, len(plan), bulk):
             now = dt.datetime.now(dt.timezone.utc)
             cols.source.bulk_write([UpdateOne({"_id": doc_id}, {"$set": {"output_validated": truth,
                                                                          "timestamp_validated": now}})
                                     for doc_id, truth in plan[i:i + bulk]], ordered=False)
-        reviewed = wait_for(cols, "reviews", n + 1, segmented, consumer, timeout) - started
+        overall_reviewed, reviewed = (at - started for at in wait_for(cols, "reviews", n + len(warm_up), segmented,
+                                                                       consumer, timeout))
     finally:
         stop_consumer(consumer)
     client.drop_database(config.mongodb.database)
     client.close()
-    return {"predictions_per_second": n / predicted, "reviews_per_second": n / reviewed}
+    return {"predictions_per_second": n / predicted, "reviews_per_second": n / reviewed,
+            "predictions_segment_trail_ms": 1000 * (predicted - overall),
+            "reviews_segment_trail_ms": 1000 * (reviewed - overall_reviewed)}
+
+
+def warm_up_docs(run: int) -> list[dict]:
+    """One prediction per model version and per site, reviewed at insert (its predicted class)."""
+    now, seen, chosen = dt.datetime.now(dt.timezone.utc), set(), []
+    for doc in predictions(1000, seed=1000 + run, segment_fields=True):
+        values = {(field, doc[field]) for field in FIELDS}
+        if values - seen:
+            seen |= values
+            chosen.append(doc | {"output_validated": doc["output_prediction"], "timestamp_validated": now})
+    return chosen
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,15 +187,16 @@ def main(argv: list[str] | None = None) -> int:
             mongo.stop()
     medians = {mode: {key: round(statistics.median(r[key] for r in rows)) for key in rows[0]}
                for mode, rows in runs.items()}
-    ratios = {key: round(medians["on"][key] / medians["off"][key], 3) for key in medians["off"]}
+    ratios = {key: round(medians["on"][key] / medians["off"][key], 3) for key in RATES}
     # Each round's two runs are back to back: their ratio leaves out most of the machine's drift between rounds.
-    paired = {key: round(statistics.median(on[key] / off[key] for on, off in zip(runs["on"], runs["off"])), 3)
-              for key in medians["off"]}
+    per_round = {key: [round(on[key] / off[key], 3) for on, off in zip(runs["on"], runs["off"])] for key in RATES}
+    paired = {key: round(statistics.median(values), 3) for key, values in per_round.items()}
     write_result(args.output, {"documents": args.documents, "bulk": args.bulk, "rounds": args.rounds,
                                "fold_seconds": args.fold_seconds, "runs": runs, "median": medians,
-                               "on_over_off": ratios, "on_over_off_per_round_median": paired})
+                               "on_over_off": ratios, "on_over_off_per_round": per_round,
+                               "on_over_off_per_round_median": paired})
     print(f"median off: {medians['off']}\nmedian on:  {medians['on']}\non / off: {ratios}\n"
-          f"on / off, median of the rounds' ratios: {paired}\nwrote {args.output}")
+          f"on / off per round: {per_round}\non / off, median of the rounds' ratios: {paired}\nwrote {args.output}")
     return 0
 
 
