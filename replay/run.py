@@ -8,15 +8,18 @@ what the recount counts — on data the consumer processed, none, so a rebuild c
 reading (replay.rebuild). A consumer batch that counts, corrects or takes back a review of those hours
 writes the same rollup document (and the same counted entry), so the two transactions conflict and
 MongoDB lets only one commit; `with_transaction` retries the other on the new state (the consumer's
-retry then finds the review counted as it is and counts nothing). Groups are thus serialized one by
-one: no lock, no consumer change, and a rebuild killed at any moment leaves every hour either rebuilt
-or as it was. The job document in the state collection records the last hour done (in the same
+retry then finds the review counted as it is and counts nothing). A group the consumer keeps getting
+in front of (each of its commits restarts ours) is split in two after GROUP_PATIENCE_SECONDS, down to
+single hours, whose transactions are short enough to commit between its batches. Groups are thus
+serialized one by one: no lock, no consumer change, and a rebuild killed at any moment leaves every
+hour either rebuilt or as it was. The job document in the state collection records the last hour done (in the same
 transaction), so a re-run with the same arguments resumes after it and each re-sent profile is
 queued exactly once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -26,9 +29,10 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import pymongo
 from pymongo import MongoClient
 from pymongo.client_session import ClientSession
-from pymongo.errors import OperationFailure
+from pymongo.errors import OperationFailure, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -48,6 +52,7 @@ from replay.progress import Progress
 
 log = logging.getLogger("replay")
 UTC = dt.timezone.utc
+GROUP_PATIENCE_SECONDS = 10.0   # a group of hours that has not committed by then is split (Run._group)
 
 
 @dataclasses.dataclass
@@ -136,14 +141,34 @@ class Replay:
                 if job.done_through is None or hour > job.done_through}
         self.progress.advance(sum(self.selection.hours.values()) - sum(todo.values()))
         for hours in hour_groups(todo, self.config.consumer.catchup_batch_size):
-            if self.stop.is_set():
-                raise Interrupted("stopped between hours")
-            done = hours_transaction(session, self.cols, self.config, self.options, job, hours, phase,
-                                     self.selection.backfill_sinks)
-            self.summary.add(done)
-            self.summary.hours_rebuilt += done.hours if self.options.rebuild else 0
-            self.summary.hours_resent += done.hours if self.options.profiles else 0
-            self.progress.advance(done.documents)
+            self._group(session, job, hours, phase)
+
+    def _group(self, session: ClientSession, job: Job, hours: Sequence[dt.datetime], phase: TimeRange) -> None:
+        """One group of hours in one transaction. A group of several that has not committed within
+        GROUP_PATIENCE_SECONDS (a running consumer keeps writing to its hours, and each of its commits makes
+        ours conflict and start again) is split in two, each half in a transaction of its own: a shorter
+        transaction leaves the consumer less time to get in between. A single hour retries as long as
+        MongoDB's with_transaction lets it."""
+        if self.stop.is_set():
+            raise Interrupted("stopped between hours")
+        try:
+            with pymongo.timeout(GROUP_PATIENCE_SECONDS) if len(hours) > 1 else contextlib.nullcontext():
+                done = hours_transaction(session, self.cols, self.config, self.options, job, hours, phase,
+                                         self.selection.backfill_sinks)
+        except PyMongoError as exc:
+            if len(hours) == 1 or not exc.timeout:
+                raise
+            log.warning("%d hours from %s did not commit in %g s (%s: a consumer writing to them?); "
+                        "splitting them in two", len(hours), hours[0].isoformat(), GROUP_PATIENCE_SECONDS,
+                        type(exc.__cause__ or exc).__name__)
+            half = len(hours) // 2
+            self._group(session, job, hours[:half], phase)
+            self._group(session, job, hours[half:], phase)
+            return
+        self.summary.add(done)
+        self.summary.hours_rebuilt += done.hours if self.options.rebuild else 0
+        self.summary.hours_resent += done.hours if self.options.profiles else 0
+        self.progress.advance(done.documents)
 
 
 def hour_groups(hours: Mapping[dt.datetime, int], documents: int) -> Iterator[list[dt.datetime]]:
