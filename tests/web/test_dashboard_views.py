@@ -282,6 +282,11 @@ async def test_a_link_opens_its_range_and_the_back_button_returns(browser, base_
         await page.click("#range button[type='submit']")
         await page.wait_for_function("() => document.getElementById('error').textContent.includes('not a date')")
         assert await page.input_value("#to") == thirty[1]
+        # A refresh finishing afterwards (here another tab's first draw) leaves the reason shown.
+        before = await page.evaluate("document.body.dataset.refreshes")
+        await page.click("#tab-overview")
+        await page.wait_for_function("b => document.body.dataset.refreshes !== b", arg=before)
+        assert "not a date" in await page.text_content("#error")
 
 
 def _hours_of(view_range: tuple[str, str], zone) -> list[dt.datetime]:

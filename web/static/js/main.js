@@ -23,10 +23,20 @@ const HOURLY_UP_TO_DAYS = 2;   // a date range this short is charted per hour un
 const MAX_HOURLY_DAYS = 7;     // the API's longest series per hour (web.hours)
 const $ = (id) => document.getElementById(id);
 
+// A range typed, picked or linked that was refused: shown until the next range is chosen, so a refresh
+// finishing meanwhile (a live update, another tab) does not clear the reason before it is read.
+let rangeProblem = null;
+
 function showError(error) {
   const box = $("error");
-  box.hidden = !error;
-  box.textContent = error ? String(error.message || error) : "";
+  const shown = error || rangeProblem;
+  box.hidden = !shown;
+  box.textContent = shown ? String(shown.message || shown) : "";
+}
+
+function refuseRange(problem) {
+  rangeProblem = problem || null;
+  showError(null);
 }
 
 async function refresh(tabId) {
@@ -295,10 +305,8 @@ function show(range, by, segment = null) {
 // A new range (or segment) chosen here: a new history entry, so the back button returns to the one before.
 function choose(range, by, segment = state.segment) {
   const problem = check(range, by);
-  if (problem) {
-    showError(problem);
-    return;
-  }
+  refuseRange(problem);
+  if (problem) return;
   const same = (a, b) => (a ? segmentParameter(a) : "") === (b ? segmentParameter(b) : "");
   if (range.from !== state.range.from || range.to !== state.range.to || by !== state.by
       || !same(segment, state.segment)) {
@@ -334,7 +342,8 @@ function startForm() {
     state.compare = compare;
     const tab = location.hash.slice(1);
     if (tabs.some((t) => t.id === tab) && tab !== state.active) select(tab, { draw: false });
-    show(range, by, segment).then(() => problem && showError(problem));
+    refuseRange(null);
+    show(range, by, segment).then(() => problem && refuseRange(problem));
   });
 }
 
@@ -352,7 +361,7 @@ async function start() {
   badge.addEventListener("click", () => select("drift", { focus: true }));
   select(state.active, { draw: false });
   await Promise.all([show(range, by, segment), refreshBadge(badge).catch(showError)]);
-  if (problem) showError(`${problem}: showing the default range instead`);
+  if (problem) refuseRange(`${problem}: showing the default range instead`);
   connect($("live"), () => everythingStale(), () => alertsChanged(badge));
   // The charts take their colours from the page's CSS: redraw them when the colour scheme changes.
   window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
