@@ -342,8 +342,8 @@ function startForm() {
     state.compare = compare;
     const tab = location.hash.slice(1);
     if (tabs.some((t) => t.id === tab) && tab !== state.active) select(tab, { draw: false });
-    refuseRange(null);
-    show(range, by, segment).then(() => problem && refuseRange(problem));
+    refuseRange(problem);
+    show(range, by, segment);
   });
 }
 
@@ -360,8 +360,8 @@ async function start() {
   const badge = $("alerts-badge");
   badge.addEventListener("click", () => select("drift", { focus: true }));
   select(state.active, { draw: false });
+  refuseRange(problem && `${problem}: showing the default range instead`);
   await Promise.all([show(range, by, segment), refreshBadge(badge).catch(showError)]);
-  if (problem) refuseRange(`${problem}: showing the default range instead`);
   connect($("live"), () => everythingStale(), () => alertsChanged(badge));
   // The charts take their colours from the page's CSS: redraw them when the colour scheme changes.
   window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
