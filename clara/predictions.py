@@ -34,6 +34,8 @@ from clara.records import Rejection, parse_document
 from clara.rollups import CONFIDENCE_BINS, PeriodDelta, add_into, calibration_bin_micros, confidence_bin, local_day
 from clara.segments import Segment
 
+UTC = dt.timezone.utc
+
 FLAT = ("classes", "no_confidence")                            # {"<pred>": n}
 NESTED = ("confidence", "calibration", "calibration_micros")   # {"<pred>": {"<bin>": n}}
 # Rejections that leave no prediction time to file the document under.
@@ -52,9 +54,12 @@ def classify(doc: Mapping[str, Any], n_classes: int,
     the start of the rollup period of length `period` (config.model.rollup_period)."""
     parsed = parse_document(doc, n_classes)
     if isinstance(parsed, Rejection):
-        if parsed.field in TIMELESS:
+        # The parser names the first broken field; the prediction time may be broken too, after it.
+        moment = doc.get("timestamp")
+        if parsed.field in TIMELESS or not isinstance(moment, dt.datetime):
             return None, parsed
-        return (period_start(doc["timestamp"], period), {"predictions": 1, "bad": 1}), parsed
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+        return (period_start(moment, period), {"predictions": 1, "bad": 1}), parsed
     predicted = parsed.predicted
     inc = {"predictions": 1, f"classes.{predicted}": 1}
     if parsed.confidence is None:
