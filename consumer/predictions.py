@@ -40,6 +40,7 @@ from pymongo.client_session import ClientSession
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
+from clara import prediction_counts
 from clara.db import CONSUMER_STATE_ID, PREDICTIONS_STATE_ID, Collections
 from clara.predictions import PredictionDelta, classify
 from clara.records import COUNTED_FIELDS, Rejection
@@ -176,12 +177,25 @@ def scan_at(cols: Collections, selector: Mapping, at: Timestamp, batch_size: int
             segment_fields: Sequence[str] = ()) -> Iterator[Mapping]:
     """Source documents matching `selector` as they were at cluster time `at` (projected to what counts, the
     segment fields included)."""
-    name, options = cols.source.name, cols.source.codec_options
     projection = PROJECTION | dict.fromkeys(segment_fields, 1)
+    return _cursor_at(cols, {"find": cols.source.name, "filter": dict(selector), "projection": projection,
+                             "batchSize": batch_size}, at, batch_size)
+
+
+def groups_at(cols: Collections, selector: Mapping, at: Timestamp, n_classes: int, period: dt.timedelta,
+              segment_fields: Sequence[str] = ()) -> Iterator[Mapping]:
+    """The documents matching `selector` as they were at `at`, counted by the server where it can: the groups
+    of clara.prediction_counts.pipeline (countable ones grouped, every other document whole)."""
+    return _cursor_at(cols, {"aggregate": cols.source.name,
+                             "pipeline": prediction_counts.pipeline(selector, n_classes, period, segment_fields),
+                             "cursor": {"batchSize": 5000}, "allowDiskUse": True}, at, 5000)
+
+
+def _cursor_at(cols: Collections, command: Mapping, at: Timestamp, batch_size: int) -> Iterator[Mapping]:
+    name, options = cols.source.name, cols.source.codec_options
     with cols.db.client.start_session() as session:   # a cursor's getMore must come from the session that opened it
-        reply = cols.db.command("find", name, filter=dict(selector), projection=projection, batchSize=batch_size,
-                                readConcern={"level": "snapshot", "atClusterTime": at}, codec_options=options,
-                                session=session)
+        reply = cols.db.command(dict(command) | {"readConcern": {"level": "snapshot", "atClusterTime": at}},
+                                codec_options=options, session=session)
         cursor = reply["cursor"]
         yield from cursor["firstBatch"]
         cursor_id = cursor["id"]
@@ -322,8 +336,14 @@ class Recount:
             delta = PredictionDelta()
             rejects = []
             fields = self.segments.fields if self.segments is not None else ()
-            for doc in scan_at(self.cols, self._between(day_start, day_end), self.plan.at, segment_fields=fields):
-                key, rejection = classify(doc, self.n_classes, self.period)
+            for group in groups_at(self.cols, self._between(day_start, day_end), self.plan.at, self.n_classes,
+                                   self.period, fields):
+                if (doc := group.get("document")) is None:   # countable documents, grouped by the server
+                    hour, inc, raw = prediction_counts.increments(group, fields)
+                    delta.add(hour, inc, tuple(sorted((field, canonical(raw[field])) for field in fields)))
+                    self.documents += group["n"]
+                    continue
+                key, rejection = classify(doc, self.n_classes, self.period)   # one the server left to the parser
                 if key is not None:   # segments by canonical value, admitted (or capped) in the day's transaction
                     delta.add(*key, tuple(sorted((field, canonical(doc.get(field))) for field in fields)))
                 if rejection is not None and rejection.id is not None and doc.get("output_validated") is None:
