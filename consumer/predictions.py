@@ -31,7 +31,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from bson import ObjectId, Timestamp
@@ -43,7 +43,7 @@ from pymongo.write_concern import WriteConcern
 from clara import prediction_counts
 from clara.db import CONSUMER_STATE_ID, PREDICTIONS_STATE_ID, Collections
 from clara.predictions import PredictionDelta, classify
-from clara.records import COUNTED_FIELDS, Rejection
+from clara.records import Rejection
 from clara.rollups import by_field, hour_of
 from clara.segment_pending import SegmentWrites, fold_every
 from clara.segment_rollups import hours_filter, write_segment_rollups
@@ -55,7 +55,6 @@ UTC = dt.timezone.utc
 STATE_ID = PREDICTIONS_STATE_ID
 # Every counter of a prediction rollup (clara/predictions.py): a recount empties them all before adding again.
 COUNTERS = ("predictions", "classes", "confidence", "no_confidence", "bad", "calibration", "calibration_micros")
-PROJECTION = dict.fromkeys(("logged", *COUNTED_FIELDS), 1)
 DAY = dt.timedelta(days=1)
 HOUR = dt.timedelta(hours=1)
 # A lost stream whose inserts touched more hours than this is recounted whole.
@@ -173,15 +172,6 @@ def snapshot_time(cols: Collections) -> Timestamp:
     return reply["cursor"]["atClusterTime"]
 
 
-def scan_at(cols: Collections, selector: Mapping, at: Timestamp, batch_size: int = 5000,
-            segment_fields: Sequence[str] = ()) -> Iterator[Mapping]:
-    """Source documents matching `selector` as they were at cluster time `at` (projected to what counts, the
-    segment fields included)."""
-    projection = PROJECTION | dict.fromkeys(segment_fields, 1)
-    return _cursor_at(cols, {"find": cols.source.name, "filter": dict(selector), "projection": projection,
-                             "batchSize": batch_size}, at, batch_size)
-
-
 def groups_at(cols: Collections, selector: Mapping, at: Timestamp, n_classes: int, period: dt.timedelta,
               segment_fields: Sequence[str] = ()) -> Iterator[Mapping]:
     """The documents matching `selector` as they were at `at`, counted by the server where it can: the groups
@@ -189,6 +179,21 @@ def groups_at(cols: Collections, selector: Mapping, at: Timestamp, n_classes: in
     return _cursor_at(cols, {"aggregate": cols.source.name,
                              "pipeline": prediction_counts.pipeline(selector, n_classes, period, segment_fields),
                              "cursor": {"batchSize": 5000}, "allowDiskUse": True}, at, 5000)
+
+
+def counted_groups(groups: Iterable[Mapping], n_classes: int, period: dt.timedelta,
+                   segment_fields: Sequence[str] = ()) -> Iterator[tuple[tuple | None, Rejection | None, Mapping, int]]:
+    """Each group of clara.prediction_counts.pipeline as (hour and $inc, or None; the Rejection, if any; the
+    values its segment fields and review field hold; documents): a group of countable documents as the server
+    counted it, a document it left to the parser classified here."""
+    for group in groups:
+        doc = group.get("document")
+        if doc is None:
+            hour, inc, raw = prediction_counts.increments(group, segment_fields)
+            yield (hour, inc), None, raw, group["n"]
+        else:
+            key, rejection = classify(doc, n_classes, period)
+            yield key, rejection, doc, 1
 
 
 def _cursor_at(cols: Collections, command: Mapping, at: Timestamp, batch_size: int) -> Iterator[Mapping]:
@@ -336,19 +341,14 @@ class Recount:
             delta = PredictionDelta()
             rejects = []
             fields = self.segments.fields if self.segments is not None else ()
-            for group in groups_at(self.cols, self._between(day_start, day_end), self.plan.at, self.n_classes,
-                                   self.period, fields):
-                if (doc := group.get("document")) is None:   # countable documents, grouped by the server
-                    hour, inc, raw = prediction_counts.increments(group, fields)
-                    delta.add(hour, inc, tuple(sorted((field, canonical(raw[field])) for field in fields)))
-                    self.documents += group["n"]
-                    continue
-                key, rejection = classify(doc, self.n_classes, self.period)   # one the server left to the parser
+            groups = groups_at(self.cols, self._between(day_start, day_end), self.plan.at, self.n_classes, self.period,
+                               fields)
+            for key, rejection, values, n in counted_groups(groups, self.n_classes, self.period, fields):
                 if key is not None:   # segments by canonical value, admitted (or capped) in the day's transaction
-                    delta.add(*key, tuple(sorted((field, canonical(doc.get(field))) for field in fields)))
-                if rejection is not None and rejection.id is not None and doc.get("output_validated") is None:
+                    delta.add(*key, tuple(sorted((field, canonical(values.get(field))) for field in fields)))
+                if rejection is not None and rejection.id is not None and values.get("output_validated") is None:
                     rejects.append(reject_write(rejection, dt.datetime.now(UTC)))
-                self.documents += 1
+                self.documents += n
             if not self._commit_day(delta, rejects, day_end):
                 log.info("recount %s superseded by a later recount of its hours; it stops here", self.plan.id)
                 return False
@@ -430,11 +430,12 @@ def recount_replacing(cols: Collections, n_classes: int, period: dt.timedelta,
     admission = read_admission(cols.state, segments) if segments is not None and segments.enabled else None
     delta = PredictionDelta()
     documents = 0
-    for doc in cols.source.find(selector, PROJECTION | dict.fromkeys(admission.fields if admission else (), 1)):
-        key, _ = classify(doc, n_classes, period)
+    fields = admission.fields if admission is not None else ()
+    groups = cols.source.aggregate(prediction_counts.pipeline(selector, n_classes, period, fields), allowDiskUse=True)
+    for key, _, values, n in counted_groups(groups, n_classes, period, fields):
         if key is not None:
-            delta.add(*key, admission.segment_of(doc) if admission is not None else ())
-        documents += 1
+            delta.add(*key, admission.segment_of(values) if admission is not None else ())
+        documents += n
     now = dt.datetime.now(UTC)
     if admission is not None:
         # Admitted first: a crash before the rollups are written leaves a value admitted early, never a rollup

@@ -17,6 +17,7 @@ from clara import prediction_counts
 from clara.predictions import PredictionDelta, classify
 from clara.records import Record, parse_document
 from clara.segments import canonical
+from consumer.predictions import counted_groups
 
 UTC = dt.timezone.utc
 N_CLASSES = 7
@@ -92,6 +93,13 @@ def check(collection, docs, period) -> None:
     python_counts(rest, period, grouped)
     assert grouped.updates() == python_counts(stored, period).updates()   # the whole recount, as one count
     assert grouped.segment_updates() == python_counts(stored, period).segment_updates()
+    recounted = PredictionDelta()   # as the consumer's recounts take the groups
+    rows = collection.aggregate(prediction_counts.pipeline({"timestamp": {"$type": "date"}}, N_CLASSES, period,
+                                                           SEGMENT_FIELDS))
+    for key, _, values, _ in counted_groups(rows, N_CLASSES, period, SEGMENT_FIELDS):
+        if key is not None:
+            recounted.add(*key, segment(values))
+    assert recounted.segment_updates() == grouped.segment_updates() and recounted.updates() == grouped.updates()
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
