@@ -62,8 +62,14 @@ def _replay_rows(data: dict) -> list[tuple]:
                                                   else ""), p["docs_per_second"], ceiling, p["ratio_to_ceiling"])
             for p in phases[1:]]
     bounds = data.get("bounds", {})
-    return rows + [("replay", f"backfill (no sinks) over {name.removeprefix('backfill_over_').replace('_', ' ')}",
-                    "", "", ratio) for name, ratio in bounds.items()]
+    return rows + [("replay", _bound_label(name), "", "", ratio) for name, ratio in bounds.items()]
+
+
+def _bound_label(name: str) -> str:
+    """'backfill_over_entry_and_flag_writes' -> 'backfill (no sinks) over entry and flag writes'."""
+    subject, _, bound = name.partition("_over_")
+    subject = {"backfill": "backfill (no sinks)", "rebuild": "--rebuild"}.get(subject, subject)
+    return f"{subject} over {bound.replace('_', ' ')}"
 
 
 def _segments_rows(data: dict) -> list[tuple]:

@@ -4,6 +4,8 @@ Starts its own mongod (clara.embedded_mongo), inserts N reviewed, not yet logged
 over --days days, then in one run measures:
 
 - the raw cursor read rate of those documents: the ceiling the issue measures replay against;
+- the same read with each document parsed and its review counted in Python, nothing read or written besides:
+  the most a review recount done in Python can reach, whatever it writes;
 - MongoDB's own rate for the writes a backfill cannot avoid per review: its counted entry (a replace
   upserted into CLARA's counted collection) and the source's `logged`/`logged_at` flag, 1000 reviews per
   transaction, nothing planned: the ceiling for any backfill;
@@ -50,6 +52,8 @@ from bench.stats import write_result  # noqa: E402
 from clara.config import config_from_mapping  # noqa: E402
 from clara.db import Collections, connect, ensure_indexes  # noqa: E402
 from clara.embedded_mongo import EmbeddedMongo  # noqa: E402
+from clara.records import Record, parse_document  # noqa: E402
+from clara.rollups import Counted, RollupDelta  # noqa: E402
 from consumer.migrate import migrate_logged_as  # noqa: E402
 from replay.cli import main as replay_main  # noqa: E402
 from tests.support.processes import write_config  # noqa: E402
@@ -139,6 +143,7 @@ def write_markers(client: MongoClient, cols: Collections, n: int, batch: int = 1
 
 
 OWN_TRANSACTIONS = "MongoDB backfill transactions alone"
+PARSE_AND_COUNT = "read + parse + count in Python"
 
 
 def own_transactions_alone(client: MongoClient, config, docs: list[dict]) -> dict:
@@ -184,6 +189,19 @@ def main(argv: list[str] | None = None) -> int:
             def read_all() -> int:
                 return sum(1 for _ in cols.source.find({"timestamp": {"$gte": START}}, batch_size=1000))
 
+            def parse_and_count() -> int:
+                """The Python work a review recount in Python cannot skip, nothing else: each document read,
+                parsed and counted into the review increments (no counted entries read, nothing written; the
+                prediction counts are grouped by MongoDB: clara/prediction_counts.py)."""
+                reviews, n = RollupDelta(), 0
+                period = config.model.rollup_period
+                for doc in cols.source.find({"timestamp": {"$gte": START}}, batch_size=1000):
+                    record = parse_document(doc, config.n_classes)
+                    if isinstance(record, Record) and record.reviewed:
+                        reviews.add(Counted.of(record, period))
+                    n += 1
+                return n
+
             def marker_writes() -> int:
                 return write_markers(client, cols, args.reviews)
 
@@ -207,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
 
             as_inserted = list(cols.source.find({"timestamp": {"$gte": START}}))   # before the flags are set
             rows = [phase("raw cursor read (ceiling)", read_all),
+                    phase(PARSE_AND_COUNT, parse_and_count),
                     phase("MongoDB entry + flag writes alone", marker_writes),
                     own_transactions_alone(client, config, as_inserted)]
             del as_inserted
@@ -227,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     rate = {row["phase"]: row["docs_per_second"] for row in rows}
     backfill = rate["replay backfill, no sinks"]
     bounds = {"backfill_over_entry_and_flag_writes": round(backfill / rate["MongoDB entry + flag writes alone"], 3),
-              "backfill_over_its_transactions_alone": round(backfill / rate[OWN_TRANSACTIONS], 3)}
+              "backfill_over_its_transactions_alone": round(backfill / rate[OWN_TRANSACTIONS], 3),
+              "rebuild_over_parse_and_count": round(rate["replay --rebuild"] / rate[PARSE_AND_COUNT], 3)}
     result = {"reviews": args.reviews, "days": args.days, "hours": args.days * 24,
               "insert_seconds": round(inserted, 1), "catchup_batch_size": config.consumer.catchup_batch_size,
               "phases": rows, "bounds": bounds}
@@ -240,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     print("backfill (no sinks) over the entry + flag writes alone: "
           f"{bounds['backfill_over_entry_and_flag_writes']}; over its own transactions alone: "
           f"{bounds['backfill_over_its_transactions_alone']}")
+    print(f"--rebuild over reading, parsing and counting alone in Python: {bounds['rebuild_over_parse_and_count']} "
+          f"(that alone is {rate[PARSE_AND_COUNT] / ceiling:.3f} of the raw read: the most a review recount in Python reaches)")
     print(f"wrote {args.output}")
     return 0
 
