@@ -29,6 +29,7 @@ from replay.errors import ReplayError, ShrinkRefused, UsageError
 from replay.options import Options, TimeRange, parse_moment
 from replay.plan import describe, hour_phase, select
 from replay.progress import Progress
+from replay.rebuild import REBUILD_GROUP_DOCUMENTS
 from replay.run import Replay
 
 log = logging.getLogger("replay")
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true", help="print what would be done, change nothing")
     parser.add_argument("--batch-size", type=int, metavar="N",
                         help="documents per backfill batch and per rebuild transaction "
-                             "(default: consumer.catchup_batch_size)")
+                             f"(default: consumer.catchup_batch_size; {REBUILD_GROUP_DOCUMENTS:,} for a rebuild)")
     parser.add_argument("--log-interval", type=float, default=10.0, metavar="SECONDS",
                         help="seconds between progress log lines when not on a terminal (default: 10)")
     return parser
@@ -87,7 +88,8 @@ def parse_options(args: argparse.Namespace, config: Config) -> Options:
         raise UsageError(f"--batch-size {args.batch_size}: expected at least 1")
     if args.log_interval <= 0:
         raise UsageError(f"--log-interval {args.log_interval}: expected a positive number of seconds")
-    return Options(TimeRange(start, end), args.rebuild, profiles, args.dry_run, args.log_interval, args.allow_shrink)
+    return Options(TimeRange(start, end), args.rebuild, profiles, args.dry_run, args.log_interval, args.allow_shrink,
+                   args.batch_size)
 
 
 def main(argv: list[str] | None = None) -> int:

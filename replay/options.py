@@ -104,6 +104,7 @@ class Options:
     dry_run: bool = False
     log_interval: float = 10.0
     allow_shrink: bool = False            # a rebuild may drop the counts of reviews whose document is gone
+    batch_size: int | None = None         # --batch-size: documents per backfill batch and per hours transaction
 
     def job_id(self) -> str:
         """Same arguments, same job: an interrupted run is resumed by running it again (--allow-shrink aside)."""

@@ -47,7 +47,7 @@ from replay.errors import Interrupted
 from replay.options import Options, TimeRange
 from replay.plan import Selection, backfill_filter, hour_phase
 from replay.predictions import PredictionsDone, rebuild_predictions
-from replay.rebuild import HourDone, rebuild_hours
+from replay.rebuild import HourDone, REBUILD_GROUP_DOCUMENTS, rebuild_hours
 from replay.progress import Progress
 
 log = logging.getLogger("replay")
@@ -140,7 +140,9 @@ class Replay:
         todo = {hour: n for hour, n in self.selection.hours.items()
                 if job.done_through is None or hour > job.done_through}
         self.progress.advance(sum(self.selection.hours.values()) - sum(todo.values()))
-        for hours in hour_groups(todo, self.config.consumer.catchup_batch_size):
+        size = self.options.batch_size or (REBUILD_GROUP_DOCUMENTS if self.options.rebuild
+                                           else self.config.consumer.catchup_batch_size)
+        for hours in hour_groups(todo, size):
             self._group(session, job, hours, phase)
 
     def _group(self, session: ClientSession, job: Job, hours: Sequence[dt.datetime], phase: TimeRange) -> None:

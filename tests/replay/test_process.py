@@ -59,14 +59,16 @@ def test_a_rebuild_killed_half_way_resumes_and_resends_each_hour_once(tmp_path, 
     collections.source.insert_many(predictions(600, start=START, step=dt.timedelta(minutes=4), reviewed_fraction=0.9))
     catch_up(mongo_client, collections, config, sinks=())
     collections.rollups.update_many({}, {"$inc": {"reviews": 5}})          # wrong everywhere: the rebuild fixes it
-    path, log = config_file(catchup_batch_size=30), tmp_path / "replay.log"       # two hours per transaction
-    process = start("replay", path, mongo_uri, *RANGE, "--rebuild", "--profiles", "local", log_path=log)
+    path, log = config_file(), tmp_path / "replay.log"
+    process = start("replay", path, mongo_uri, *RANGE, "--rebuild", "--profiles", "local", "--batch-size", "30",
+                    log_path=log)   # two hours per transaction
     wait_for(lambda: collections.outbox.count_documents({}) >= 5, timeout=60, what="5 hours rebuilt")
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     hours = collections.rollups.count_documents({})
     assert collections.outbox.count_documents({}) < hours, "killed too late to prove anything"
-    assert run_to_end(path, mongo_uri, log, "--rebuild", "--profiles", "local") == 0, log.read_text()
+    assert run_to_end(path, mongo_uri, log, "--rebuild", "--profiles", "local", "--batch-size", "30") == 0, \
+        log.read_text()
     assert rollups(collections) == recount(collections, config.n_classes)
     assert_exactly_once(collections, config.n_classes)
     per_hour = Counter(entry["hour"] for entry in collections.outbox.find({}, {"hour": 1}))
