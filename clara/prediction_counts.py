@@ -21,6 +21,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from clara.records import COUNTED_FIELDS
 from clara.rollups import CONFIDENCE_BINS
 
 UTC = dt.timezone.utc
@@ -55,7 +56,8 @@ def countable(n_classes: int) -> dict:
 def pipeline(selector: Mapping, n_classes: int, period: dt.timedelta, segment_fields: Sequence[str] = ()) -> list:
     """One pass over the documents `selector` matches: a group per (period, predicted class, confidence bin,
     calibration bin, segment values) of the countable ones, with their count and confidence sum in micros,
-    and each other document whole, in a group of its own (`{"_id": {"document": <_id>}, "document": {...}}`)."""
+    and each other document, projected to the fields that count, in a group of its own
+    (`{"_id": {"document": <_id>}, "document": {...}}`)."""
     has_confidence = _number("$output_confidence")
     micros = {"$toLong": {"$round": [{"$multiply": ["$output_confidence", MICROS]}, 0]}}
     key = {
@@ -70,11 +72,13 @@ def pipeline(selector: Mapping, n_classes: int, period: dt.timedelta, segment_fi
     }
     for i, field in enumerate(segment_fields):   # fields are top-level names without '.' or '$' (config checks)
         key[f"s{i}"] = {"value": f"${field}", "type": {"$type": f"${field}"}}
+    # What counts, for a document left to the parser: it comes back this small, whatever else it holds.
+    counted = {field: f"${field}" for field in ("_id", "logged", *COUNTED_FIELDS, *segment_fields)}
     return [{"$match": dict(selector)},
             {"$set": {OK: countable(n_classes)}},   # evaluated once per document
             {"$group": {"_id": {"$cond": [f"${OK}", key, {"document": "$_id"}]},
                         "n": {"$sum": 1}, "micros": {"$sum": {"$cond": [f"${OK}", {"$cond": [has_confidence, micros, 0]}, 0]}},
-                        "document": {"$first": {"$cond": [f"${OK}", "$$REMOVE", {"$unsetField": {"field": OK, "input": "$$ROOT"}}]}}}}]
+                        "document": {"$first": {"$cond": [f"${OK}", "$$REMOVE", counted]}}}}]
 
 
 def increments(group: Mapping[str, Any], segment_fields: Sequence[str] = ()) -> tuple[dt.datetime, dict[str, int],
