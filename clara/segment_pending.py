@@ -8,7 +8,8 @@ once a second instead of once a batch, they cost a small fraction.
 
 How. A full batch (the consumer is behind) whose last fold is younger than segments.fold_seconds inserts
 its segment increments here as one document, in its own transaction, so they are exactly as durable as its
-overall counts. Any other batch folds: in its transaction it reads the pending documents (at most
+overall counts; the last batch of a burst (full, but no event waiting behind it) does not. Any other batch
+folds: in its transaction it reads the pending documents (at most
 FOLD_LIMIT), adds their increments to its own, applies the sums to the segment rollups and deletes them.
 An idle consumer folds what is left in a transaction of its own. A rebuild or recount folds first, in the
 transaction that empties the periods it recounts. So each increment is applied once: the transaction that

@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pymongo
@@ -158,7 +158,8 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
                  sinks: Sequence[str], checkpoint: Mapping | None = None,
                  lag_seconds: float | None = None, lease: Lease | None = None,
                  inserted: Sequence[Inserted] = (), prefetched: Prefetched | None = None,
-                 folding: Folding | None = None, full: bool = False) -> BatchResult:
+                 folding: Folding | None = None, full: bool = False,
+                 more_waiting: Callable[[], bool] | None = None) -> BatchResult:
     """Apply one batch of source documents (by _id) in a single transaction, exactly once.
 
     `inserted` are the batch's insert events: their predictions are counted here (those after the cut of
@@ -173,7 +174,6 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
     unique_ids = list(dict.fromkeys(ids))
     holder: dict[str, Any] = {}
     limit = config.consumer.transaction_max_seconds
-    defer = folding is not None and folding.defer(full)
 
     def transaction(session: ClientSession) -> None:
         attempt_started = time.monotonic()
@@ -207,6 +207,8 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
                                                 prefetched.inserts if prefetched is not None else None)
             plan.counts["predictions"] = sum(holder["predicted"].values())
         if segment_writes is not None:
+            holder["defer"] = defer = folding is not None and folding.defer(
+                full and (more_waiting is None or more_waiting()))
             holder["pending"] = commit_segment_writes(session, cols, segment_writes, dt.datetime.now(UTC), defer,
                                                       folding is None or folding.pending)
         if checkpoint is not None or lag_seconds is not None:
@@ -222,7 +224,7 @@ def commit_batch(client: MongoClient, cols: Collections, config: Config, ids: Se
                                  write_concern=WriteConcern("majority"))
     plan: BatchPlan = holder["plan"]
     if folding is not None and plan.admission is not None:
-        folding.committed(defer, holder["pending"])
+        folding.committed(holder["defer"], holder["pending"])
     documents = len(set(unique_ids) | {item.doc.get("_id") for item in inserted})
     by_class = Counter({f"predictions.{key}": n for key, n in holder["predicted"].items()})
     by_class.update(f"reviews.{record.predicted}" for record in plan.new_records)

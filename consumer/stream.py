@@ -160,6 +160,8 @@ class Follower:
         self.opened_at: Timestamp | None = None    # where a fresh stream started
         # With segments: when a batch may put its segment increments off (clara.segment_pending).
         self.folding = Folding(config.segments.fold_seconds) if config.segments.enabled else None
+        # Set once the batch being gathered holds an event: the batch committing meanwhile is not the last.
+        self.events_waiting = threading.Event()
 
     def run(self) -> None:
         backoff = Backoff(self.settings.reconnect_max_seconds)
@@ -350,6 +352,7 @@ class Follower:
                         last_renewal = time.monotonic()
                 else:
                     batch = gathered.batch
+                    self.events_waiting.clear()
                     upcoming = ahead.submit(functools.partial(self._gather, stream, batch.review_ids))
                     for doc_id, exc in batch.undecodable:
                         set_aside(self.cols, doc_id, exc)
@@ -359,7 +362,7 @@ class Follower:
                                               self.cols, batch.review_ids, sinks=self.sinks, inserted=batch.inserted,
                                               checkpoint=gathered.token, lag_seconds=lag, lease=self.lease,
                                               prefetched=gathered.prefetched, folding=self.folding,
-                                              full=gathered.full)
+                                              full=gathered.full, more_waiting=self.events_waiting.is_set)
                     committed_token, busy = gathered.token, True
                     self._log_batch(result, lag)
                     last_checkpoint = last_renewal = time.monotonic()
@@ -389,7 +392,9 @@ class Follower:
             event = stream.try_next()
             if event is not None:
                 events.append(event)
-                opened = opened or time.monotonic()
+                if opened is None:
+                    opened = time.monotonic()
+                    self.events_waiting.set()
             elif not events or self.stop.is_set():
                 break
             if opened is not None and time.monotonic() - opened >= self.settings.batch_max_seconds:

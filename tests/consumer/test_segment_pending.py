@@ -147,6 +147,50 @@ def test_a_recount_of_the_predictions_folds_what_was_put_off_first(make_config, 
         assert_overall_is_the_sum_of_segments(cols.predictions, cols.segment_predictions, field)
 
 
+def test_a_full_batch_with_no_event_behind_it_folds_and_one_with_events_behind_puts_off(make_config, mongo_client):
+    """The last batch of a burst is full but nothing waits behind it: it applies its segment increments (and
+    those put off before it) itself, instead of leaving them to the idle wait after it."""
+    config = make_config(segments=SEGMENTS)
+    cols = Collections.of(mongo_client, config)
+    docs = with_segments(predictions(300, start=START, reviewed_fraction=0.0))
+    cols.source.insert_many(docs)
+    folding = deferring()
+    for i, waiting in ((0, True), (100, True)):
+        commit_batch(mongo_client, cols, config, [], sinks=(), inserted=inserts(docs[i:i + 100]), folding=folding,
+                     full=True, more_waiting=lambda waiting=waiting: waiting)
+    assert cols.segment_pending.count_documents({}) == 2 and folding.pending
+    commit_batch(mongo_client, cols, config, [], sinks=(), inserted=inserts(docs[200:]), folding=folding,
+                 full=True, more_waiting=lambda: False)
+    assert cols.segment_pending.count_documents({}) == 0 and not folding.pending
+    for field in FIELDS:
+        assert_overall_is_the_sum_of_segments(cols.predictions, cols.segment_predictions, field)
+    assert sum(doc["predictions"] for doc in cols.predictions.find()) == 300
+
+
+def test_the_segment_figures_of_a_burst_are_complete_when_its_overall_ones_are(make_config, mongo_client):
+    """A bulk insert of exactly one full batch, with the idle wait a second long: the follower's batch folds
+    in its own transaction, so no reader ever sees the overall figures complete and the segments behind."""
+    config = make_config(consumer={"batch_size": 100, "batch_max_seconds": 1.0},
+                         segments=SEGMENTS | {"fold_seconds": 60})
+    cols = Collections.of(mongo_client, config)
+    ensure_indexes(cols)
+    docs = with_segments(predictions(101, start=START, reviewed_fraction=0.0))
+
+    def overall() -> int:
+        return sum(doc["predictions"] for doc in cols.predictions.find())
+
+    with running_follower(mongo_client, cols, config):
+        wait_for(lambda: cols.state.find_one({"_id": CONSUMER_STATE_ID, "resume_token": {"$exists": True}}),
+                 timeout=30, what="the stream's first checkpoint")
+        cols.source.insert_one(docs[0])   # a batch that is not full: the follower is past its start
+        wait_for(lambda: overall() == 1, timeout=30, what="the first prediction")
+        cols.source.insert_many(docs[1:])
+        wait_for(lambda: overall() == 101, timeout=30, interval=0.002, what="the burst's predictions")
+        assert cols.segment_pending.count_documents({}) == 0, "the last full batch left its increments behind"
+        for field in FIELDS:
+            assert_overall_is_the_sum_of_segments(cols.predictions, cols.segment_predictions, field)
+
+
 def test_folding_waits_for_full_batches_and_its_interval():
     folding = Folding(600.0)
     assert folding.defer(full=True) and not folding.defer(full=False)
