@@ -68,7 +68,8 @@ def _replay_rows(data: dict) -> list[tuple]:
 def _bound_label(name: str) -> str:
     """'backfill_over_entry_and_flag_writes' -> 'backfill (no sinks) over entry and flag writes'."""
     subject, _, bound = name.partition("_over_")
-    subject = {"backfill": "backfill (no sinks)", "rebuild": "--rebuild"}.get(subject, subject)
+    subject = {"backfill": "backfill (no sinks)", "rebuild": "--rebuild",
+               "server_recount": "MongoDB recount alone"}.get(subject, subject)
     return f"{subject} over {bound.replace('_', ' ')}"
 
 

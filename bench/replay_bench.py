@@ -6,6 +6,10 @@ over --days days, then in one run measures:
 - the raw cursor read rate of those documents: the ceiling the issue measures replay against;
 - the same read with each document parsed and its review counted in Python, nothing read or written besides:
   the most a review recount done in Python can reach, whatever it writes;
+- the least MongoDB itself would do for a review recount on the server, a day per aggregation: each
+  document's counted entry looked up, compared with what the document counts now, and the documents grouped
+  by the review rollup's keys, the groups read back into Python, nothing written: the ceiling of moving the
+  recount out of Python (issue #16 asks --rebuild for 0.4 of the raw read);
 - MongoDB's own rate for the writes a backfill cannot avoid per review: its counted entry (a replace
   upserted into CLARA's counted collection) and the source's `logged`/`logged_at` flag, 1000 reviews per
   transaction, nothing planned: the ceiling for any backfill;
@@ -52,6 +56,8 @@ from bench.stats import write_result  # noqa: E402
 from clara.config import config_from_mapping  # noqa: E402
 from clara.db import Collections, connect, ensure_indexes  # noqa: E402
 from clara.embedded_mongo import EmbeddedMongo  # noqa: E402
+from clara.prediction_counts import MICROS, NUMBERS, countable  # noqa: E402
+from clara.rollups import CONFIDENCE_BINS, LATENCY_EDGES  # noqa: E402
 from clara.records import Record, parse_document  # noqa: E402
 from clara.rollups import Counted, RollupDelta  # noqa: E402
 from consumer.migrate import migrate_logged_as  # noqa: E402
@@ -144,6 +150,40 @@ def write_markers(client: MongoClient, cols: Collections, n: int, batch: int = 1
 
 OWN_TRANSACTIONS = "MongoDB backfill transactions alone"
 PARSE_AND_COUNT = "read + parse + count in Python"
+SERVER_RECOUNT = "MongoDB recount alone (per day)"
+
+
+def server_recount_pipeline(cols: Collections, n_classes: int, start: dt.datetime, end: dt.datetime) -> list:
+    """The least a review recount run by MongoDB does for the documents predicted in [start, end): look each
+    one's counted entry up, compare it with what the document counts now (clara.rollups.Counted.of, as
+    clara.prediction_counts mirrors the parser), and group those that agree by the review rollup's keys
+    (hour, true and predicted class, confidence, calibration and latency bins) with their confidence and
+    latency sums; every other document comes back as a group of its own, by _id. Not CLARA's code: a bound."""
+    has_confidence = {"$in": [{"$type": "$output_confidence"}, NUMBERS]}
+    micros = {"$cond": [has_confidence, {"$toLong": {"$round": [{"$multiply": ["$output_confidence", MICROS]}, 0]}},
+                        None]}
+    truth = {"$switch": {"branches": [{"case": {"$eq": ["$output_validated", True]}, "then": "$output_prediction"},
+                                      {"case": {"$eq": ["$output_validated", False]}, "then": None}],
+                         "default": "$output_validated"}}
+    latency = {"$cond": [{"$and": [{"$eq": [{"$type": "$timestamp_validated"}, "date"]},
+                                   {"$gte": ["$timestamp_validated", "$timestamp"]}]},
+                         {"$subtract": ["$timestamp_validated", "$timestamp"]}, None]}
+    hour = {"$dateTrunc": {"date": "$timestamp", "unit": "hour"}}
+    entry = "$__counted"
+    agrees = {"$and": [countable(n_classes), {"$not": [{"$in": [{"$type": "$output_validated"}, ["missing", "null"]]}]},
+                       {"$eq": [{"$type": entry}, "object"]}, {"$eq": [f"{entry}.hour", hour]},
+                       {"$eq": [f"{entry}.predicted", "$output_prediction"]}, {"$eq": [f"{entry}.truth", truth]},
+                       {"$eq": [f"{entry}.confidence_micros", micros]}, {"$eq": [f"{entry}.latency_ms", latency]}]}
+    key = {"hour": hour, "predicted": "$output_prediction", "truth": truth,
+           "bin": {"$floor": {"$multiply": [{"$divide": [micros, MICROS]}, CONFIDENCE_BINS]}},
+           "cal": {"$ceil": {"$divide": [{"$multiply": [micros, CONFIDENCE_BINS]}, MICROS]}},
+           "latency_bin": {"$cond": [{"$eq": [latency, None]}, None, {"$sum": [
+               {"$cond": [{"$gte": [latency, edge * 1000]}, 1, 0]} for edge in LATENCY_EDGES]}]}}
+    return [{"$match": {"timestamp": {"$gte": start, "$lt": end}}},
+            {"$lookup": {"from": cols.counted.name, "localField": "_id", "foreignField": "_id", "as": "__counted"}},
+            {"$set": {"__counted": {"$first": "$__counted"}}},
+            {"$group": {"_id": {"$cond": [agrees, key, {"document": "$_id"}]}, "n": {"$sum": 1},
+                        "micros": {"$sum": {"$ifNull": [micros, 0]}}, "latency_ms": {"$sum": {"$ifNull": [latency, 0]}}}}]
 
 
 def own_transactions_alone(client: MongoClient, config, docs: list[dict]) -> dict:
@@ -202,6 +242,17 @@ def main(argv: list[str] | None = None) -> int:
                     n += 1
                 return n
 
+            def server_recount() -> int:
+                """The server's share of a recount moved out of Python (server_recount_pipeline), a day at a time."""
+                agreed = 0
+                for day in range(args.days):
+                    start = START + dt.timedelta(days=day)
+                    pipeline = server_recount_pipeline(cols, config.n_classes, start, start + dt.timedelta(days=1))
+                    agreed += sum(group["n"] for group in cols.source.aggregate(pipeline)
+                                  if "document" not in group["_id"])
+                assert agreed == args.reviews, agreed   # every entry agrees: the whole recount stayed on the server
+                return args.reviews
+
             def marker_writes() -> int:
                 return write_markers(client, cols, args.reviews)
 
@@ -231,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
             del as_inserted
             forget()
             rows += [phase("replay backfill, no sinks", replay(path=no_sinks_path)),
-                     phase("replay --rebuild", replay("--rebuild", path=no_sinks_path))]
+                     phase("replay --rebuild", replay("--rebuild", path=no_sinks_path)),
+                     phase(SERVER_RECOUNT, server_recount)]
             forget()
             rows += [phase("replay backfill, local store", replay()),
                      phase("replay --rebuild --profiles local", replay("--rebuild", "--profiles", "local"))]
@@ -247,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     backfill = rate["replay backfill, no sinks"]
     bounds = {"backfill_over_entry_and_flag_writes": round(backfill / rate["MongoDB entry + flag writes alone"], 3),
               "backfill_over_its_transactions_alone": round(backfill / rate[OWN_TRANSACTIONS], 3),
-              "rebuild_over_parse_and_count": round(rate["replay --rebuild"] / rate[PARSE_AND_COUNT], 3)}
+              "rebuild_over_parse_and_count": round(rate["replay --rebuild"] / rate[PARSE_AND_COUNT], 3),
+              "server_recount_over_raw_read": round(rate[SERVER_RECOUNT] / ceiling, 3)}
     result = {"reviews": args.reviews, "days": args.days, "hours": args.days * 24,
               "insert_seconds": round(inserted, 1), "catchup_batch_size": config.consumer.catchup_batch_size,
               "phases": rows, "bounds": bounds}
@@ -262,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{bounds['backfill_over_its_transactions_alone']}")
     print(f"--rebuild over reading, parsing and counting alone in Python: {bounds['rebuild_over_parse_and_count']} "
           f"(that alone is {rate[PARSE_AND_COUNT] / ceiling:.3f} of the raw read: the most a review recount in Python reaches)")
+    print(f"a review recount left to MongoDB, its server work alone: {bounds['server_recount_over_raw_read']} of the raw "
+          "read (the most a recount moved out of Python reaches, before it writes anything)")
     print(f"wrote {args.output}")
     return 0
 
