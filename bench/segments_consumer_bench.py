@@ -19,8 +19,10 @@ pace. Then, while it runs:
    the same way over the review rollups.
 
 The modes alternate off, on, on, off, ... so that the machine's changing load falls on both alike. Prints the
-median rate per mode, on / off of the medians, each round's on / off and their median; writes
-bench/results/segments_consumer.json.
+median rate per mode, on / off of the medians, each round's on / off and their median, and the CPU each
+phase took per 1000 documents in the consumer's follower process, its workers' process, mongod and this
+process (the writer): on 2 cores shared by all of them, where the segments' cost goes, and a measure less
+noisy than the rates. Writes bench/results/segments_consumer.json.
 
     .venv/bin/python -m bench.segments_consumer_bench [--documents 20000] [--rounds 3]
 """
@@ -36,6 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 from pymongo import UpdateOne
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,6 +53,7 @@ from drift.evaluate import DRIFT_STATE_ID  # noqa: E402
 from tests.support.processes import start, write_config  # noqa: E402
 
 FIELDS = ("model_version", "site")
+PROCESSES = ("follower", "workers", "mongod", "writer")
 RATES = ("predictions_per_second", "reviews_per_second")
 KINDS = {"predictions": ("predictions", "segment_predictions"), "reviews": ("rollups", "segment_rollups")}
 
@@ -94,6 +98,27 @@ def wait_for(cols: Collections, kind: str, total: int, segmented: bool, consumer
     return reached[0], reached[-1]
 
 
+class CpuMeter:
+    """CPU seconds (user + system) of the consumer's follower process, its workers' process (and any other
+    child), mongod and this process, from one reading to the next."""
+
+    def __init__(self, consumer: subprocess.Popen, mongod_pid: int):
+        follower = psutil.Process(consumer.pid)
+        self.groups = {"follower": [follower], "workers": follower.children(recursive=True),
+                       "mongod": [psutil.Process(mongod_pid)], "writer": [psutil.Process()]}
+        self.last = self._read()
+
+    def _read(self) -> dict[str, float]:
+        return {name: sum(sum(process.cpu_times()[:2]) for process in processes)
+                for name, processes in self.groups.items()}
+
+    def lap(self) -> dict[str, float]:
+        """CPU seconds per group since the previous lap (or the start)."""
+        now = self._read()
+        spent, self.last = {name: now[name] - self.last[name] for name in now}, now
+        return spent
+
+
 def wait_for_workers(cols: Collections, consumer: subprocess.Popen, timeout: float) -> None:
     """Until the consumer's workers have done a round each: drift evaluated, and the outbox empty (the warm-up
     review's entry, written with its count, delivered and so deleted)."""
@@ -107,8 +132,8 @@ def wait_for_workers(cols: Collections, consumer: subprocess.Popen, timeout: flo
         time.sleep(0.05)
 
 
-def one_run(uri: str, tmp: Path, mode: str, n: int, bulk: int, fold_seconds: float | None, run: int,
-            timeout: float) -> dict:
+def one_run(uri: str, mongod_pid: int, tmp: Path, mode: str, n: int, bulk: int, fold_seconds: float | None,
+            run: int, timeout: float) -> dict:
     raw = {"mongodb": {"database": f"segments_consumer_{run}_{mode}"},
            "profiles": {"local_store": True, "local_store_dir": str(tmp / f"profiles-{run}-{mode}")}}
     if mode == "on":
@@ -128,11 +153,13 @@ def one_run(uri: str, tmp: Path, mode: str, n: int, bulk: int, fold_seconds: flo
         wait_for(cols, "predictions", len(warm_up), segmented, consumer, timeout)
         wait_for(cols, "reviews", len(warm_up), segmented, consumer, timeout)
         wait_for_workers(cols, consumer, timeout)
+        meter = CpuMeter(consumer, mongod_pid)
         started = time.perf_counter()
         for i in range(0, n, bulk):
             cols.source.insert_many(docs[i:i + bulk], ordered=False)
         overall, predicted = (at - started for at in wait_for(cols, "predictions", n + len(warm_up), segmented,
                                                                consumer, timeout))
+        predictions_cpu = meter.lap()
         warm_ids = {doc["_id"] for doc in warm_up}
         plan = [(doc_id, truth) for doc_id, truth in review_plan(cols.source, seed=run) if doc_id not in warm_ids]
         started = time.perf_counter()
@@ -143,13 +170,16 @@ def one_run(uri: str, tmp: Path, mode: str, n: int, bulk: int, fold_seconds: flo
                                     for doc_id, truth in plan[i:i + bulk]], ordered=False)
         overall_reviewed, reviewed = (at - started for at in wait_for(cols, "reviews", n + len(warm_up), segmented,
                                                                        consumer, timeout))
+        reviews_cpu = meter.lap()
     finally:
         stop_consumer(consumer)
     client.drop_database(config.mongodb.database)
     client.close()
     return {"predictions_per_second": n / predicted, "reviews_per_second": n / reviewed,
             "predictions_segment_trail_ms": 1000 * (predicted - overall),
-            "reviews_segment_trail_ms": 1000 * (reviewed - overall_reviewed)}
+            "reviews_segment_trail_ms": 1000 * (reviewed - overall_reviewed),
+            **{f"{kind}_cpu_ms_per_1000_{name}": 1e6 * cpu[name] / n
+               for kind, cpu in (("predictions", predictions_cpu), ("reviews", reviews_cpu)) for name in PROCESSES}}
 
 
 def warm_up_docs(run: int) -> list[dict]:
@@ -179,14 +209,14 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for run in range(1, args.rounds + 1):
                 for mode in ("off", "on") if run % 2 else ("on", "off"):
-                    rates = one_run(mongo.uri, Path(tmp), mode, args.documents, args.bulk, args.fold_seconds, run,
-                                    args.timeout)
+                    rates = one_run(mongo.uri, mongo.process.pid, Path(tmp), mode, args.documents, args.bulk,
+                                    args.fold_seconds, run, args.timeout)
                     runs[mode].append(rates)
                     print(f"round {run} {mode}: " + ", ".join(f"{k} {v:,.0f}" for k, v in rates.items()), flush=True)
         finally:
             mongo.stop()
-    medians = {mode: {key: round(statistics.median(r[key] for r in rows)) for key in rows[0]}
-               for mode, rows in runs.items()}
+    medians = {mode: {key: round(statistics.median(r[key] for r in rows), 1 if "_cpu_" in key else None)
+                      for key in rows[0]} for mode, rows in runs.items()}
     ratios = {key: round(medians["on"][key] / medians["off"][key], 3) for key in RATES}
     # Each round's two runs are back to back: their ratio leaves out most of the machine's drift between rounds.
     per_round = {key: [round(on[key] / off[key], 3) for on, off in zip(runs["on"], runs["off"])] for key in RATES}
@@ -196,7 +226,13 @@ def main(argv: list[str] | None = None) -> int:
                                "on_over_off": ratios, "on_over_off_per_round": per_round,
                                "on_over_off_per_round_median": paired})
     print(f"median off: {medians['off']}\nmedian on:  {medians['on']}\non / off: {ratios}\n"
-          f"on / off per round: {per_round}\non / off, median of the rounds' ratios: {paired}\nwrote {args.output}")
+          f"on / off per round: {per_round}\non / off, median of the rounds' ratios: {paired}")
+    for kind in ("predictions", "reviews"):
+        cpu = {mode: [medians[mode][f"{kind}_cpu_ms_per_1000_{name}"] for name in PROCESSES] for mode in medians}
+        print(f"{kind}: CPU ms per 1000 documents, median off / on: " + ", ".join(
+            f"{name} {off} / {on}" for name, off, on in zip(PROCESSES, cpu["off"], cpu["on"]))
+            + f"; all {sum(cpu['off']):.1f} / {sum(cpu['on']):.1f} ({sum(cpu['on']) / sum(cpu['off']):.3f}x)")
+    print(f"wrote {args.output}")
     return 0
 
 
