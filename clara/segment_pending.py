@@ -16,8 +16,8 @@ transaction that empties the periods it recounts. So each increment is applied o
 applies it deletes the document that held it.
 
 What readers see: while the consumer is behind, segment figures trail the overall ones by at most
-segments.fold_seconds and a batch; once it has caught up (a batch that is not full, or an idle wait) a
-field's segments sum to the overall figures again. Readers never read the increments: Data health
+segments.fold_seconds and a batch; once it has caught up (a batch that is not full, a burst's last batch,
+or an idle wait) a field's segments sum to the overall figures again. Readers never read the increments: Data health
 (`/api/health`'s `segments_pending`) only counts the documents and says since when, so the trailing is shown.
 
     {_id: <ObjectId>, at: <date>,
