@@ -4,7 +4,7 @@ Why. A batch's segment increments cost MongoDB several times its overall ones: e
 more per field, for every value the batch holds (bench/segments_bench.py timed the prediction path's writes
 alone at about 0.37x of their rate without segments). Under bulk traffic consecutive batches land in the
 same few periods and values, so their summed increments touch the same counters as one batch's: applied
-once a second instead of once a batch, they cost a small fraction.
+once every segments.fold_seconds instead of once a batch, they cost a small fraction.
 
 How. A full batch (the consumer is behind) whose last fold is younger than segments.fold_seconds inserts
 its segment increments here as one document, in its own transaction, so they are exactly as durable as its

@@ -183,7 +183,7 @@ class AlertSettings:
 class SegmentSettings:
     fields: tuple[str, ...] = ()
     max_values: int = 20
-    fold_seconds: float = 1.0
+    fold_seconds: float = 3.0
 
     @property
     def enabled(self) -> bool:
