@@ -56,10 +56,9 @@ from bench.stats import write_result  # noqa: E402
 from clara.config import config_from_mapping  # noqa: E402
 from clara.db import Collections, connect, ensure_indexes  # noqa: E402
 from clara.embedded_mongo import EmbeddedMongo  # noqa: E402
-from clara.prediction_counts import MICROS, NUMBERS, countable  # noqa: E402
-from clara.rollups import CONFIDENCE_BINS, LATENCY_EDGES  # noqa: E402
+from clara.prediction_counts import MICROS, calibration_bin, confidence_micros, countable, has_confidence  # noqa: E402
 from clara.records import Record, parse_document  # noqa: E402
-from clara.rollups import Counted, RollupDelta  # noqa: E402
+from clara.rollups import CONFIDENCE_BINS, LATENCY_EDGES, Counted, RollupDelta  # noqa: E402
 from consumer.migrate import migrate_logged_as  # noqa: E402
 from replay.cli import main as replay_main  # noqa: E402
 from tests.support.processes import write_config  # noqa: E402
@@ -159,9 +158,8 @@ def server_recount_pipeline(cols: Collections, n_classes: int, start: dt.datetim
     clara.prediction_counts mirrors the parser), and group those that agree by the review rollup's keys
     (hour, true and predicted class, confidence, calibration and latency bins) with their confidence and
     latency sums; every other document comes back as a group of its own, by _id. Not CLARA's code: a bound."""
-    has_confidence = {"$in": [{"$type": "$output_confidence"}, NUMBERS]}
-    micros = {"$cond": [has_confidence, {"$toLong": {"$round": [{"$multiply": ["$output_confidence", MICROS]}, 0]}},
-                        None]}
+    confident = has_confidence()
+    micros = {"$cond": [confident, confidence_micros(), None]}
     truth = {"$switch": {"branches": [{"case": {"$eq": ["$output_validated", True]}, "then": "$output_prediction"},
                                       {"case": {"$eq": ["$output_validated", False]}, "then": None}],
                          "default": "$output_validated"}}
@@ -176,7 +174,7 @@ def server_recount_pipeline(cols: Collections, n_classes: int, start: dt.datetim
                        {"$eq": [f"{entry}.confidence_micros", micros]}, {"$eq": [f"{entry}.latency_ms", latency]}]}
     key = {"hour": hour, "predicted": "$output_prediction", "truth": truth,
            "bin": {"$floor": {"$multiply": [{"$divide": [micros, MICROS]}, CONFIDENCE_BINS]}},
-           "cal": {"$ceil": {"$divide": [{"$multiply": [micros, CONFIDENCE_BINS]}, MICROS]}},
+           "cal": {"$cond": [confident, calibration_bin(micros), None]},
            "latency_bin": {"$cond": [{"$eq": [latency, None]}, None, {"$sum": [
                {"$cond": [{"$gte": [latency, edge * 1000]}, 1, 0]} for edge in LATENCY_EDGES]}]}}
     return [{"$match": {"timestamp": {"$gte": start, "$lt": end}}},

@@ -221,17 +221,19 @@ def main(argv: list[str] | None = None) -> int:
     # Each round's two runs are back to back: their ratio leaves out most of the machine's drift between rounds.
     per_round = {key: [round(on[key] / off[key], 3) for on, off in zip(runs["on"], runs["off"])] for key in RATES}
     paired = {key: round(statistics.median(values), 3) for key, values in per_round.items()}
+    # CPU ms per 1000 documents, every process, per kind and mode (the sum of the per-process medians).
+    cpu = {kind: {mode: round(sum(medians[mode][f"{kind}_cpu_ms_per_1000_{name}"] for name in PROCESSES), 1)
+                  for mode in medians} for kind in KINDS}
     write_result(args.output, {"documents": args.documents, "bulk": args.bulk, "rounds": args.rounds,
                                "fold_seconds": args.fold_seconds, "runs": runs, "median": medians,
                                "on_over_off": ratios, "on_over_off_per_round": per_round,
-                               "on_over_off_per_round_median": paired})
+                               "on_over_off_per_round_median": paired, "cpu_ms_per_1000": cpu})
     print(f"median off: {medians['off']}\nmedian on:  {medians['on']}\non / off: {ratios}\n"
           f"on / off per round: {per_round}\non / off, median of the rounds' ratios: {paired}")
-    for kind in ("predictions", "reviews"):
-        cpu = {mode: [medians[mode][f"{kind}_cpu_ms_per_1000_{name}"] for name in PROCESSES] for mode in medians}
+    for kind, total in cpu.items():
         print(f"{kind}: CPU ms per 1000 documents, median off / on: " + ", ".join(
-            f"{name} {off} / {on}" for name, off, on in zip(PROCESSES, cpu["off"], cpu["on"]))
-            + f"; all {sum(cpu['off']):.1f} / {sum(cpu['on']):.1f} ({sum(cpu['on']) / sum(cpu['off']):.3f}x)")
+            f"{name} {medians['off'][f'{kind}_cpu_ms_per_1000_{name}']} / {medians['on'][f'{kind}_cpu_ms_per_1000_{name}']}"
+            for name in PROCESSES) + f"; all {total['off']} / {total['on']} ({total['on'] / total['off']:.3f}x)")
     print(f"wrote {args.output}")
     return 0
 

@@ -58,17 +58,15 @@ def pipeline(selector: Mapping, n_classes: int, period: dt.timedelta, segment_fi
     calibration bin, segment values) of the countable ones, with their count and confidence sum in micros,
     and each other document, projected to the fields that count, in a group of its own
     (`{"_id": {"document": <_id>}, "document": {...}}`)."""
-    has_confidence = _number("$output_confidence")
-    micros = {"$toLong": {"$round": [{"$multiply": ["$output_confidence", MICROS]}, 0]}}
+    confident = has_confidence()
+    micros = confidence_micros()
     key = {
         "hour": {"$dateTrunc": {"date": "$timestamp", "unit": "minute", "binSize": period // dt.timedelta(minutes=1)}},
         "predicted": "$output_prediction",
         # clara.rollups.confidence_bin: min(int(confidence * B), B - 1)
-        "bin": {"$cond": [has_confidence, {"$toInt": {"$min": [
+        "bin": {"$cond": [confident, {"$toInt": {"$min": [
             {"$floor": {"$multiply": ["$output_confidence", CONFIDENCE_BINS]}}, CONFIDENCE_BINS - 1]}}, None]},
-        # clara.rollups.calibration_bin_micros: max(0, ceil(micros * B / 1e6) - 1), exact in doubles (see test)
-        "cal": {"$cond": [has_confidence, {"$toInt": {"$max": [0, {"$subtract": [
-            {"$ceil": {"$divide": [{"$multiply": [micros, CONFIDENCE_BINS]}, MICROS]}}, 1]}]}}, None]},
+        "cal": {"$cond": [confident, calibration_bin(micros), None]},
     }
     for i, field in enumerate(segment_fields):   # fields are top-level names without '.' or '$' (config checks)
         key[f"s{i}"] = {"value": f"${field}", "type": {"$type": f"${field}"}}
@@ -77,7 +75,7 @@ def pipeline(selector: Mapping, n_classes: int, period: dt.timedelta, segment_fi
     return [{"$match": dict(selector)},
             {"$set": {OK: countable(n_classes)}},   # evaluated once per document
             {"$group": {"_id": {"$cond": [f"${OK}", key, {"document": "$_id"}]},
-                        "n": {"$sum": 1}, "micros": {"$sum": {"$cond": [f"${OK}", {"$cond": [has_confidence, micros, 0]}, 0]}},
+                        "n": {"$sum": 1}, "micros": {"$sum": {"$cond": [f"${OK}", {"$cond": [confident, micros, 0]}, 0]}},
                         "document": {"$first": {"$cond": [f"${OK}", "$$REMOVE", counted]}}}}]
 
 
@@ -97,6 +95,23 @@ def increments(group: Mapping[str, Any], segment_fields: Sequence[str] = ()) -> 
             inc[f"calibration_micros.{predicted}.{key['cal']}"] = int(group["micros"])
     raw = {field: key[f"s{i}"].get("value") for i, field in enumerate(segment_fields)}
     return key["hour"].astimezone(UTC), inc, raw
+
+
+def has_confidence() -> dict:
+    """True for a document whose confidence is a number (countable ones: from 0 to 1)."""
+    return _number("$output_confidence")
+
+
+def confidence_micros() -> dict:
+    """A numeric confidence in integer micros, rounded half to even as clara.rollups.Counted.of rounds it."""
+    return {"$toLong": {"$round": [{"$multiply": ["$output_confidence", MICROS]}, 0]}}
+
+
+def calibration_bin(micros: Any) -> dict:
+    """clara.rollups.calibration_bin_micros of a micros expression: max(0, ceil(micros * B / 1e6) - 1), exact
+    in doubles (see test)."""
+    return {"$toInt": {"$max": [0, {"$subtract": [
+        {"$ceil": {"$divide": [{"$multiply": [micros, CONFIDENCE_BINS]}, MICROS]}}, 1]}]}}
 
 
 def _absent(path: str) -> dict:
